@@ -1,0 +1,272 @@
+"""The ``propscan`` command line: parse arguments, call the library, print. No logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from propscan import __version__
+from propscan.errors import PropscanError
+
+EXIT_ERROR = 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING, format="%(message)s")
+    try:
+        return args.run(args) or 0
+    except PropscanError as error:
+        print(f"propscan: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("propscan: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="propscan", description="Find propaganda techniques in news articles.")
+    parser.add_argument("--version", action="version", version=f"propscan {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in COMMANDS:
+        register(commands)
+    return parser
+
+
+def _model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="accurate", help="accurate (default), fast, or a model folder")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+
+
+def _data_option(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    parser.add_argument("--data", type=Path, default=None, help="a PTC-format corpus folder (default: $PROPSCAN_DATA)")
+
+
+def _resolve_data(args: argparse.Namespace) -> Path:
+    from propscan.errors import CorpusFormatError
+    from propscan.settings import get_settings
+
+    data = args.data or get_settings().data_dir
+    if data is None:
+        raise CorpusFormatError("--data", None, "no corpus given: pass --data DIR or set PROPSCAN_DATA")
+    return data
+
+
+# ----------------------------------------------------------------------------------- analyze
+def _register_analyze(commands) -> None:
+    parser = commands.add_parser("analyze", help="highlight the propaganda in one article (.txt, .html or -)")
+    parser.add_argument("input", help="a .txt or .html file, or - for standard input")
+    parser.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    parser.add_argument("--html", action="store_true", help="treat the input as HTML whatever its name")
+    parser.add_argument("--threshold", type=float, default=0.0, help="hide spans scoring below this (0-1)")
+    parser.add_argument("--techniques", default=None, help="comma-separated technique labels to keep")
+    parser.add_argument("--max-bytes", type=int, default=None, help="refuse inputs larger than this (default 10 MB)")
+    _model_option(parser)
+    parser.set_defaults(run=_analyze)
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from propscan.ingest import from_html, read_input
+    from propscan.pipeline import Analyzer
+    from propscan.render import print_analysis
+
+    document = read_input(args.input, max_bytes=args.max_bytes)
+    if args.html and document.metadata.get("extracted_from") != "html":
+        document = from_html(document.text, source=args.input, id=document.id)
+    analyzer = Analyzer.load(args.model, threads=args.threads)
+    techniques = [t.strip() for t in args.techniques.split(",")] if args.techniques else None
+    with Progress(console=Console(stderr=True), transient=True, disable=len(document.text) < 100_000) as bar:
+        task = bar.add_task("analyzing", total=len(document.text))
+        analysis = analyzer.predict(
+            [document], threshold=args.threshold, techniques=techniques, progress=lambda done, _: bar.update(task, completed=done)
+        )[0]
+    for warning in analysis.warnings:
+        print(f"propscan: warning: {warning}", file=sys.stderr)
+    if args.json:
+        json.dump(analysis.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_analysis(analysis)
+    return 0
+
+
+# ----------------------------------------------------------------------------------- predict
+def _register_predict(commands) -> None:
+    parser = commands.add_parser("predict", help="write SemEval-2020 Task 11 prediction files")
+    tasks = parser.add_subparsers(dest="task", required=True, metavar="TASK")
+    si = tasks.add_parser("si", help="span identification: id<TAB>start<TAB>end")
+    si.add_argument("articles", type=Path, help="a folder of article<ID>.txt files")
+    si.add_argument("-o", "--output", type=Path, required=True)
+    _model_option(si)
+    si.set_defaults(run=_predict_si)
+    tc = tasks.add_parser("tc", help="label the spans of a TC template: id<TAB>technique<TAB>start<TAB>end")
+    tc.add_argument("articles", type=Path, help="a folder of article<ID>.txt files")
+    tc.add_argument("--spans", type=Path, required=True, help="a template: id<TAB>?<TAB>start<TAB>end")
+    tc.add_argument("-o", "--output", type=Path, required=True)
+    _model_option(tc)
+    tc.set_defaults(run=_predict_tc)
+
+
+def _predict_si(args: argparse.Namespace) -> int:
+    from propscan.corpus.ptc import read_articles, write_si
+    from propscan.pipeline import Analyzer
+
+    articles = read_articles(args.articles)
+    analyzer = Analyzer.load(args.model, threads=args.threads)
+    documents = list(articles.values())
+    analyses = analyzer.predict(documents, progress=_progress_printer("predict si"))
+    write_si(args.output, [(a.document.id, a.spans) for a in analyses])
+    return 0
+
+
+def _predict_tc(args: argparse.Namespace) -> int:
+    from propscan.corpus.ptc import parse_label_lines, read_articles, write_tc
+    from propscan.errors import CorpusFormatError
+    from propscan.pipeline import Analyzer
+
+    articles = read_articles(args.articles)
+    template: dict[str, list[tuple[int, int]]] = {}
+    for line in parse_label_lines(args.spans):
+        document = articles.get(line.article_id)
+        if document is None:
+            raise CorpusFormatError(line.path, line.line, f"no article{line.article_id}.txt in {args.articles}")
+        if line.end > len(document.text):
+            raise CorpusFormatError(line.path, line.line, f"span ends beyond the article ({len(document.text)} chars)")
+        template.setdefault(line.article_id, []).append((line.start, line.end))
+    analyzer = Analyzer.load(args.model, threads=args.threads)
+    write_tc(args.output, [(ident, analyzer.model.classify(articles[ident], spans)) for ident, spans in template.items()])
+    return 0
+
+
+def _progress_printer(label: str) -> Callable[[int, int], None]:
+    def report(done: int, total: int) -> None:
+        print(f"\r{label}: {done / max(total, 1):6.1%}", end="" if done < total else "\n", file=sys.stderr)
+
+    return report
+
+
+# ----------------------------------------------------------------------------------- evaluate
+def _register_evaluate(commands) -> None:
+    parser = commands.add_parser("evaluate", help="score a model on a labelled PTC-format folder")
+    _data_option(parser)
+    parser.add_argument(
+        "--split", choices=("validation", "all"), default="validation",
+        help="validation: the held-out articles of the training recipe (default); all: every article",
+    )
+    parser.add_argument("--labels", type=Path, default=None, help="a label file or folder overriding the search")
+    parser.add_argument("--json", action="store_true", help="print the scores as JSON")
+    _model_option(parser)
+    parser.set_defaults(run=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from propscan.corpus.ptc import load_corpus, split_ids
+    from propscan.pipeline import Analyzer
+    from propscan.techniques import get_inventory
+    from propscan.training import evaluate
+
+    analyzer = Analyzer.load(args.model, threads=args.threads)
+    corpus = load_corpus(_resolve_data(args), get_inventory(analyzer.model.config.inventory), labels=args.labels)
+    if args.split == "validation":
+        _, keep = split_ids(d.document.id for d in corpus)
+        corpus = [d for d in corpus if d.document.id in set(keep)]
+    report = evaluate(analyzer.model, corpus)
+    si, tc = report["si"], report["tc"]
+    if args.json:
+        json.dump(
+            {
+                "articles": len(corpus),
+                "si": vars(si),
+                "tc": {"micro": vars(tc.micro), "per_technique": {k: vars(v) for k, v in tc.per_technique.items()}},
+            },
+            sys.stdout,
+            indent=2,
+        )
+        sys.stdout.write("\n")
+        return 0
+    console = Console()
+    console.print(f"{len(corpus)} articles, model {analyzer.name}")
+    console.print(f"SI  precision {si.precision:.4f}  recall {si.recall:.4f}  F1 {si.f1:.4f}  ({si.support} gold spans)")
+    console.print(f"TC  micro-F1 {tc.micro.f1:.4f}  ({tc.micro.support} gold spans)")
+    table = Table(title="TC per technique")
+    for column in ("technique", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "technique" else "right")
+    for technique, prf in tc.per_technique.items():
+        table.add_row(technique, f"{prf.precision:.3f}", f"{prf.recall:.3f}", f"{prf.f1:.3f}", str(prf.support))
+    console.print(table)
+    return 0
+
+
+# ----------------------------------------------------------------------------------- train
+def _register_train(commands) -> None:
+    parser = commands.add_parser("train", help="train a model on a PTC-format corpus")
+    _data_option(parser)
+    parser.add_argument("--model", default="accurate", help="the preset to train: accurate or fast")
+    parser.add_argument("--inventory", default="semeval2020", help="semeval2020 (14 classes) or ptc18 (18 techniques)")
+    parser.add_argument("--labels", type=Path, default=None, help="a label file or folder overriding the search")
+    parser.add_argument("--output", type=Path, default=None, help="where to save (default: models/<preset>)")
+    parser.add_argument("--epochs", type=int, default=12, help="tagger epochs (the best on validation is kept)")
+    parser.add_argument("--validation-fraction", type=float, default=0.15)
+    parser.add_argument("-v", "--verbose", action="store_true", default=True)
+    parser.set_defaults(run=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from propscan.training import preset_config, train
+
+    config = preset_config(args.model, args.inventory)
+    output = args.output or Path("models") / args.model
+    model = train(
+        _resolve_data(args),
+        config,
+        output,
+        validation_fraction=args.validation_fraction,
+        tagger_epochs=args.epochs,
+        labels=args.labels,
+        log=lambda message: print(message, file=sys.stderr, flush=True),
+    )
+    print(json.dumps(model.config.metrics, indent=2))
+    print(f"saved to {output}", file=sys.stderr)
+    return 0
+
+
+# ----------------------------------------------------------------------------------- techniques
+def _register_techniques(commands) -> None:
+    parser = commands.add_parser("techniques", help="list the techniques with their definitions")
+    parser.add_argument("--inventory", default="semeval2020", help="semeval2020 (14 classes) or ptc18 (18)")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(run=_techniques)
+
+
+def _techniques(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from propscan.techniques import get_inventory
+
+    techniques = get_inventory(args.inventory).techniques()
+    if args.json:
+        json.dump([asdict(t) for t in techniques], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    for technique in techniques:
+        print(f"{technique.name} ({technique.label})\n  {technique.definition}\n  e.g. {technique.example}\n")
+    return 0
+
+
+COMMANDS = [_register_analyze, _register_predict, _register_evaluate, _register_train, _register_techniques]
+
+if __name__ == "__main__":
+    sys.exit(main())

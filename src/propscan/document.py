@@ -1,0 +1,145 @@
+"""Documents, spans and analyses: plain frozen dataclasses with offsets into the original text.
+
+A ``Span`` never copies text; it is read from the ``Document`` it belongs to, so an offset is right
+by construction or fails loudly in ``__post_init__``. Offsets are Python ``str`` indices (code
+points), start inclusive and end exclusive, exactly as in PTC label files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from propscan.techniques import TECHNIQUES
+
+
+@dataclass(frozen=True)
+class Document:
+    """A text to analyze, with an id and free-form metadata (title, source, url, date...)."""
+
+    text: str
+    id: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def sentences(self) -> list[Sentence]:
+        return split_sentences(self.text)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A technique at ``[start, end)`` of a document's text, with an optional confidence."""
+
+    start: int
+    end: int
+    technique: str
+    score: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start < self.end:
+            raise ValueError(f"span offsets must satisfy 0 <= start < end, got {self.start}, {self.end}")
+        if self.technique not in TECHNIQUES:
+            raise ValueError(f"unknown technique {self.technique!r}")
+
+    def text(self, document: Document) -> str:
+        if self.end > len(document.text):
+            raise ValueError(f"span {self.start}-{self.end} lies beyond the text ({len(document.text)} chars)")
+        return document.text[self.start : self.end]
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a document: its offsets and, once analyzed, its propaganda score."""
+
+    start: int
+    end: int
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the analyzer found in one document.
+
+    Attributes:
+        document: the analyzed document; all offsets refer to ``document.text``.
+        spans: technique spans, sorted by start; spans may overlap.
+        sentences: every sentence with the highest span confidence touching it (0 if none).
+        score: article-level propaganda score in [0, 1].
+        model: the name and version of the model that produced the analysis.
+        warnings: things the reader should know (e.g. the text does not look English).
+    """
+
+    document: Document
+    spans: tuple[Span, ...]
+    sentences: tuple[Sentence, ...]
+    score: float
+    model: str = ""
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view, the one the CLI and the REST API print."""
+        text = self.document.text
+        return {
+            "id": self.document.id,
+            "text": text,
+            "metadata": dict(self.document.metadata),
+            "model": self.model,
+            "score": round(self.score, 4),
+            "warnings": list(self.warnings),
+            "spans": [
+                {
+                    "start": s.start,
+                    "end": s.end,
+                    "technique": s.technique,
+                    "score": None if s.score is None else round(s.score, 4),
+                    "text": text[s.start : s.end],
+                }
+                for s in self.spans
+            ],
+            "sentences": [
+                {"start": s.start, "end": s.end, "score": round(s.score, 4)} for s in self.sentences
+            ],
+        }
+
+    def technique_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for span in self.spans:
+            counts[span.technique] = counts.get(span.technique, 0) + 1
+        return counts
+
+
+def merge_intervals(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Merge overlapping ``[start, end)`` intervals (touching ones stay apart, as in the scorer)."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(intervals):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+# A sentence ends at a line break, or after ., ! or ? (and closing quotes/brackets) followed by
+# whitespace. Good enough for news prose and, unlike most tokenizers, it never moves an offset.
+_BOUNDARY = re.compile(r"\n+|[.!?][\"'”’)\]]*(\s+)")
+
+
+def split_sentences(text: str) -> list[Sentence]:
+    """Split ``text`` into sentences whose offsets index ``text`` itself, whitespace trimmed."""
+    sentences = []
+    position = 0
+    for match in _BOUNDARY.finditer(text):
+        gap = 1 if match.group(1) is not None else 0
+        sentences.extend(_trimmed(text, position, match.start(gap)))
+        position = match.end(gap)
+    sentences.extend(_trimmed(text, position, len(text)))
+    return sentences
+
+
+def _trimmed(text: str, start: int, end: int) -> list[Sentence]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return [Sentence(start, end)] if start < end else []

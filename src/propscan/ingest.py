@@ -1,0 +1,131 @@
+"""Turning what users hand us (bytes, files, HTML, standard input) into a ``Document``.
+
+Everything that can be wrong with an input is caught here, with a message that says what was
+expected: empty text, binary data, bytes that are not UTF-8, inputs above the size limit. HTML goes
+through trafilatura, a real article extractor; offsets then refer to the extracted text.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from propscan.document import Document
+from propscan.errors import InputError
+from propscan.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+_HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+
+
+def decode(data: bytes, *, source: str = "input", max_bytes: int | None = None) -> str:
+    """Decode UTF-8 bytes into text, refusing what cannot be an article.
+
+    Raises:
+        InputError: if the data is too large, empty, binary, or not UTF-8.
+    """
+    limit = get_settings().max_input_bytes if max_bytes is None else max_bytes
+    if len(data) > limit:
+        raise InputError(
+            f"{source} is {len(data):,} bytes, above the limit of {limit:,}; "
+            "raise it with --max-bytes or PROPSCAN_MAX_BYTES"
+        )
+    if b"\x00" in data[:65536]:
+        raise InputError(f"{source} looks binary (it contains NUL bytes); propscan reads UTF-8 text or HTML")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{source} is not valid UTF-8 (byte {error.start}: {data[error.start:error.start + 1]!r}); "
+            "convert it first, e.g. iconv -f latin1 -t utf-8"
+        ) from None
+    text = text.removeprefix("\ufeff")
+    check_text(text, source=source)
+    return text
+
+
+def check_text(text: str, *, source: str = "input") -> None:
+    """Refuse empty text and text made mostly of control characters.
+
+    Raises:
+        InputError: naming ``source``.
+    """
+    if not text.strip():
+        raise InputError(f"{source} is empty: there is no text to analyze")
+    sample = text[:65536]
+    controls = sum(1 for c in sample if ord(c) < 32 and c not in "\n\r\t\f\v")
+    if controls > 0.05 * len(sample):
+        raise InputError(f"{source} looks binary ({controls} control characters); propscan reads UTF-8 text or HTML")
+
+
+def looks_like_html(text: str) -> bool:
+    head = text.lstrip()[:512].lower()
+    return head.startswith(("<!doctype html", "<html")) or ("<body" in head and "</" in text)
+
+
+def from_html(html: str, *, source: str = "input", id: str = "") -> Document:
+    """Extract the article text and metadata (title, author, date, site, url) from an HTML page.
+
+    Raises:
+        InputError: if no article text can be extracted.
+    """
+    import trafilatura
+
+    extracted = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, favor_recall=True)
+    body = getattr(extracted, "text", None) if extracted is not None else None
+    if not body or not body.strip():
+        raise InputError(f"{source}: no article text could be extracted from this HTML")
+    title = getattr(extracted, "title", None)
+    text = f"{title}\n\n{body}" if title and not body.startswith(title) else body
+    metadata = {
+        key: value
+        for key in ("title", "author", "date", "sitename", "url", "hostname")
+        if (value := getattr(extracted, key, None))
+    }
+    metadata["extracted_from"] = "html"
+    return Document(text=text, id=id, metadata=metadata)
+
+
+def from_text(text: str, *, source: str = "input", id: str = "", html: bool | None = None) -> Document:
+    """A document from text that may be HTML (detected when ``html`` is None)."""
+    check_text(text, source=source)
+    if html or (html is None and looks_like_html(text)):
+        return from_html(text, source=source, id=id)
+    return Document(text=text, id=id)
+
+
+def read_input(path: str | Path, *, max_bytes: int | None = None) -> Document:
+    """Read a ``.txt`` or ``.html`` file, or standard input for ``-``.
+
+    Raises:
+        InputError: if the file is missing or unreadable, or its content is refused by ``decode``.
+    """
+    if str(path) == "-":
+        data = sys.stdin.buffer.read()
+        text = decode(data, source="standard input", max_bytes=max_bytes)
+        return from_text(text, source="standard input", id="stdin")
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    limit = get_settings().max_input_bytes if max_bytes is None else max_bytes
+    size = path.stat().st_size
+    if size > limit:
+        raise InputError(f"{path} is {size:,} bytes, above the limit of {limit:,}; raise it with --max-bytes or PROPSCAN_MAX_BYTES")
+    text = decode(path.read_bytes(), source=str(path), max_bytes=limit)
+    is_html = True if path.suffix.lower() in _HTML_SUFFIXES else None
+    return from_text(text, source=str(path), id=path.stem, html=is_html)
+
+
+def language_warning(text: str) -> str | None:
+    """A warning when the text does not look English, the only language the models learned."""
+    import py3langid
+
+    sample = text[:5000]
+    if sum(c.isalpha() for c in sample) < 40:
+        return None
+    language, _ = py3langid.classify(sample)
+    if language != "en":
+        return f"the text looks like language '{language}', not English; the models were trained on English news"
+    return None

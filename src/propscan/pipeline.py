@@ -1,0 +1,172 @@
+"""The ``Analyzer``: the public entry point from text to an ``Analysis``.
+
+``predict(documents)`` is the batch core; ``analyze(text)`` wraps it for one article. Very long
+documents are analyzed segment by segment at line breaks, so memory stays bounded whatever the
+size, and a progress callback sees each segment go by.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from propscan.document import Analysis, Document, Sentence, Span
+from propscan.errors import ModelError
+from propscan.ingest import check_text, from_html, language_warning
+from propscan.model import PRESETS, PropagandaModel
+from propscan.settings import get_settings
+from propscan.techniques import Technique, get_inventory
+
+logger = logging.getLogger(__name__)
+
+# Segments longer than this are cut at a line break: bounds memory, keeps windows whole.
+SEGMENT_CHARS = 50_000
+Progress = Callable[[int, int], None]
+
+
+def model_path(name_or_path: str | Path) -> Path:
+    """Resolve a preset name (``accurate``, ``fast``) to its shipped folder, or return a path."""
+    if str(name_or_path) in PRESETS:
+        folder = Path(str(resources.files("propscan") / "models" / str(name_or_path)))
+        if not (folder / "config.json").exists():
+            raise ModelError(f"the {name_or_path!r} model is not shipped here; build it with: propscan train --model {name_or_path}")
+        return folder
+    path = Path(name_or_path)
+    if not path.is_dir():
+        raise ModelError(f"no model at {path}; give a preset ({', '.join(PRESETS)}) or a folder saved by propscan train")
+    return path
+
+
+class Analyzer:
+    """Finds and labels propaganda spans in documents.
+
+    Args:
+        model: a fitted ``PropagandaModel``.
+        threshold: spans scoring below it are dropped (0 keeps everything the model found).
+        name: how the model is reported in analyses.
+    """
+
+    def __init__(self, model: PropagandaModel, *, threshold: float = 0.0, name: str = "") -> None:
+        self.model = model
+        self.threshold = threshold
+        self.name = name or f"propscan-{model.config.encoder}"
+
+    @classmethod
+    def load(cls, name_or_path: str | Path = "accurate", *, threshold: float = 0.0, threads: int | None = None) -> Analyzer:
+        """Load the shipped ``accurate`` (default) or ``fast`` model, or a model folder."""
+        torch.set_num_threads(threads or get_settings().threads)
+        folder = model_path(name_or_path)
+        model = PropagandaModel.load(folder)
+        label = str(name_or_path) if str(name_or_path) in PRESETS else folder.name
+        return cls(model, threshold=threshold, name=f"{label}@{model.config.propscan_version}")
+
+    @property
+    def techniques(self) -> list[Technique]:
+        return get_inventory(self.model.config.inventory).techniques()
+
+    def analyze(self, text: str | Document, *, threshold: float | None = None, techniques: Iterable[str] | None = None) -> Analysis:
+        """Analyze one article given as text (or a ``Document``)."""
+        document = text if isinstance(text, Document) else Document(text=text)
+        return self.predict([document], threshold=threshold, techniques=techniques)[0]
+
+    def analyze_html(self, html: str, **options) -> Analysis:
+        """Extract the article from an HTML page and analyze it; offsets refer to the extracted text."""
+        return self.analyze(from_html(html), **options)
+
+    def predict(
+        self,
+        documents: Sequence[Document],
+        *,
+        threshold: float | None = None,
+        techniques: Iterable[str] | None = None,
+        progress: Progress | None = None,
+    ) -> list[Analysis]:
+        """Analyze a batch of documents; windows of short documents are encoded together.
+
+        Args:
+            threshold: overrides the analyzer's threshold for this call.
+            techniques: keep only spans of these techniques.
+            progress: called with (characters done, characters in all) as the work proceeds.
+
+        Raises:
+            InputError: if a document is empty or binary.
+        """
+        for document in documents:
+            check_text(document.text, source=document.id or "input")
+        cutoff = self.threshold if threshold is None else threshold
+        wanted = set(techniques) if techniques is not None else None
+        total = sum(len(d.text) for d in documents)
+        done = 0
+        short = [i for i, d in enumerate(documents) if len(d.text) <= SEGMENT_CHARS]
+        spans: dict[int, list[Span]] = dict(zip(short, self.model.predict([documents[i] for i in short]), strict=True))
+        done += sum(len(documents[i].text) for i in short)
+        if progress:
+            progress(done, total)
+        for i, document in enumerate(documents):
+            if i in spans:
+                continue
+            spans[i] = []
+            for start, end in segments(document.text):
+                found = self.model.predict([Document(document.text[start:end])])[0]
+                spans[i].extend(replace(s, start=s.start + start, end=s.end + start) for s in found)
+                done += end - start
+                if progress:
+                    progress(done, total)
+        return [self._analysis(d, spans[i], cutoff, wanted) for i, d in enumerate(documents)]
+
+    def _analysis(self, document: Document, spans: list[Span], cutoff: float, wanted: set[str] | None) -> Analysis:
+        kept = sorted(
+            (s for s in spans if (s.score or 0.0) >= cutoff and (wanted is None or s.technique in wanted)),
+            key=lambda s: (s.start, s.end, -(s.score or 0.0)),
+        )
+        sentences = score_sentences(document, kept)
+        warning = language_warning(document.text)
+        return Analysis(
+            document=document,
+            spans=tuple(kept),
+            sentences=tuple(sentences),
+            score=article_score(sentences),
+            model=self.name,
+            warnings=(warning,) if warning else (),
+        )
+
+
+def segments(text: str, size: int = SEGMENT_CHARS) -> list[tuple[int, int]]:
+    """Cut ``text`` into ``[start, end)`` pieces of about ``size`` chars, at line breaks when possible."""
+    pieces = []
+    start = 0
+    while start < len(text):
+        end = min(start + size, len(text))
+        if end < len(text):
+            cut = text.rfind("\n", start + size // 2, end)
+            end = cut + 1 if cut != -1 else end
+        pieces.append((start, end))
+        start = end
+    return pieces
+
+
+def score_sentences(document: Document, spans: Sequence[Span]) -> list[Sentence]:
+    """Each sentence scores the highest confidence of the spans that touch it."""
+    scored = []
+    ordered = sorted(spans, key=lambda s: s.start)
+    for sentence in document.sentences():
+        best = max(
+            (s.score or 0.0 for s in ordered if s.start < sentence.end and s.end > sentence.start),
+            default=0.0,
+        )
+        scored.append(replace(sentence, score=best))
+    return scored
+
+
+def article_score(sentences: Sequence[Sentence]) -> float:
+    """How much of the article is propaganda: the mean sentence score, in [0, 1].
+
+    A mean (not a max) so that one loaded word in a long report scores low and an article that
+    is propaganda throughout scores high.
+    """
+    return sum(s.score for s in sentences) / len(sentences) if sentences else 0.0
