@@ -225,17 +225,19 @@ def _register_train(commands) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from propscan.corpus.ptc import load_corpus
+    from propscan.techniques import get_inventory
     from propscan.training import preset_config, train
 
     config = preset_config(args.model, args.inventory)
     output = args.output or Path("models") / args.model
+    corpus = load_corpus(_resolve_data(args), get_inventory(args.inventory), labels=args.labels)
     model = train(
-        _resolve_data(args),
+        corpus,
         config,
         output,
         validation_fraction=args.validation_fraction,
         tagger_epochs=args.epochs,
-        labels=args.labels,
         log=lambda message: print(message, file=sys.stderr, flush=True),
     )
     print(json.dumps(model.config.metrics, indent=2))

@@ -136,8 +136,9 @@ class Analyzer:
         )
 
 
-def segments(text: str, size: int = SEGMENT_CHARS) -> list[tuple[int, int]]:
+def segments(text: str, size: int | None = None) -> list[tuple[int, int]]:
     """Cut ``text`` into ``[start, end)`` pieces of about ``size`` chars, at line breaks when possible."""
+    size = size or SEGMENT_CHARS
     pieces = []
     start = 0
     while start < len(text):

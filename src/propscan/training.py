@@ -9,10 +9,10 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from propscan.corpus.ptc import AnnotatedDocument, load_corpus, split_ids
+from propscan.corpus.ptc import AnnotatedDocument, split_ids
 from propscan.model import PRESETS, ModelConfig, PropagandaModel
 from propscan.scoring import TCReport, si_score, tc_score
 from propscan.techniques import get_inventory
@@ -31,23 +31,25 @@ def preset_config(preset: str, inventory: str = "semeval2020") -> ModelConfig:
 
 
 def train(
-    data_dir: str | Path,
+    corpus: Sequence[AnnotatedDocument],
     config: ModelConfig,
     output: str | Path,
     *,
     validation_fraction: float = 0.15,
     tagger_epochs: int = 12,
     classifier_epochs: int = 60,
-    labels: str | Path | None = None,
     log: Callable[[str], None] = logger.info,
 ) -> PropagandaModel:
-    """Train a model on a PTC-format corpus, report held-out scores, and save it to ``output``."""
-    corpus = load_corpus(data_dir, get_inventory(config.inventory), labels=labels)
+    """Train a model on annotated documents, report held-out scores, and save it to ``output``.
+
+    The corpus may come from any reader (PTC folders, Label Studio exports); labels must already
+    belong to ``config.inventory``.
+    """
     by_id = {d.document.id: d for d in corpus}
     train_ids, validation_ids = split_ids(by_id, validation_fraction)
     train_docs = [by_id[i] for i in train_ids]
     validation_docs = [by_id[i] for i in validation_ids]
-    log(f"{len(train_docs)} training and {len(validation_docs)} validation articles from {data_dir}")
+    log(f"{len(train_docs)} training and {len(validation_docs)} validation articles")
     started = time.perf_counter()
     model = PropagandaModel(config).fit(
         train_docs, validation_docs, tagger_epochs=tagger_epochs, classifier_epochs=classifier_epochs, log=log

@@ -70,6 +70,8 @@ class TokenEncoder:
     @torch.inference_mode()
     def encode(self, texts: list[str]) -> list[EncodedText]:
         """Encode several texts, batching their windows together for the encoder."""
+        if not texts:
+            return []
         tokenized = self.tokenizer(
             texts, add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False, verbose=False
         )

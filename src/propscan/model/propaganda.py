@@ -73,6 +73,7 @@ class PropagandaModel:
     # ----------------------------------------------------------------------------- prediction
     def predict(self, documents: Sequence[Document], encoded: Sequence[EncodedText] | None = None) -> list[list[Span]]:
         """Find and label the technique spans of each document (SI and TC end to end)."""
+        self._fitted()
         encoded = list(encoded) if encoded is not None else self.encode([d.text for d in documents])
         results = []
         for document, enc in zip(documents, encoded, strict=True):
@@ -91,19 +92,29 @@ class PropagandaModel:
 
     def find(self, text: str, encoded: EncodedText) -> tuple[list[FoundSpan], torch.Tensor]:
         """Span identification for one text: spans with confidences, and the tagger states."""
-        tagger = self._fitted().tagger_
+        emissions, states = self._emissions(encoded)
+        return self._decode(text, encoded, emissions, self.config.outside_bias), states
+
+    def _emissions(self, encoded: EncodedText) -> tuple[torch.Tensor, torch.Tensor]:
         if not len(encoded):
-            return [], torch.zeros((0, 2 * self.config.lstm_hidden))
+            return torch.zeros((0, 3)), torch.zeros((0, 2 * self.config.lstm_hidden))
         with torch.inference_mode():
-            paths, inside, states = tagger.decode(
-                encoded.layers[None], encoded.surface[None], torch.tensor([len(encoded)]), outside_bias=self.config.outside_bias
+            emissions, states = self._fitted().tagger_.emissions(
+                encoded.layers[None], encoded.surface[None], torch.tensor([len(encoded)])
             )
+        return emissions[0], states[0]
+
+    def _decode(self, text: str, encoded: EncodedText, emissions: torch.Tensor, bias: float) -> list[FoundSpan]:
+        if not len(encoded):
+            return []
+        with torch.inference_mode():
+            paths, inside = self.tagger_.decode(emissions[None], torch.tensor([len(encoded)]), outside_bias=bias)
         found = []
         for first, last in tags_to_token_spans(paths[0]):
             start, end = _trim(text, int(encoded.offsets[first][0]), int(encoded.offsets[last - 1][1]))
             if start < end:
                 found.append(FoundSpan(start, end, first, last, float(inside[0, first:last].mean())))
-        return found, states[0]
+        return found
 
     def classify(self, document: Document, spans: Sequence[tuple[int, int]], encoded: EncodedText | None = None) -> list[Span]:
         """Technique classification of given character spans, one technique each.
@@ -113,8 +124,7 @@ class PropagandaModel:
         """
         enc = encoded if encoded is not None else self.encode([document.text])[0]
         unique = list(dict.fromkeys(spans))
-        with torch.inference_mode():
-            states = self._states(enc)
+        states = self._states(enc)
         probabilities = self._classify(document.text, enc, states, [_token_range(enc.offsets, a, b) for a, b in unique])
         ranking = {span: torch.argsort(p, descending=True).tolist() for span, p in zip(unique, probabilities, strict=True)}
         seen: dict[tuple[int, int], int] = {}
@@ -127,9 +137,7 @@ class PropagandaModel:
         return labelled
 
     def _states(self, enc: EncodedText) -> torch.Tensor:
-        if not len(enc):
-            return torch.zeros((0, 2 * self.config.lstm_hidden))
-        return self._fitted().tagger_.states(enc.layers[None], enc.surface[None], torch.tensor([len(enc)]))[0]
+        return self._emissions(enc)[1]
 
     def _classify(self, text: str, enc: EncodedText, states: torch.Tensor, token_ranges: list[tuple[int, int]]) -> torch.Tensor:
         if not token_ranges:
@@ -230,40 +238,41 @@ class PropagandaModel:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.tagger_.parameters(), 5.0)
                 optimizer.step()
-                total += float(loss) * len(batch)
+                total += loss.item() * len(batch)
             self.tagger_.eval()
-            score = self._validation_si(validation, validation_enc, 0.0)
-            log(f"tagger epoch {epoch}: loss {total / max(len(pieces), 1):.4f}, validation SI F1 {score:.4f}")
-            if score > best:
-                best, best_state = score, {k: v.clone() for k, v in self.tagger_.state_dict().items()}
+            scores = self._validation_si(validation, validation_enc, (-2.0, -1.5, -1.0, -0.5, 0.0))
+            bias = max(scores, key=scores.get)
+            log(f"tagger epoch {epoch}: loss {total / max(len(pieces), 1):.4f}, validation SI F1 {scores[bias]:.4f} (bias {bias:+.2f})")
+            if scores[bias] > best:
+                best, best_state = scores[bias], {k: v.clone() for k, v in self.tagger_.state_dict().items()}
         if best_state is not None:
             self.tagger_.load_state_dict(best_state)
         self.tagger_.eval()
-        biases = [b / 4 for b in range(-8, 9)]
-        scores = {bias: self._validation_si(validation, validation_enc, bias) for bias in biases}
+        scores = self._validation_si(validation, validation_enc, [b / 8 for b in range(-24, 9)])
         self.config.outside_bias = max(scores, key=scores.get) if validation else 0.0
-        log(f"outside bias {self.config.outside_bias:+.2f}: validation SI F1 {scores.get(self.config.outside_bias, 0):.4f}")
+        log(f"outside bias {self.config.outside_bias:+.3f}: validation SI F1 {scores.get(self.config.outside_bias, 0):.4f}")
 
-    def _validation_si(self, validation, validation_enc, bias: float) -> float:
+    def _validation_si(self, validation, validation_enc, biases) -> dict[float, float]:
+        """Validation SI F1 for each outside bias (emissions are computed once)."""
         if not validation:
-            return 0.0
-        saved, self.config.outside_bias = self.config.outside_bias, bias
-        try:
+            return {0.0: 0.0}
+        emissions = [self._emissions(e)[0] for e in validation_enc]
+        gold = {d.document.id: d.spans for d in validation}
+        scores = {}
+        for bias in biases:
             predicted = {
-                d.document.id: [Span(f.start, f.end, "Loaded_Language") for f in self.find(d.document.text, e)[0]]
-                for d, e in zip(validation, validation_enc, strict=True)
+                d.document.id: [Span(f.start, f.end, "Loaded_Language") for f in self._decode(d.document.text, e, em, bias)]
+                for d, e, em in zip(validation, validation_enc, emissions, strict=True)
             }
-        finally:
-            self.config.outside_bias = saved
-        return si_score({d.document.id: d.spans for d in validation}, predicted).f1
+            scores[bias] = si_score(gold, predicted).f1
+        return scores
 
     def _span_dataset(self, documents, encoded) -> tuple[torch.Tensor, torch.Tensor]:
         rows, targets = [], []
         for document, enc in zip(documents, encoded, strict=True):
             if not document.spans:
                 continue
-            with torch.inference_mode():
-                states = self._states(enc)
+            states = self._states(enc)
             ranges = [_token_range(enc.offsets, s.start, s.end) for s in document.spans]
             rows.append(span_representations(document.document.text, enc, states, ranges))
             targets.extend(self.config.labels.index(s.technique) for s in document.spans)

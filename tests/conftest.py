@@ -1,0 +1,34 @@
+"""Shared fixtures: the tiny PTC-format corpus, a model trained on it, and the shipped models."""
+
+from pathlib import Path
+
+import pytest
+
+TINY = Path(__file__).parent / "data" / "tiny-ptc"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus():
+    from propscan.corpus import load_corpus
+
+    return load_corpus(TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_corpus):
+    """A fast-preset model trained for a few epochs on the four fixture articles."""
+    from propscan.training import preset_config, train
+
+    output = tmp_path_factory.mktemp("tiny-model")
+    config = preset_config("fast")
+    config.ensemble = 2
+    train(tiny_corpus, config, output, validation_fraction=0.3, tagger_epochs=3, classifier_epochs=10)
+    return output
+
+
+@pytest.fixture(scope="session")
+def fast_analyzer():
+    from propscan import Analyzer
+
+    return Analyzer.load("fast")

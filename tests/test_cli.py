@@ -1,0 +1,133 @@
+"""The command line: outputs in the field's formats, and clear errors with non-zero exits."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from propscan.cli import main
+from propscan.corpus.ptc import parse_label_lines
+
+TINY = Path(__file__).parent / "data" / "tiny-ptc"
+ARTICLES = TINY / "train-articles"
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_analyze_json_has_offsets_text_and_scores(capsys, tiny_model_dir):
+    code, out, _ = run(capsys, "analyze", ARTICLES / "article90001.txt", "--json", "--model", tiny_model_dir)
+    assert code == 0
+    payload = json.loads(out)
+    text = (ARTICLES / "article90001.txt").read_text()
+    assert payload["text"] == text
+    assert {"spans", "sentences", "score", "model", "warnings"} <= set(payload)
+    for span in payload["spans"]:
+        assert text[span["start"] : span["end"]] == span["text"]
+
+
+def test_analyze_reads_standard_input(tiny_model_dir):
+    result = subprocess.run(
+        [sys.executable, "-m", "propscan.cli", "analyze", "-", "--json", "--model", str(tiny_model_dir)],
+        input="Only a fool would believe the council. The vote was on Tuesday.".encode(),
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stdout)["id"] == "stdin"
+
+
+def test_analyze_prints_highlighted_text_and_legend(capsys, tiny_model_dir):
+    code, out, _ = run(capsys, "analyze", ARTICLES / "article90004.txt", "--model", tiny_model_dir)
+    assert code == 0
+    assert "article score" in out and "Take back our city!" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"\x00\x01\x02binary\x00", "looks binary"),
+        (b"na\xefve caf\xe9", "not valid UTF-8"),
+    ],
+)
+def test_bad_inputs_exit_nonzero_without_traceback(tmp_path, capsys, tiny_model_dir, content, message):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(content)
+    code, out, err = run(capsys, "analyze", bad, "--model", tiny_model_dir)
+    assert code == 1 and out == ""
+    assert message in err and "Traceback" not in err
+
+
+def test_size_limit_is_refused_before_loading_the_model(tmp_path, capsys):
+    big = tmp_path / "big.txt"
+    big.write_text("word " * 1000)
+    code, _, err = run(capsys, "analyze", big, "--max-bytes", "1000", "--model", "/nonexistent")
+    assert code == 1 and "above the limit of 1,000" in err
+
+
+def test_unknown_model_is_a_clear_error(capsys):
+    code, _, err = run(capsys, "analyze", ARTICLES / "article90001.txt", "--model", "/no/such/model")
+    assert code == 1 and "no model at /no/such/model" in err
+
+
+def test_predict_si_and_tc_write_semeval_files(tmp_path, capsys, tiny_model_dir):
+    si_file, tc_file, template = tmp_path / "si.txt", tmp_path / "tc.txt", tmp_path / "template.txt"
+    code, _, _ = run(capsys, "predict", "si", ARTICLES, "-o", si_file, "--model", tiny_model_dir)
+    assert code == 0
+    for line in parse_label_lines(si_file):
+        assert line.article_id in {"90001", "90002", "90003", "90004"} and line.technique is None
+    gold = [line for f in sorted((TINY / "train-labels-TC").glob("*.labels")) for line in parse_label_lines(f)]
+    template.write_text("".join(f"{g.article_id}\t?\t{g.start}\t{g.end}\n" for g in gold))
+    code, _, _ = run(capsys, "predict", "tc", ARTICLES, "--spans", template, "-o", tc_file, "--model", tiny_model_dir)
+    assert code == 0
+    predicted = parse_label_lines(tc_file)
+    assert [(p.article_id, p.start, p.end) for p in predicted] == [(g.article_id, g.start, g.end) for g in gold]
+    assert all(p.technique for p in predicted)
+
+
+def test_evaluate_prints_si_tc_and_per_technique(capsys, tiny_model_dir):
+    code, out, _ = run(capsys, "evaluate", "--data", TINY, "--split", "all", "--model", tiny_model_dir, "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["articles"] == 4
+    assert 0.0 <= report["si"]["f1"] <= 1.0 and report["si"]["support"] == 13  # merged gold spans
+    assert report["tc"]["micro"]["support"] == 15
+
+
+def test_evaluate_names_the_malformed_label_file_and_line(tmp_path, capsys, tiny_model_dir):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(TINY, corpus)
+    labels = corpus / "train-labels-TC" / "article90002.task-flc-tc.labels"
+    labels.write_text(labels.read_text() + "90002\tDoubt\tfive\t9\n")
+    code, _, err = run(capsys, "evaluate", "--data", corpus, "--model", tiny_model_dir)
+    assert code == 1
+    assert f"{labels}:4: offsets must be integers" in err
+
+
+def test_train_command_saves_a_loadable_model(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PROPSCAN_DATA", str(TINY))
+    from propscan.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        code, out, _ = run(capsys, "train", "--model", "fast", "--epochs", "1", "--output", tmp_path / "m")
+    finally:
+        get_settings.cache_clear()
+    assert code == 0
+    assert json.loads(out)["train_documents"] >= 2
+    code, out, _ = run(capsys, "analyze", ARTICLES / "article90002.txt", "--json", "--model", tmp_path / "m")
+    assert code == 0 and json.loads(out)["model"].startswith("m@")
+
+
+def test_techniques_lists_both_inventories(capsys):
+    code, out, _ = run(capsys, "techniques", "--json")
+    assert code == 0 and len(json.loads(out)) == 14
+    code, out, _ = run(capsys, "techniques", "--inventory", "ptc18", "--json")
+    assert {t["label"] for t in json.loads(out)} >= {"Straw_Men", "Red_Herring", "Obfuscation,Intentional_Vagueness,Confusion"}

@@ -1,0 +1,106 @@
+"""End to end on the fixture: train, save, load, predict, and the analyzer's guarantees."""
+
+import json
+
+import pytest
+
+from propscan import Analyzer, Document, InputError, NotFittedError
+from propscan.model import PropagandaModel
+from propscan.model.config import ModelConfig
+from propscan.pipeline import segments
+
+
+def test_unfitted_model_says_how_to_fix_it():
+    with pytest.raises(NotFittedError, match="Call 'fit'"):
+        PropagandaModel(ModelConfig(labels=["Doubt"])).predict([Document("Some text.")])
+
+
+def test_saved_model_has_config_and_small_weights(tiny_model_dir):
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    assert config["model_type"] == "propscan-span-tagger"
+    assert config["encoder"] == "all-MiniLM-L6-v2"
+    assert len(config["labels"]) == 14 and config["propscan_version"]
+    assert (tiny_model_dir / "weights.safetensors").stat().st_size < 30_000_000
+
+
+def test_round_trip_gives_identical_predictions(tiny_model_dir, tiny_corpus):
+    documents = [d.document for d in tiny_corpus]
+    first = PropagandaModel.load(tiny_model_dir).predict(documents)
+    second = PropagandaModel.load(tiny_model_dir).predict(documents)
+    assert first == second
+
+
+def test_load_overrides_config_fields(tiny_model_dir):
+    model = PropagandaModel.load(tiny_model_dir, outside_bias=-9.0)
+    assert model.config.outside_bias == -9.0
+    # A strongly negative outside bias marks almost everything as propaganda.
+    text = "The reckless waste will bankrupt every family. Only fools trust them."
+    spans = model.predict([Document(text)])[0]
+    assert spans and sum(s.end - s.start for s in spans) > len(text) / 2
+
+
+def test_classify_follows_tc_template_semantics(tiny_model_dir, tiny_corpus):
+    model = PropagandaModel.load(tiny_model_dir)
+    document = tiny_corpus[3].document
+    labelled = model.classify(document, [(249, 268), (249, 268), (105, 124)])
+    assert [(s.start, s.end) for s in labelled] == [(249, 268), (249, 268), (105, 124)]
+    assert labelled[0].technique != labelled[1].technique  # a repeated span gets its next best technique
+    assert all(0.0 <= s.score <= 1.0 for s in labelled)
+
+
+@pytest.fixture()
+def eager_analyzer(tiny_model_dir):
+    """The tiny model with a strong bias towards finding spans, so that every check has some."""
+    return Analyzer(PropagandaModel.load(tiny_model_dir, outside_bias=-4.0))
+
+
+def test_analyzer_offsets_are_exact_on_windows_line_endings(eager_analyzer, tiny_corpus):
+    analyzer = eager_analyzer
+    text = tiny_corpus[0].document.text.replace("\n", "\r\n")
+    analysis = analyzer.analyze(text, threshold=0.0)
+    payload = analysis.to_dict()
+    assert payload["text"] == text
+    assert payload["spans"]
+    for span in payload["spans"]:
+        assert text[span["start"] : span["end"]] == span["text"]
+        assert span["text"] == span["text"].strip(" \r\n\t.,:;")
+    assert len(payload["sentences"]) == 6  # the title and five body lines
+    assert 0.0 <= payload["score"] <= 1.0
+
+
+def test_long_documents_are_segmented_without_moving_offsets(eager_analyzer, tiny_corpus, monkeypatch):
+    analyzer = eager_analyzer
+    text = "\n".join(d.document.text for d in tiny_corpus) * 3
+    whole = analyzer.analyze(text)
+    monkeypatch.setattr("propscan.pipeline.SEGMENT_CHARS", 400)
+    seen = []
+    pieces = analyzer.predict([Document(text)], progress=lambda done, total: seen.append((done, total)))[0]
+    assert seen[-1] == (len(text), len(text)) and len(seen) > 3
+    assert pieces.spans and whole.spans
+    for span in pieces.spans:
+        assert 0 <= span.start < span.end <= len(text)
+        assert text[span.start : span.end].strip() == text[span.start : span.end]
+
+
+def test_segments_cut_at_line_breaks():
+    text = ("a" * 30 + "\n") * 10
+    cuts = segments(text, size=100)
+    assert cuts[0][0] == 0 and cuts[-1][1] == len(text)
+    assert all(text[end - 1] == "\n" for _, end in cuts[:-1])
+    assert all(b == c for (_, b), (c, _) in zip(cuts, cuts[1:]))
+
+
+def test_threshold_and_technique_filters(eager_analyzer, tiny_corpus):
+    analyzer = eager_analyzer
+    text = tiny_corpus[1].document.text
+    everything = analyzer.analyze(text, threshold=0.0)
+    assert everything.spans
+    assert analyzer.analyze(text, threshold=1.01).spans == ()
+    technique = everything.spans[0].technique
+    only = analyzer.analyze(text, techniques=[technique])
+    assert only.spans and {s.technique for s in only.spans} == {technique}
+
+
+def test_analyzer_refuses_empty_text(tiny_model_dir):
+    with pytest.raises(InputError, match="empty"):
+        Analyzer.load(tiny_model_dir).analyze("  \n ")
