@@ -121,6 +121,12 @@ def _assembled_mpnet_folder(spec: EncoderSpec) -> Path:
 
 
 def _verify(weights: Path, spec: EncoderSpec) -> None:
+    """Check the weights' sha256 once per file version; a stamp in the cache remembers success."""
+    stat = weights.stat()
+    stamp = get_settings().cache_dir / "verified" / spec.name
+    expected_stamp = f"{weights.resolve()} {stat.st_size} {stat.st_mtime_ns} {spec.weights_sha256}"
+    if stamp.exists() and stamp.read_text() == expected_stamp:
+        return
     digest = hashlib.sha256()
     with weights.open("rb") as handle:
         for block in iter(lambda: handle.read(16 << 20), b""):
@@ -130,3 +136,5 @@ def _verify(weights: Path, spec: EncoderSpec) -> None:
             f"{weights} has sha256 {digest.hexdigest()}, expected {spec.weights_sha256}; "
             f"refusing to use it. Reinstall: {_install_hint(spec)}"
         )
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(expected_stamp)
