@@ -1,0 +1,426 @@
+"""Reading corpora for batch analysis: folders, JSONL, WARC crawls and RSS/Atom feeds.
+
+Every reader yields ``Document`` objects with a stable id, or a ``Failure`` for a record that
+cannot be analyzed; one bad record never stops a corpus. Ids are the one the format gives (JSONL
+``id``, feed entry id, PTC ``article<ID>.txt`` name) or else a hash of the article text, so the
+same article read twice, from the same or different files, is analyzed once.
+
+Metadata is normalized to ``source`` (the outlet), ``title``, ``url`` and ``date`` (ISO
+``YYYY-MM-DD`` when it can be parsed) plus ``origin`` (where the record came from), so reports
+can group by outlet and month whatever the input format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from propscan.document import Document
+from propscan.errors import InputError, PropscanError
+from propscan.ingest import check_text, decode, from_html, looks_like_html
+from propscan.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+_TEXT_SUFFIXES = {".txt"}
+_HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+_JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+_WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
+_FEED_SUFFIXES = {".rss", ".atom", ".xml"}
+_PTC_NAME = re.compile(r"^article(\d+)\.txt$")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A record that could not become a document, with why.
+
+    Attributes:
+        id: the record's stable id (its given id, else a hash of its raw bytes).
+        origin: where it was read, e.g. ``feed.xml#3`` or ``crawl.warc.gz@1024``.
+        error: what was wrong, in words a user can act on.
+    """
+
+    id: str
+    origin: str
+    error: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+Item = Document | Failure
+
+
+class SourceError(PropscanError):
+    """An input cannot be read at all (missing path, unknown format)."""
+
+
+def content_id(text: str) -> str:
+    """The stable id of an article without one: the first 20 hex digits of its SHA-256."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def read_sources(inputs: Iterable[str | Path], *, max_bytes: int | None = None) -> Iterator[Item]:
+    """Yield the documents (and failures) of every input, each input by its kind.
+
+    Raises:
+        SourceError: if an input does not exist or its format cannot be told from its name.
+    """
+    for path in map(Path, inputs):
+        yield from _reader(path)(path, max_bytes=max_bytes)
+
+
+def count_records(inputs: Iterable[str | Path]) -> int:
+    """How many records the inputs hold, cheaply (no extraction): the progress bar's total.
+
+    Raises:
+        SourceError: as ``read_sources``.
+    """
+    total = 0
+    for path in map(Path, inputs):
+        reader = _reader(path)
+        total += _COUNTERS[reader](path)
+    return total
+
+
+# --------------------------------------------------------------------------------- folders
+def read_folder(folder: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
+    """Every file under ``folder`` (recursively, in path order) whose name says a known format.
+
+    ``.txt`` and ``.html`` files are articles; ``.jsonl``, WARC and feed files found inside are
+    read as such, so one folder can hold a mixed corpus.
+    """
+    for path in _folder_files(folder):
+        yield from _reader(path)(path, max_bytes=max_bytes)
+
+
+def read_file(path: Path, *, max_bytes: int | None = None) -> Item:
+    """One ``.txt`` or ``.html`` file; the outlet defaults to the name of its folder.
+
+    A text file's first line is its title when a blank line follows it (the usual news layout).
+    """
+    limit = get_settings().max_input_bytes if max_bytes is None else max_bytes
+    origin = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return Failure(_bytes_id(str(path).encode()), origin, f"cannot read {path}: {error.strerror}")
+    try:
+        text = decode(data, source=origin, max_bytes=limit)
+        is_html = path.suffix.lower() in _HTML_SUFFIXES
+        given = _PTC_NAME.match(path.name)
+        document = from_html(text, source=origin) if is_html else Document(text=text)
+    except InputError as error:
+        return Failure(_bytes_id(data), origin, str(error))
+    metadata = dict(document.metadata)
+    if not is_html and (title := _first_line_title(document.text)):
+        metadata["title"] = title
+    metadata = _normalized(metadata, origin=origin, default_source=path.parent.name)
+    ident = given.group(1) if given else content_id(document.text)
+    return Document(text=document.text, id=ident, metadata=metadata)
+
+
+def _first_line_title(text: str) -> str | None:
+    """News text files (PTC's among them) put the headline on the first line, then a blank line."""
+    head, _, rest = text.lstrip().partition("\n")
+    return head.strip() if head.strip() and len(head) <= 200 and rest.startswith(("\n", "\r\n")) else None
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and _known(p))
+
+
+def _known(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(_WARC_SUFFIXES) or path.suffix.lower() in _TEXT_SUFFIXES | _HTML_SUFFIXES | _JSONL_SUFFIXES | _FEED_SUFFIXES
+
+
+# --------------------------------------------------------------------------------- JSONL
+def read_jsonl(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
+    """One JSON object a line: ``id``, ``text`` or ``html``, optional ``source``, ``url``, ``date``, ``title``.
+
+    Other keys are kept as metadata. A line that is not JSON, or has neither text nor html,
+    becomes a failure naming the file and line.
+    """
+    limit = get_settings().max_input_bytes if max_bytes is None else max_bytes
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            origin = f"{path}:{number}"
+            try:
+                record = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                yield Failure(_bytes_id(raw), origin, f"{origin}: not a JSON object ({error})")
+                continue
+            if not isinstance(record, dict):
+                yield Failure(_bytes_id(raw), origin, f"{origin}: expected a JSON object, found {type(record).__name__}")
+                continue
+            yield _from_record(record, origin, raw, limit)
+
+
+def _from_record(record: dict[str, Any], origin: str, raw: bytes, limit: int) -> Item:
+    given = record.get("id")
+    ident = str(given) if given not in (None, "") else None
+    extra = {k: v for k, v in record.items() if k not in ("id", "text", "html") and v is not None}
+    try:
+        text, html = record.get("text"), record.get("html")
+        if not isinstance(text, str) and not isinstance(html, str):
+            raise InputError(f"{origin}: a record needs a 'text' or 'html' string")
+        body = text if isinstance(text, str) else html
+        if len(body.encode("utf-8")) > limit:
+            raise InputError(f"{origin}: the article is above the limit of {limit:,} bytes")
+        check_text(body, source=origin)
+        document = from_html(body, source=origin) if isinstance(html, str) and not isinstance(text, str) else Document(text=body)
+    except InputError as error:
+        return Failure(ident or _bytes_id(raw), origin, str(error), extra)
+    metadata = _normalized({**document.metadata, **extra}, origin=origin)
+    return Document(text=document.text, id=ident or content_id(document.text), metadata=metadata)
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as lines:
+        return sum(1 for line in lines if line.strip())
+
+
+# --------------------------------------------------------------------------------- WARC
+def read_warc(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
+    """The HTML ``response`` records of a WARC (or ARC) file, extracted with trafilatura.
+
+    Other records (requests, metadata, images, redirects) are passed over silently. The outlet
+    is the page's site name, else the host of its URL. The crawl time is kept as ``crawled``, apart
+    from ``date``, because a page fetched today may have been published years ago.
+    """
+    warcio = _import_warcio()
+    limit = get_settings().max_input_bytes if max_bytes is None else max_bytes
+    with path.open("rb") as stream:
+        iterator = warcio.ArchiveIterator(stream, arc2warc=True)
+        for record in iterator:
+            if not _is_html_response(record):
+                continue
+            url = record.rec_headers.get_header("WARC-Target-URI") or ""
+            data = record.content_stream().read()
+            origin = f"{path}@{iterator.get_record_offset()}"  # only valid once the record is read
+            meta = {
+                "url": url,
+                "warc_record_id": record.rec_headers.get_header("WARC-Record-ID"),
+                "crawled": record.rec_headers.get_header("WARC-Date"),
+            }
+            try:
+                document = from_html(_page_text(record, data, url or origin, limit), source=url or origin)
+            except InputError as error:
+                yield Failure(_bytes_id(data), origin, str(error), {k: v for k, v in meta.items() if v})
+                continue
+            metadata = {**document.metadata, **{k: v for k, v in meta.items() if v}}
+            metadata = _normalized(metadata, origin=origin, default_source=_host(url))
+            yield Document(text=document.text, id=content_id(document.text), metadata=metadata)
+
+
+def _is_html_response(record) -> bool:
+    if record.rec_type != "response":
+        return False
+    if record.http_headers is None:
+        return False
+    status = record.http_headers.get_statuscode()
+    content_type = (record.http_headers.get_header("Content-Type") or "").lower()
+    return status == "200" and ("html" in content_type or not content_type)
+
+
+def _page_text(record, data: bytes, source: str, limit: int) -> str:
+    """Decode a page: UTF-8, unless its HTTP headers declare another charset (latin-1, cp1252...)."""
+    content_type = record.http_headers.get_header("Content-Type") or ""
+    match = re.search(r"charset=([\w-]+)", content_type, re.IGNORECASE)
+    charset = match.group(1).lower().replace("_", "-") if match else "utf-8"
+    if charset in ("utf-8", "utf8", "us-ascii", "ascii"):
+        return decode(data, source=source, max_bytes=limit)
+    if len(data) > limit:
+        raise InputError(f"{source}: the page is {len(data):,} bytes, above the limit of {limit:,}")
+    try:
+        text = data.decode(charset)
+    except (LookupError, UnicodeDecodeError):
+        raise InputError(f"{source}: cannot decode the page with its declared charset {charset!r}") from None
+    check_text(text, source=source)
+    return text
+
+
+def _count_warc(path: Path) -> int:
+    warcio = _import_warcio()
+    with path.open("rb") as stream:
+        return sum(1 for record in warcio.ArchiveIterator(stream, arc2warc=True) if _is_html_response(record))
+
+
+def _import_warcio():
+    try:
+        import warcio.archiveiterator as warcio
+    except ImportError:
+        raise SourceError("reading WARC files needs warcio: pip install propscan[batch]") from None
+    return warcio
+
+
+# --------------------------------------------------------------------------------- feeds
+def read_feed(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
+    """The entries of an RSS or Atom file: full content when the feed carries it, else the summary.
+
+    The id is the entry's id (guid), else its link, else a hash of its text; the outlet is the
+    feed's title.
+    """
+    feedparser = _import_feedparser()
+    parsed = feedparser.parse(path.read_bytes())
+    if parsed.bozo and not parsed.entries:
+        yield Failure(_bytes_id(path.read_bytes()), str(path), f"{path}: not an RSS or Atom feed ({parsed.bozo_exception})")
+        return
+    outlet = parsed.feed.get("title") or path.stem
+    for number, entry in enumerate(parsed.entries, start=1):
+        origin = f"{path}#{number}"
+        given = entry.get("id") or entry.get("link")
+        body = _entry_body(entry)
+        meta = {
+            "title": entry.get("title"),
+            "url": entry.get("link"),
+            "author": entry.get("author"),
+            "date": _struct_date(entry.get("published_parsed") or entry.get("updated_parsed")) or entry.get("published"),
+            "source": outlet,
+        }
+        meta = {k: v for k, v in meta.items() if v}
+        try:
+            if body is None:
+                raise InputError(f"{origin}: the entry has neither content nor summary")
+            check_text(body, source=origin)
+            if looks_like_html(body) or re.search(r"<(p|div|br|article)\b", body, re.IGNORECASE):
+                document = _html_fragment(body, origin)
+            else:
+                document = Document(text=body.strip())
+        except InputError as error:
+            yield Failure(given or _bytes_id(json.dumps(dict(entry), default=str).encode()), origin, str(error), meta)
+            continue
+        title = meta.get("title")
+        text = document.text if not title or document.text.startswith(title) else f"{title}\n\n{document.text}"
+        metadata = _normalized({**meta, "extracted_from": "feed"}, origin=origin)
+        yield Document(text=text, id=given or content_id(text), metadata=metadata)
+
+
+def _entry_body(entry) -> str | None:
+    contents = entry.get("content") or []
+    values = [c.get("value") for c in contents if c.get("value")]
+    if values:
+        return max(values, key=len)
+    return entry.get("summary") or None
+
+
+def _html_fragment(body: str, origin: str) -> Document:
+    """Feed content is a fragment: strip the tags ourselves if trafilatura finds it too short."""
+    try:
+        return from_html(f"<html><body><article>{body}</article></body></html>", source=origin)
+    except InputError:
+        text = re.sub(r"\s*<(?:br|/p|/div)\s*/?>\s*", "\n", body, flags=re.IGNORECASE)
+        text = re.sub(r"<[^>]+>", "", text)
+        import html
+
+        text = html.unescape(text).strip()
+        check_text(text, source=origin)
+        return Document(text=text)
+
+
+def _struct_date(value) -> str | None:
+    if not value:
+        return None
+    return dt.date(value.tm_year, value.tm_mon, value.tm_mday).isoformat()
+
+
+def _count_feed(path: Path) -> int:
+    return max(len(_import_feedparser().parse(path.read_bytes()).entries), 1)
+
+
+def _import_feedparser():
+    try:
+        import feedparser
+    except ImportError:
+        raise SourceError("reading RSS/Atom feeds needs feedparser: pip install propscan[batch]") from None
+    return feedparser
+
+
+# --------------------------------------------------------------------------------- helpers
+def _reader(path: Path):
+    if path.is_dir():
+        return read_folder
+    if not path.is_file():
+        raise SourceError(f"{path}: no such file or folder")
+    name = path.name.lower()
+    if name.endswith(_WARC_SUFFIXES):
+        return read_warc
+    suffix = path.suffix.lower()
+    if suffix in _JSONL_SUFFIXES:
+        return read_jsonl
+    if suffix in _FEED_SUFFIXES:
+        return read_feed
+    if suffix in _TEXT_SUFFIXES | _HTML_SUFFIXES:
+        return _read_single
+    raise SourceError(
+        f"{path}: cannot tell the format from the name; expected a folder, .txt, .html, "
+        ".jsonl, .warc(.gz), or .rss/.atom/.xml"
+    )
+
+
+def _read_single(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
+    yield read_file(path, max_bytes=max_bytes)
+
+
+_COUNTERS = {
+    read_folder: lambda path: sum(_COUNTERS[_reader(p)](p) for p in _folder_files(path)),
+    _read_single: lambda path: 1,
+    read_jsonl: _count_lines,
+    read_warc: _count_warc,
+    read_feed: _count_feed,
+}
+
+
+def _bytes_id(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:20]
+
+
+def _host(url: str) -> str | None:
+    match = re.match(r"^[a-z][a-z0-9+.-]*://(?:www\.)?([^/:?#]+)", url or "", re.IGNORECASE)
+    return match.group(1).lower() if match else None
+
+
+def _normalized(metadata: Mapping[str, Any], *, origin: str, default_source: str | None = None) -> dict[str, Any]:
+    """Metadata with ``source``, ``title``, ``url``, ``date`` (ISO when parseable) and ``origin``."""
+    out = {k: v for k, v in metadata.items() if v not in (None, "")}
+    source = out.get("source") or out.get("sitename") or out.get("hostname") or _host(out.get("url", "")) or default_source
+    if source:
+        out["source"] = str(source)
+    if "date" in out:
+        out["date"] = parse_date(out["date"]) or str(out["date"])
+    out["origin"] = origin
+    return out
+
+
+def parse_date(value: Any) -> str | None:
+    """An ISO ``YYYY-MM-DD`` for ISO dates, datetimes and RFC 2822 dates; None otherwise."""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
+    except ValueError:
+        pass
+    match = re.match(r"^(\d{4})-(\d{2})-(\d{2})", text)
+    if match:
+        try:
+            return dt.date(*map(int, match.groups())).isoformat()
+        except ValueError:
+            return None
+    try:
+        return email.utils.parsedate_to_datetime(text).date().isoformat()
+    except (TypeError, ValueError, IndexError):
+        return None
