@@ -1,0 +1,16 @@
+"""The corpus database: documents, runs, spans and failures in SQLite or PostgreSQL.
+
+Needs the ``batch`` extra (SQLAlchemy, Alembic, psycopg); importing without it says so.
+"""
+
+from propscan.store.errors import StoreError
+
+try:
+    import alembic  # noqa: F401
+    import sqlalchemy  # noqa: F401
+except ImportError as error:
+    raise StoreError(f"the database store needs {error.name}: pip install propscan[batch]") from None
+
+from propscan.store.store import DEFAULT_URL, Run, Store, StoredAnalysis, count_words, normalize_url  # noqa: E402
+
+__all__ = ["DEFAULT_URL", "Run", "Store", "StoreError", "StoredAnalysis", "count_words", "normalize_url"]

@@ -1,0 +1,369 @@
+"""Opening a database, migrating it, and writing analyses exactly once.
+
+``Store.open(url)`` brings the schema to the newest Alembic revision before anything else, so an
+old database is upgraded in place and a fresh one is created. Each analysis is written in one
+transaction together with its document and spans: after a crash a document is either fully
+stored or absent, never half-written, and the (run, document) primary key refuses a second copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from propscan import __version__
+from propscan.document import Document, Span
+from propscan.store.errors import StoreError
+from propscan.store.models import AnalysisRow, DocumentRow, FailureRow, RunRow, SpanRow
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_URL = "sqlite:///propscan.db"
+_WORD = re.compile(r"\w+(?:[-'’]\w+)*")
+
+
+def count_words(text: str) -> int:
+    """Words as the rates per 1,000 words count them: runs of letters/digits, hyphens and apostrophes inside."""
+    return len(_WORD.findall(text))
+
+
+def normalize_url(url: str | None) -> str:
+    """A SQLAlchemy URL from what users type: a path means SQLite, ``postgresql://`` means psycopg 3."""
+    url = url or DEFAULT_URL
+    if "://" not in url:
+        return f"sqlite:///{url}"
+    scheme, rest = url.split("://", 1)
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run: one model with one set of options over any number of documents."""
+
+    id: int
+    key: str
+    model: str
+    options: Mapping[str, Any]
+    started_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class StoredAnalysis:
+    """A document with the spans and score one run found in it, as read back from the store."""
+
+    document: Document
+    spans: tuple[Span, ...]
+    score: float
+    warnings: tuple[str, ...]
+
+
+def run_key(model: str, options: Mapping[str, Any]) -> str:
+    """What identifies a run: the model (with its version) and the options that change results."""
+    canonical = json.dumps({"model": model, "options": dict(options)}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Store:
+    """A propscan database. Open with ``Store.open(url)``; close when done (or use ``with``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+
+    # ----------------------------------------------------------------------------- opening
+    @classmethod
+    def open(cls, url: str | None = None, *, migrate: bool = True) -> Store:
+        """Connect to ``url`` (default ``sqlite:///propscan.db``) and upgrade the schema to the newest revision.
+
+        Raises:
+            StoreError: if the database cannot be reached, its driver is missing, or its schema is
+                newer than this propscan knows.
+        """
+        full = normalize_url(url)
+        try:
+            if full.startswith("sqlite"):
+                engine = create_engine(full, connect_args={"timeout": 60})
+                event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = create_engine(full, pool_pre_ping=True)
+        except ImportError as error:
+            raise StoreError(f"the database driver for {full.split('://')[0]} is missing ({error.name}): pip install propscan[batch]") from None
+        except Exception as error:  # noqa: BLE001 - SQLAlchemy raises ArgumentError and friends for bad URLs
+            raise StoreError(f"cannot use database URL {url!r}: {error}") from None
+        store = cls(engine)
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self, revision: str = "head") -> None:
+        """Create or upgrade the schema with Alembic (also the way to move to a given revision)."""
+        from alembic import command
+        from alembic.config import Config
+        from alembic.util import CommandError
+
+        config = Config()
+        config.set_main_option("script_location", str(resources.files("propscan.store") / "migrations"))
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+        except CommandError as error:
+            raise StoreError(
+                f"cannot migrate {self.engine.url.render_as_string(hide_password=True)}: {error}; "
+                "a database written by a newer propscan needs that version"
+            ) from None
+        except OperationalError as error:
+            raise StoreError(f"cannot open {self.engine.url.render_as_string(hide_password=True)}: {error.orig}") from None
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at (None before any migration)."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------------------- runs
+    def get_or_create_run(self, model: str, options: Mapping[str, Any]) -> Run:
+        """The run for this model and options, created on first use: rerunning a job resumes it."""
+        key = run_key(model, options)
+        for _ in range(2):
+            with self.sessions.begin() as session:
+                row = session.scalar(select(RunRow).where(RunRow.key == key))
+                if row is not None:
+                    return _run(row)
+            now = _now()
+            try:
+                with self.sessions.begin() as session:
+                    row = RunRow(key=key, model=model, options=dict(options), propscan_version=__version__, started_at=now, updated_at=now)
+                    session.add(row)
+                    session.flush()
+                    return _run(row)
+            except IntegrityError:
+                continue  # another process created it first: read theirs
+        raise StoreError(f"cannot create the run for {model}")
+
+    def runs(self) -> list[Run]:
+        with self.sessions() as session:
+            return [_run(row) for row in session.scalars(select(RunRow).order_by(RunRow.id))]
+
+    def get_run(self, run_id: int | None = None) -> Run:
+        """A run by id, or the most recently updated one.
+
+        Raises:
+            StoreError: if there is no such run (or no run at all).
+        """
+        with self.sessions() as session:
+            if run_id is None:
+                row = session.scalar(select(RunRow).order_by(RunRow.updated_at.desc(), RunRow.id.desc()).limit(1))
+                if row is None:
+                    raise StoreError("the database holds no runs yet; fill it with: propscan batch INPUT --db URL")
+            else:
+                row = session.get(RunRow, run_id)
+                if row is None:
+                    known = ", ".join(str(r.id) for r in session.scalars(select(RunRow))) or "none"
+                    raise StoreError(f"no run {run_id} in the database (runs: {known})")
+            return _run(row)
+
+    # ----------------------------------------------------------------------------- writing
+    def done_ids(self, run_id: int) -> set[str]:
+        """Ids already analyzed or recorded as failed under the run: what a resumed job skips."""
+        with self.sessions() as session:
+            analyzed = session.scalars(select(AnalysisRow.document_id).where(AnalysisRow.run_id == run_id))
+            failed = session.scalars(select(FailureRow.document_id).where(FailureRow.run_id == run_id))
+            return set(analyzed) | set(failed)
+
+    def save_analysis(
+        self, run_id: int, document: Document, spans: Sequence[Span], score: float, warnings: Sequence[str] = ()
+    ) -> bool:
+        """Store a document's analysis with all its spans in one transaction.
+
+        Returns:
+            True if stored, False if the run already held this document (nothing is written).
+
+        Raises:
+            StoreError: if the id is already stored with a different text (ids must be stable).
+        """
+        digest = hashlib.sha256(document.text.encode("utf-8")).hexdigest()
+        for attempt in range(2):
+            try:
+                with self.sessions.begin() as session:
+                    if session.get(AnalysisRow, (run_id, document.id)) is not None:
+                        return False
+                    existing = session.get(DocumentRow, document.id)
+                    if existing is None:
+                        session.add(_document_row(document, digest))
+                        session.flush()
+                    elif existing.sha256 != digest:
+                        raise StoreError(
+                            f"document id {document.id!r} is already stored with a different text; "
+                            "give each article its own id (or leave ids out to use a hash of the text)"
+                        )
+                    now = _now()
+                    session.add(AnalysisRow(run_id=run_id, document_id=document.id, score=float(score), warnings=list(warnings), analyzed_at=now))
+                    session.flush()
+                    session.add_all(
+                        SpanRow(run_id=run_id, document_id=document.id, start=s.start, end=s.end, technique=s.technique, score=s.score)
+                        for s in spans
+                    )
+                    session.get(RunRow, run_id).updated_at = now
+                return True
+            except IntegrityError:
+                if attempt:
+                    raise
+                # Another writer stored the document or the analysis meanwhile; look again.
+        return False
+
+    def save_failure(self, run_id: int, document_id: str, origin: str, error: str, metadata: Mapping[str, Any] | None = None) -> bool:
+        """Record that a document could not be analyzed under the run (once; later calls are no-ops)."""
+        try:
+            with self.sessions.begin() as session:
+                if session.get(FailureRow, (run_id, document_id)) is not None:
+                    return False
+                session.add(
+                    FailureRow(run_id=run_id, document_id=document_id, origin=origin, error=error, meta=_jsonable(metadata or {}), failed_at=_now())
+                )
+            return True
+        except IntegrityError:
+            return False
+
+    def clear_failures(self, run_id: int) -> int:
+        """Forget the run's failures so the next job tries those documents again."""
+        from sqlalchemy import delete
+
+        with self.sessions.begin() as session:
+            return session.execute(delete(FailureRow).where(FailureRow.run_id == run_id)).rowcount
+
+    # ----------------------------------------------------------------------------- reading
+    def failures(self, run_id: int) -> list[FailureRow]:
+        with self.sessions() as session:
+            return list(session.scalars(select(FailureRow).where(FailureRow.run_id == run_id).order_by(FailureRow.document_id)))
+
+    def count(self, run_id: int) -> tuple[int, int, int]:
+        """Documents analyzed, spans found and failures recorded under the run."""
+        with self.sessions() as session:
+            analyzed = session.scalar(select(func.count()).select_from(AnalysisRow).where(AnalysisRow.run_id == run_id))
+            spans = session.scalar(select(func.count()).select_from(SpanRow).where(SpanRow.run_id == run_id))
+            failed = session.scalar(select(func.count()).select_from(FailureRow).where(FailureRow.run_id == run_id))
+            return analyzed or 0, spans or 0, failed or 0
+
+    def analyses(self, run_id: int, *, batch: int = 200) -> Iterator[StoredAnalysis]:
+        """Every analysis of the run in document id order, read ``batch`` documents at a time."""
+        after = None
+        while True:
+            with self.sessions() as session:
+                query = (
+                    select(AnalysisRow, DocumentRow)
+                    .join(DocumentRow, DocumentRow.id == AnalysisRow.document_id)
+                    .where(AnalysisRow.run_id == run_id)
+                    .order_by(AnalysisRow.document_id)
+                    .limit(batch)
+                )
+                if after is not None:
+                    query = query.where(AnalysisRow.document_id > after)
+                rows = session.execute(query).all()
+                if not rows:
+                    return
+                ids = [analysis.document_id for analysis, _ in rows]
+                spans: dict[str, list[Span]] = {i: [] for i in ids}
+                span_rows = session.scalars(
+                    select(SpanRow)
+                    .where(SpanRow.run_id == run_id, SpanRow.document_id.in_(ids))
+                    .order_by(SpanRow.document_id, SpanRow.start, SpanRow.end, SpanRow.technique)
+                )
+                for row in span_rows:
+                    spans[row.document_id].append(Span(row.start, row.end, row.technique, row.score))
+            for analysis, document in rows:
+                yield StoredAnalysis(
+                    document=Document(text=document.text, id=document.id, metadata=document.meta),
+                    spans=tuple(spans[document.id]),
+                    score=analysis.score,
+                    warnings=tuple(analysis.warnings),
+                )
+            after = ids[-1]
+
+
+def _document_row(document: Document, digest: str) -> DocumentRow:
+    meta = _jsonable(document.metadata)
+    return DocumentRow(
+        id=document.id,
+        text=document.text,
+        sha256=digest,
+        source=_short(meta.get("source")),
+        title=meta.get("title"),
+        url=meta.get("url"),
+        published=_date(meta.get("date")),
+        words=count_words(document.text),
+        meta=meta,
+        added_at=_now(),
+    )
+
+
+def _date(value: Any) -> dt.date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _short(value: Any) -> str | None:
+    return str(value)[:255] if value not in (None, "") else None
+
+
+def _jsonable(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Metadata as plain JSON (dates and other objects become strings)."""
+    return json.loads(json.dumps(dict(metadata), default=str))
+
+
+def _run(row: RunRow) -> Run:
+    return Run(row.id, row.key, row.model, dict(row.options), _aware(row.started_at), _aware(row.updated_at))
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    """WAL lets reports read while a batch writes; foreign keys are off by default in SQLite."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL (None for other databases or in-memory SQLite)."""
+    full = normalize_url(url)
+    if not full.startswith("sqlite:///") or full.endswith(":memory:"):
+        return None
+    return Path(full.removeprefix("sqlite:///"))

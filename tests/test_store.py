@@ -1,0 +1,138 @@
+"""The store: migrations create the schema the models describe, writes are exactly once, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import inspect, select, text
+
+from propscan import Document, Span
+from propscan.store import Store, StoreError, count_words, normalize_url
+from propscan.store.models import Base, DocumentRow
+
+import pg_cluster
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return pg_cluster.fresh_database()
+
+
+ARTICLE = Document(
+    text="Reckless leaders wrecked the budget. Everyone knows it.",
+    id="a1",
+    metadata={"source": "Courier", "date": "2021-05-14", "title": "Budget", "url": "https://c.example/a1", "extra": {"n": 1}},
+)
+
+
+def test_migrations_create_the_schema_the_models_describe(db_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with Store.open(db_url) as store:
+        assert store.revision() == "0001"
+        with store.engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        assert differences == []
+        indexes = {i["name"] for i in inspect(store.engine).get_indexes("spans")}
+        assert {"ix_spans_run_technique_score", "ix_spans_run_document"} <= indexes
+
+
+def test_open_upgrades_an_old_database_and_is_idempotent(db_url):
+    store = Store.open(db_url, migrate=False)
+    assert store.revision() is None
+    store.migrate("base")  # nothing to undo on an empty database
+    store.close()
+    with Store.open(db_url) as store:  # creates
+        run = store.get_or_create_run("m@1", {"threshold": 0.0})
+        store.save_analysis(run.id, ARTICLE, [Span(0, 8, "Loaded_Language", 0.9)], 0.5)
+    with Store.open(db_url) as store:  # a second open migrates nothing and keeps the data
+        assert store.revision() == "0001"
+        assert store.count(run.id) == (1, 1, 0)
+
+
+def test_database_from_a_newer_propscan_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    with Store.open(url) as store:
+        with store.engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(StoreError, match="newer propscan"):
+        Store.open(url)
+
+
+def test_analysis_is_stored_once_with_all_its_spans(db_url):
+    spans = [Span(0, 8, "Loaded_Language", 0.9), Span(0, 16, "Name_Calling,Labeling", 0.4), Span(37, 55, "Bandwagon,Reductio_ad_hitlerum", None)]
+    with Store.open(db_url) as store:
+        run = store.get_or_create_run("m@1", {"threshold": 0.0})
+        assert store.save_analysis(run.id, ARTICLE, spans, 0.6, ["a warning"]) is True
+        assert store.save_analysis(run.id, ARTICLE, spans[:1], 0.1) is False  # second copy refused, nothing changed
+        assert store.count(run.id) == (1, 3, 0)
+        (stored,) = store.analyses(run.id)
+        assert stored.document == ARTICLE
+        assert sorted(stored.spans, key=lambda s: (s.start, s.end)) == sorted(spans, key=lambda s: (s.start, s.end))
+        assert stored.score == pytest.approx(0.6) and stored.warnings == ("a warning",)
+        assert store.done_ids(run.id) == {"a1"}
+        with store.sessions() as session:
+            row = session.execute(select(DocumentRow.source, DocumentRow.published, DocumentRow.words, DocumentRow.title)).one()
+        assert tuple(row) == ("Courier", dt.date(2021, 5, 14), count_words(ARTICLE.text), "Budget")
+
+
+def test_a_document_is_shared_between_runs(db_url):
+    with Store.open(db_url) as store:
+        first = store.get_or_create_run("m@1", {"threshold": 0.0})
+        second = store.get_or_create_run("m@1", {"threshold": 0.5})
+        assert first.id != second.id
+        assert store.get_or_create_run("m@1", {"threshold": 0.0}).id == first.id  # same model and options: same run
+        assert store.save_analysis(first.id, ARTICLE, [Span(0, 8, "Doubt", 0.9)], 0.5)
+        assert store.save_analysis(second.id, ARTICLE, [], 0.0)
+        with store.sessions() as session:
+            assert session.execute(text("SELECT count(*) FROM documents")).scalar() == 1
+        assert store.count(first.id) == (1, 1, 0) and store.count(second.id) == (1, 0, 0)
+        assert store.get_run().id == second.id  # the latest
+
+
+def test_same_id_with_another_text_is_refused_and_nothing_is_written(db_url):
+    with Store.open(db_url) as store:
+        run = store.get_or_create_run("m@1", {})
+        other_run = store.get_or_create_run("m@2", {})
+        store.save_analysis(run.id, ARTICLE, [], 0.0)
+        changed = Document(text="A different article entirely.", id="a1")
+        with pytest.raises(StoreError, match="different text"):
+            store.save_analysis(other_run.id, changed, [Span(0, 1, "Doubt", 0.5)], 0.2)
+        assert store.count(other_run.id) == (0, 0, 0)
+
+
+def test_failures_are_recorded_once_and_can_be_cleared(db_url):
+    with Store.open(db_url) as store:
+        run = store.get_or_create_run("m@1", {})
+        assert store.save_failure(run.id, "bad", "x.txt", "x.txt is empty", {"source": "s", "when": dt.date(2021, 1, 1)})
+        assert not store.save_failure(run.id, "bad", "x.txt", "again")
+        (failure,) = store.failures(run.id)
+        assert failure.error == "x.txt is empty" and failure.meta == {"source": "s", "when": "2021-01-01"}
+        assert store.done_ids(run.id) == {"bad"}
+        assert store.clear_failures(run.id) == 1 and store.done_ids(run.id) == set()
+
+
+def test_unknown_run_and_empty_database_say_what_to_do(tmp_path):
+    with Store.open(f"sqlite:///{tmp_path / 'empty.db'}") as store:
+        with pytest.raises(StoreError, match="propscan batch"):
+            store.get_run()
+        store.get_or_create_run("m@1", {})
+        with pytest.raises(StoreError, match="no run 7"):
+            store.get_run(7)
+
+
+def test_urls():
+    assert normalize_url(None) == "sqlite:///propscan.db"
+    assert normalize_url("corpus.db") == "sqlite:///corpus.db"
+    assert normalize_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalize_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    with pytest.raises(StoreError):
+        Store.open("nosuchdialect://x")
+
+
+def test_count_words():
+    assert count_words("It's a well-known, state-of-the-art fact: 3 cats.") == 7
