@@ -1,0 +1,127 @@
+"""Reports: rates per 1,000 words by source, month and technique, filters, examples, CSV and charts."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+
+import pytest
+
+from propscan import Document, Span
+from propscan.cli import main
+from propscan.report import ALL, UNDATED, UNKNOWN_SOURCE, Filters, build_report, plot, top_examples, write_csv
+from propscan.store import Store, StoreError, count_words
+
+import pg_cluster
+
+# Our own short texts; spans are placed by hand so every figure below can be worked out on paper.
+DOCS = [
+    (Document("Traitors and cowards run this city. They always lie.", "c1", {"source": "Courier", "date": "2021-05-03"}),
+     [Span(0, 8, "Name_Calling,Labeling", 0.9), Span(13, 19, "Name_Calling,Labeling", 0.7), Span(35, 52, "Loaded_Language", 0.6)]),
+    (Document("The council met on Tuesday and approved the budget.", "c2", {"source": "Courier", "date": "2021-06-10"}),
+     [Span(36, 50, "Doubt", 0.2)]),
+    (Document("A glorious victory for every true patriot in the land.", "h1", {"source": "Herald", "date": "2021-05-20"}),
+     [Span(2, 18, "Loaded_Language", 0.8), Span(29, 41, "Flag-Waving", 0.95)]),
+    (Document("Rain is expected on Sunday across the valley.", "u1", {}), []),
+]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.db'}" if request.param == "sqlite" else pg_cluster.fresh_database()
+    with Store.open(url) as store:
+        run = store.get_or_create_run("fast@test", {"threshold": 0.0})
+        for document, spans in DOCS:
+            store.save_analysis(run.id, document, spans, 0.5)
+        yield store
+
+
+def words(*ids):
+    return sum(count_words(d.text) for d, _ in DOCS if d.id in ids)
+
+
+def rows_of(report):
+    return {(r.group, r.technique): r for r in report.rows}
+
+
+def test_rates_by_source(store):
+    rows = rows_of(build_report(store, by="source"))
+    courier = rows[("Courier", ALL)]
+    assert (courier.documents, courier.words, courier.spans, courier.documents_with) == (2, words("c1", "c2"), 4, 2)
+    assert courier.rate == pytest.approx(1000 * 4 / words("c1", "c2"))
+    assert rows[("Courier", "Name_Calling,Labeling")].spans == 2
+    assert rows[("Courier", "Name_Calling,Labeling")].documents_with == 1
+    assert rows[("Herald", "Flag-Waving")].rate == pytest.approx(1000 / words("h1"))
+    unknown = rows[(UNKNOWN_SOURCE, ALL)]
+    assert (unknown.documents, unknown.spans, unknown.rate) == (1, 0, 0.0)  # words count even without spans
+
+
+def test_rates_by_month(store):
+    rows = rows_of(build_report(store, by="month"))
+    may = rows[("2021-05", ALL)]
+    assert (may.documents, may.words, may.spans) == (2, words("c1", "h1"), 5)
+    assert rows[("2021-06", "Doubt")].spans == 1
+    assert rows[(UNDATED, ALL)].documents == 1
+
+
+def test_rates_by_technique(store):
+    report = build_report(store, by="technique")
+    rows = {r.technique: r for r in report.rows}
+    total = words("c1", "c2", "h1", "u1")
+    assert rows["Loaded_Language"].spans == 2 and rows["Loaded_Language"].documents_with == 2
+    assert rows["Loaded_Language"].rate == pytest.approx(2000 / total)
+    assert [r.technique for r in report.rows][0] in ("Name_Calling,Labeling", "Loaded_Language")  # most frequent first
+
+
+def test_filters(store):
+    only_may_courier = build_report(store, by="source", filters=Filters(sources=("Courier",), since=dt.date(2021, 5, 1), until=dt.date(2021, 5, 31)))
+    assert {r.group for r in only_may_courier.rows} == {"Courier"}
+    assert rows_of(only_may_courier)[("Courier", ALL)].documents == 1
+    flags = build_report(store, by="source", filters=Filters(techniques=("Flag-Waving",)))
+    assert rows_of(flags)[("Herald", ALL)].spans == 1 and rows_of(flags)[("Courier", ALL)].spans == 0
+    confident = build_report(store, by="technique", filters=Filters(min_score=0.75))
+    assert {r.technique: r.spans for r in confident.rows} == {"Name_Calling,Labeling": 1, "Loaded_Language": 1, "Flag-Waving": 1}
+
+
+def test_top_examples_are_the_highest_scoring_with_their_text(store):
+    examples = top_examples(store, store.get_run().id, Filters(), per_technique=1)
+    by_technique = {e.technique: e for e in examples}
+    assert len(examples) == len(by_technique) == 4
+    assert by_technique["Loaded_Language"].text == "glorious victory"
+    assert by_technique["Loaded_Language"].document_id == "h1" and by_technique["Loaded_Language"].source == "Herald"
+    assert by_technique["Name_Calling,Labeling"].text == "Traitors"
+    assert by_technique["Flag-Waving"].published == dt.date(2021, 5, 20)
+
+
+def test_csv_and_plots(store, tmp_path):
+    report = build_report(store, by="source")
+    rates, examples = write_csv(report, tmp_path / "csv")
+    with rates.open() as handle:
+        table = list(csv.DictReader(handle))
+    herald = next(r for r in table if r["source"] == "Herald" and r["technique"] == ALL)
+    assert int(herald["spans"]) == 2 and float(herald["rate_per_1000_words"]) == pytest.approx(2000 / words("h1"), abs=1e-3)
+    with examples.open() as handle:
+        assert {r["document_id"] for r in csv.DictReader(handle)} == {"c1", "c2", "h1"}
+    charts = plot(store, tmp_path / "plots")
+    assert [c.name for c in charts] == ["technique_mix_by_source.png", "density_by_month.png"]
+    for chart in charts:
+        assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
+
+
+def test_unknown_grouping(store):
+    with pytest.raises(StoreError, match="cannot report by"):
+        build_report(store, by="weekday")
+
+
+def test_report_command(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    with Store.open(url) as store:
+        run = store.get_or_create_run("fast@test", {})
+        for document, spans in DOCS:
+            store.save_analysis(run.id, document, spans, 0.5)
+    assert main(["report", "--db", url, "--by", "month", "--csv", str(tmp_path / "out"), "--plot", str(tmp_path / "plots")]) == 0
+    out = capsys.readouterr().out
+    assert "2021-05" in out and "Top examples" in out
+    assert (tmp_path / "out" / "rates_by_month.csv").exists() and (tmp_path / "plots" / "density_by_month.png").exists()
+    assert main(["report", "--db", url, "--run", "42"]) == 1
+    assert "no run 42" in capsys.readouterr().err
