@@ -1,0 +1,107 @@
+"""Builds the FastAPI application: model loading, routers, limits, error mapping and the page.
+
+``create_app`` is also the uvicorn factory (``propscan.api.app:create_app``), so each worker
+process reads its settings from the environment and loads the model once, at startup.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from propscan import __version__
+from propscan.api.batching import Batcher, BusyError
+from propscan.api.config import ServerSettings
+from propscan.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from propscan.api.routes import api_router, health
+from propscan.errors import InputError
+from propscan.pipeline import Analyzer
+
+logger = logging.getLogger(__name__)
+
+WEB_DIR = Path(str(resources.files("propscan") / "web"))
+_DOCS_PATHS = ("/docs", "/redoc")
+
+
+def create_app(settings: ServerSettings | None = None, *, analyzer: Analyzer | None = None) -> FastAPI:
+    """The propscan web service.
+
+    Args:
+        settings: how to run; default ``ServerSettings.from_env()``.
+        analyzer: an already loaded analyzer (tests share one); default: load ``settings.model`` at startup.
+
+    Returns:
+        The application; the model is loaded and the worker started when its lifespan begins.
+    """
+    settings = settings or ServerSettings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loaded = analyzer
+        if loaded is None:
+            logger.info("loading model %s", settings.model)
+            loaded = await run_in_threadpool(Analyzer.load, settings.model, threads=settings.threads)
+        batcher = Batcher(
+            loaded, max_batch=settings.max_batch, max_chars=settings.max_batch_chars, max_pending=settings.max_pending
+        )
+        batcher.start()
+        app.state.analyzer = loaded
+        app.state.batcher = batcher
+        logger.info("propscan is serving model %s", loaded.name)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(batcher.close)
+
+    app = FastAPI(
+        title="propscan",
+        version=__version__,
+        summary="Find propaganda-technique spans in news articles (SemEval-2020 Task 11).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.include_router(api_router)
+    app.include_router(health.router)
+    _add_error_handlers(app)
+    _add_page(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, docs_paths=_DOCS_PATHS)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Map propscan's errors to statuses; bad input is always a 4xx with the message that explains it."""
+
+    @app.exception_handler(InputError)
+    async def input_error(request: Request, error: InputError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=status.HTTP_400_BAD_REQUEST)
+
+    @app.exception_handler(BusyError)
+    async def busy(request: Request, error: BusyError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "2"})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes the offending input, which may be a whole article: leave it out.
+        errors = [{key: e[key] for key in ("type", "loc", "msg") if key in e} for e in error.errors()]
+        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+def _add_page(app: FastAPI) -> None:
+    """The reading page at ``/``; its script and stylesheet are served from the package, never a CDN."""
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html; charset=utf-8")
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")

@@ -1,0 +1,112 @@
+"""What goes over the wire: pydantic models kept apart from propscan's dataclasses.
+
+Each direction has its own model (``AnalyzeRequest`` in, ``AnalysisPublic`` out), so the core can
+change its internals without changing the API, and the OpenAPI schema documents every field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class AnalyzeOptions(BaseModel):
+    """Options shared by the JSON body and the file upload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(
+        0.0, ge=0.0, le=1.0, description="Drop spans whose confidence is below this (0 keeps every span found)."
+    )
+    techniques: list[str] | None = Field(
+        None, description="Keep only spans of these technique labels (see GET /v1/techniques); omit for all."
+    )
+
+
+class AnalyzeRequest(AnalyzeOptions):
+    """An article to analyze, as plain text or as an HTML page (exactly one of the two)."""
+
+    text: str | None = Field(None, description="The article as plain text; offsets in the answer index this text.")
+    html: str | None = Field(
+        None, description="An HTML page; the article is extracted first and offsets index the extracted text."
+    )
+    id: str = Field("", max_length=200, description="Your identifier for the article, echoed back.")
+
+    @model_validator(mode="after")
+    def _one_input(self) -> AnalyzeRequest:
+        if (self.text is None) == (self.html is None):
+            raise ValueError("give exactly one of 'text' (plain text) or 'html' (an HTML page)")
+        return self
+
+
+class SpanPublic(BaseModel):
+    """A technique found at ``text[start:end]`` of the analyzed text (Python string indices, end exclusive)."""
+
+    start: int
+    end: int
+    technique: str = Field(description="A technique label from GET /v1/techniques.")
+    score: float | None = Field(description="The model's confidence in [0, 1].")
+    text: str = Field(description="The spanned text, the same as text[start:end].")
+
+
+class SentencePublic(BaseModel):
+    """A sentence and its score: the highest confidence of the spans touching it."""
+
+    start: int
+    end: int
+    score: float
+
+
+class AnalysisPublic(BaseModel):
+    """The analysis of one article, as ``propscan analyze --json`` prints it."""
+
+    id: str
+    text: str = Field(description="The analyzed text; every offset refers to it.")
+    metadata: dict[str, Any]
+    model: str
+    score: float = Field(description="Article-level propaganda score in [0, 1]: the mean sentence score.")
+    warnings: list[str]
+    spans: list[SpanPublic]
+    sentences: list[SentencePublic]
+
+
+class TechniquePublic(BaseModel):
+    label: str = Field(description="The label used in spans and in SemEval files.")
+    name: str
+    definition: str
+    example: str
+    color: str = Field(description="A highlight colour readable with black text.")
+
+
+class TechniquesPublic(BaseModel):
+    """The techniques the loaded model predicts."""
+
+    data: list[TechniquePublic]
+    count: int
+
+
+class HealthPublic(BaseModel):
+    status: str
+    model: str
+    pending: int = Field(description="Articles queued or being analyzed now.")
+    batches: int = Field(description="Model calls made since start.")
+    documents: int = Field(description="Articles analyzed since start.")
+
+
+class ErrorPublic(BaseModel):
+    """Every refused request answers with a message that says what to fix."""
+
+    detail: str
+
+
+class FieldErrorPublic(BaseModel):
+    type: str
+    loc: list[str | int] = Field(description="Where the problem is, e.g. [\"body\", \"threshold\"].")
+    msg: str
+
+
+class FieldErrorsPublic(BaseModel):
+    """422: the request is well-formed but a field is missing, unknown or out of range."""
+
+    detail: list[FieldErrorPublic]
