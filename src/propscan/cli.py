@@ -268,7 +268,30 @@ def _techniques(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = [_register_analyze, _register_predict, _register_evaluate, _register_train, _register_techniques]
+# ----------------------------------------------------------------------------------- serve
+def _register_serve(commands) -> None:
+    parser = commands.add_parser("serve", help="serve the REST API and the reading page (needs the serve extra)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument("--workers", type=int, default=1, help="processes, each loading the model once (default 1)")
+    parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    _model_option(parser)
+    parser.set_defaults(run=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from propscan.api import serve
+    except ImportError as error:
+        raise PropscanError(f"propscan serve needs {error.name}: pip install 'propscan[serve]'") from None
+
+    if args.workers < 1:
+        raise PropscanError(f"--workers must be at least 1, got {args.workers}")
+    serve(host=args.host, port=args.port, workers=args.workers, model=args.model, threads=args.threads, log_level=args.log_level)
+    return 0
+
+
+COMMANDS = [_register_analyze, _register_predict, _register_evaluate, _register_train, _register_techniques, _register_serve]
 
 if __name__ == "__main__":
     sys.exit(main())
