@@ -123,3 +123,10 @@ def test_nlp4if_has_all_eighteen_techniques():
     corpus = load_corpus(SHARED / "nlp4if2019", PTC18)
     techniques = {s.technique for d in corpus for s in d.spans}
     assert techniques == set(PTC18.labels)
+
+
+@pytest.mark.skipif(not (SHARED / "ptc").is_dir(), reason="../shared/data/ptc is not beside the repo")
+def test_inventories_match_the_official_technique_lists():
+    folder = SHARED / "ptc" / "techniques"
+    assert list(SEMEVAL2020.labels) == (folder / "propaganda-techniques-names-semeval2020task11.txt").read_text().split()
+    assert list(PTC18.labels) == (folder / "propaganda-techniques-names.txt").read_text().split()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from propscan.document import Document, Span, merge_intervals
 from propscan.errors import CorpusFormatError, UnknownTechniqueError
-from propscan.techniques import SEMEVAL2020, Inventory
+from propscan.techniques import DROPPED_BY_SEMEVAL, SEMEVAL2020, Inventory
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def load_corpus(
         try:
             technique = inventory.normalize(line.technique)
         except UnknownTechniqueError as error:
-            if line.technique in _DROPPED_BY.get(inventory.name, ()):
+            if inventory is SEMEVAL2020 and line.technique in DROPPED_BY_SEMEVAL:
                 continue
             raise CorpusFormatError(line.path, line.line, str(error)) from None
         spans[line.article_id].append(Span(start, end, technique))
@@ -150,10 +150,6 @@ def load_corpus(
         AnnotatedDocument(document, tuple(sorted(spans[ident], key=lambda s: (s.start, s.end, s.technique))))
         for ident, document in articles.items()
     ]
-
-
-# Techniques an inventory deliberately leaves out (SemEval-2020 dropped Obfuscation: 11 cases).
-_DROPPED_BY = {"semeval2020": ("Obfuscation,Intentional_Vagueness,Confusion",)}
 
 
 def _find_articles(root: Path) -> Path:

@@ -217,7 +217,7 @@ class PropagandaModel:
         tags = [token_tags(d, e) for d, e in zip(train, train_enc, strict=True)]
         optimizer = torch.optim.AdamW(self.tagger_.parameters(), lr=2e-3, weight_decay=1e-4)
         chunk, batch_size = 256, 16
-        best, best_state = -1.0, None
+        best, best_state, best_epoch, patience = -1.0, None, 0, 2
         for epoch in range(1, epochs + 1):
             self.tagger_.train()
             pieces = []
@@ -244,7 +244,11 @@ class PropagandaModel:
             bias = max(scores, key=scores.get)
             log(f"tagger epoch {epoch}: loss {total / max(len(pieces), 1):.4f}, validation SI F1 {scores[bias]:.4f} (bias {bias:+.2f})")
             if scores[bias] > best:
-                best, best_state = scores[bias], {k: v.clone() for k, v in self.tagger_.state_dict().items()}
+                best, best_state, best_epoch = scores[bias], {k: v.clone() for k, v in self.tagger_.state_dict().items()}, epoch
+            elif epoch - best_epoch >= patience:
+                log(f"no improvement for {patience} epochs: keeping epoch {best_epoch}")
+                break
+        self.config.metrics["tagger_epochs"] = best_epoch
         if best_state is not None:
             self.tagger_.load_state_dict(best_state)
         self.tagger_.eval()

@@ -1,0 +1,45 @@
+"""The models shipped in the package load on a fresh clone and find propaganda where it is."""
+
+from pathlib import Path
+
+import pytest
+
+from propscan import Analyzer
+from propscan.model import PRESETS
+from propscan.pipeline import model_path
+
+SEED = Path(__file__).resolve().parents[2] / "shared" / "examples" / "isis-crushing-americans.txt"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "harbour-bridge.txt"
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_shipped_model_is_small_and_measured(preset):
+    folder = model_path(preset)
+    size = sum(f.stat().st_size for f in folder.iterdir())
+    assert size < 30_000_000
+    analyzer = Analyzer.load(preset)
+    metrics = analyzer.model.config.metrics
+    assert metrics["validation_si_f1"] > 0.35 and metrics["validation_tc_micro_f1"] > 0.5
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_shipped_model_highlights_our_example(preset):
+    text = EXAMPLE.read_text()
+    analysis = Analyzer.load(preset).analyze(text)
+    found = {text[s.start : s.end] for s in analysis.spans}
+    assert len(analysis.spans) >= 5
+    assert any("shameless" in piece or "betrayal" in piece for piece in found)
+    # The factual sentence about the inspection report is not where the propaganda is.
+    factual = text.index("The council says the repairs")
+    sentence = next(s for s in analysis.sentences if s.start == factual)
+    assert sentence.score < max(s.score for s in analysis.sentences)
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="../shared/examples is not beside the repo")
+def test_accurate_model_on_the_seed_article():
+    text = SEED.read_text()
+    analysis = Analyzer.load("accurate").analyze(text)
+    techniques = {s.technique for s in analysis.spans}
+    assert len(analysis.spans) >= 10
+    assert {"Loaded_Language", "Name_Calling,Labeling"} <= techniques
+    assert analysis.score > 0.1
