@@ -220,6 +220,10 @@ def _register_train(commands) -> None:
     parser.add_argument("--output", type=Path, default=None, help="where to save (default: models/<preset>)")
     parser.add_argument("--epochs", type=int, default=12, help="tagger epochs (the best on validation is kept)")
     parser.add_argument("--validation-fraction", type=float, default=0.15)
+    parser.add_argument(
+        "--format", choices=("ptc", "label-studio"), default="ptc",
+        help="ptc: --data is a PTC folder (default); label-studio: --data is a Label Studio JSON export",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", default=True)
     parser.set_defaults(run=_train)
 
@@ -231,7 +235,12 @@ def _train(args: argparse.Namespace) -> int:
 
     config = preset_config(args.model, args.inventory)
     output = args.output or Path("models") / args.model
-    corpus = load_corpus(_resolve_data(args), get_inventory(args.inventory), labels=args.labels)
+    if args.format == "label-studio":
+        from propscan.corpus.labelstudio import read_labelstudio
+
+        corpus = read_labelstudio(_resolve_data(args), get_inventory(args.inventory))
+    else:
+        corpus = load_corpus(_resolve_data(args), get_inventory(args.inventory), labels=args.labels)
     model = train(
         corpus,
         config,
@@ -291,7 +300,106 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = [_register_analyze, _register_predict, _register_evaluate, _register_train, _register_techniques, _register_serve]
+# ----------------------------------------------------------------------------------- batch
+def _register_batch(commands) -> None:
+    parser = commands.add_parser("batch", help="analyze a corpus into a database (resumable; needs the batch extra)")
+    parser.add_argument("inputs", nargs="+", help="folders of .txt/.html, .jsonl, .warc(.gz), .rss/.atom/.xml files")
+    parser.add_argument("--db", default=None, help="database URL or SQLite file (default sqlite:///propscan.db)")
+    parser.add_argument("--workers", type=int, default=1, help="analyzer processes (local) or actors (ray) (default 1)")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local", help="local processes (default) or a Ray cluster")
+    parser.add_argument("--ray-address", default=None, help="Ray cluster to join (default: $RAY_ADDRESS, else a local instance)")
+    parser.add_argument("--batch-size", type=int, default=8, help="documents analyzed together (default 8)")
+    parser.add_argument("--threshold", type=float, default=0.0, help="drop spans scoring below this (0-1)")
+    parser.add_argument("--techniques", default=None, help="comma-separated technique labels to keep")
+    parser.add_argument("--retry-failed", action="store_true", help="analyze again the documents that failed last time")
+    parser.add_argument("--max-bytes", type=int, default=None, help="refuse articles larger than this (default 10 MB)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _model_option(parser)
+    parser.set_defaults(run=_batch)
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from propscan.jobs import run_batch
+    from propscan.jobs.progress import RichProgress
+
+    techniques = [t.strip() for t in args.techniques.split(",")] if args.techniques else None
+    with RichProgress("analyzing", disable=args.no_progress) as progress:
+        summary = run_batch(
+            args.inputs, db=args.db, model=args.model, engine=args.engine, workers=args.workers, threads=args.threads,
+            batch_size=args.batch_size, threshold=args.threshold, techniques=techniques, retry_failed=args.retry_failed,
+            ray_address=args.ray_address, max_bytes=args.max_bytes, progress=progress,
+        )
+    print(
+        f"run {summary.run.id} ({summary.run.model}): {summary.analyzed} analyzed, {summary.failed} failed, "
+        f"{summary.skipped} already done, {summary.spans} spans in {summary.seconds:.1f}s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+# ----------------------------------------------------------------------------------- report
+def _register_report(commands) -> None:
+    parser = commands.add_parser("report", help="technique rates per 1,000 words by source, month or technique")
+    parser.add_argument("--db", default=None, help="database URL or SQLite file (default sqlite:///propscan.db)")
+    parser.add_argument("--by", choices=("source", "month", "technique"), default="source")
+    parser.add_argument("--run", dest="run_id", type=int, default=None, help="run id (default: the latest)")
+    parser.add_argument("--source", action="append", default=[], help="keep this outlet (repeatable)")
+    parser.add_argument("--since", type=_date, default=None, help="published on or after YYYY-MM-DD")
+    parser.add_argument("--until", type=_date, default=None, help="published on or before YYYY-MM-DD")
+    parser.add_argument("--technique", action="append", default=[], help="count only this technique (repeatable)")
+    parser.add_argument("--min-score", type=float, default=0.0, help="count only spans scoring at least this")
+    parser.add_argument("--examples", type=int, default=3, help="top examples per technique (default 3)")
+    parser.add_argument("--csv", type=Path, default=None, metavar="DIR", help="also write rates and examples as CSV here")
+    parser.add_argument("--plot", type=Path, default=None, metavar="DIR", help="write PNG charts here")
+    parser.set_defaults(run=_report)
+
+
+def _date(value: str):
+    import datetime
+
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def _report(args: argparse.Namespace) -> int:
+    from propscan.report import Filters, build_report, plot, print_report, write_csv
+    from propscan.store import Store
+
+    filters = Filters(tuple(args.source), args.since, args.until, tuple(args.technique), args.min_score)
+    with Store.open(args.db) as store:
+        report = build_report(store, by=args.by, run_id=args.run_id, filters=filters, examples=args.examples)
+        print_report(report)
+        written = write_csv(report, args.csv) if args.csv else []
+        written += plot(store, args.plot, run_id=report.run.id, filters=filters) if args.plot else []
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+# ----------------------------------------------------------------------------------- export
+def _register_export(commands) -> None:
+    parser = commands.add_parser("export", help="write a run's analyses as JSONL, SemEval TSV or Label Studio tasks")
+    parser.add_argument("--db", default=None, help="database URL or SQLite file (default sqlite:///propscan.db)")
+    parser.add_argument("--format", choices=("jsonl", "semeval", "label-studio"), default="jsonl")
+    parser.add_argument("--run", dest="run_id", type=int, default=None, help="run id (default: the latest)")
+    parser.add_argument("--min-score", type=float, default=0.0, help="leave out spans scoring below this")
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    parser.set_defaults(run=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from propscan.export import export
+    from propscan.store import Store
+
+    with Store.open(args.db) as store:
+        run, count, written = export(store, args.format, args.output, run_id=args.run_id, min_score=args.min_score)
+    print(f"run {run.id} ({run.model}): {count} documents -> {', '.join(map(str, written))}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = [_register_analyze, _register_predict, _register_evaluate, _register_train, _register_techniques, _register_serve, _register_batch, _register_report, _register_export]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,170 @@
+"""``run_batch``: read the inputs, skip what the run already holds, analyze the rest, store each once.
+
+The runner is the only process that writes to the database, one transaction per document, so
+the job can be killed at any moment (SIGKILL included): on the next start it reads which ids the
+run holds (analyzed or failed) and goes on with the others. A run is identified by the model and
+the options that change results, so "the same command again" finds the same run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from propscan.document import Document
+from propscan.errors import PropscanError
+from propscan.jobs.engines import AnalyzerSpec, Batch, make_engine
+from propscan.sources import Failure, count_records, read_sources
+from propscan.store import Run, Store, StoreError
+
+logger = logging.getLogger(__name__)
+
+
+class ProgressSink(Protocol):
+    """Where the runner reports progress (the CLI passes a rich progress bar)."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, analyzed: int = 0, failed: int = 0) -> None: ...
+
+    def skip(self, count: int = 1) -> None: ...
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What one invocation did; ``skipped`` counts documents already in the run (or repeated)."""
+
+    run: Run
+    analyzed: int
+    failed: int
+    skipped: int
+    spans: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Documents analyzed (or failed) per second of this invocation."""
+        return (self.analyzed + self.failed) / self.seconds if self.seconds > 0 else 0.0
+
+
+def run_batch(
+    inputs: Sequence[str | Path],
+    *,
+    db: str | None = None,
+    model: str = "accurate",
+    engine: str = "local",
+    workers: int = 1,
+    threads: int | None = None,
+    batch_size: int = 8,
+    threshold: float = 0.0,
+    techniques: Iterable[str] | None = None,
+    retry_failed: bool = False,
+    ray_address: str | None = None,
+    max_bytes: int | None = None,
+    progress: ProgressSink | None = None,
+    analyzer=None,
+) -> BatchSummary:
+    """Analyze every document of ``inputs`` into the database ``db``, resuming the run if it exists.
+
+    Args:
+        inputs: folders of .txt/.html, .jsonl, .warc(.gz), .rss/.atom/.xml files, in any mix.
+        db: a SQLAlchemy URL or a SQLite file path (default ``sqlite:///propscan.db``).
+        model: ``accurate``, ``fast`` or a model folder.
+        engine: ``local`` (this machine) or ``ray``.
+        workers: analyzer processes (local) or actors (ray).
+        threads: torch threads per worker (default: this machine's cores divided by ``workers``).
+        batch_size: documents analyzed together; the same size gives the same results on any engine.
+        threshold, techniques: passed to ``Analyzer.predict``; they are part of the run's identity.
+        retry_failed: analyze again the documents the run recorded as failed.
+        analyzer: an ``Analyzer`` already loaded in this process, used by the local engine with one worker.
+
+    Raises:
+        PropscanError: for unreadable inputs, an unknown engine or model, or an unreachable database.
+    """
+    if workers < 1 or batch_size < 1:
+        raise PropscanError("--workers and --batch-size must be at least 1")
+    started = time.perf_counter()
+    wanted = tuple(sorted(set(techniques))) if techniques is not None else None
+    total = count_records(inputs)  # fails fast on a missing input, before any model loads
+    spec = AnalyzerSpec(model=str(model), threads=threads or max(1, (os.cpu_count() or 1) // workers), threshold=threshold, techniques=wanted)
+    with Store.open(db) as store:
+        runner = make_engine(engine, spec, workers=workers, address=ray_address, analyzer=analyzer)
+        try:
+            name = runner.start()
+            run = store.get_or_create_run(name, {"threshold": threshold, "techniques": list(wanted) if wanted else None})
+            if retry_failed:
+                store.clear_failures(run.id)
+            job = _Job(store, run, progress)
+            if progress is not None:
+                progress.start(total)
+            for batch, outcomes in runner.map(job.batches(read_sources(inputs, max_bytes=max_bytes), batch_size)):
+                job.store_results(batch, outcomes)
+        finally:
+            runner.close()
+        return BatchSummary(run, job.analyzed, job.failed, job.skipped, job.spans, time.perf_counter() - started)
+
+
+class _Job:
+    """The state of one invocation: what the run already holds, and the running counts."""
+
+    def __init__(self, store: Store, run: Run, progress: ProgressSink | None) -> None:
+        self.store = store
+        self.run = run
+        self.progress = progress
+        self.seen = store.done_ids(run.id)
+        self.analyzed = self.failed = self.skipped = self.spans = 0
+
+    def batches(self, items: Iterable[Document | Failure], size: int) -> Iterator[Batch]:
+        """Documents not yet in the run, ``size`` at a time; failures are stored on the way."""
+        batch: Batch = []
+        for item in items:
+            if item.id in self.seen:
+                self.skipped += 1
+                if self.progress is not None:
+                    self.progress.skip()
+                continue
+            self.seen.add(item.id)
+            if isinstance(item, Failure):
+                self._fail(item.id, item.origin, item.error, item.metadata)
+                continue
+            batch.append(item)
+            if len(batch) == size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def store_results(self, batch: Batch, outcomes: list) -> None:
+        by_id = {d.id: d for d in batch}
+        for outcome in outcomes:
+            document = by_id[outcome.id]
+            origin = str(document.metadata.get("origin", ""))
+            if outcome.error is not None:
+                self._fail(document.id, origin, outcome.error, document.metadata)
+                continue
+            try:
+                stored = self.store.save_analysis(self.run.id, document, outcome.spans, outcome.score, outcome.warnings)
+            except StoreError as error:
+                self._fail(document.id, origin, str(error), document.metadata)
+                continue
+            if stored:
+                self.analyzed += 1
+                self.spans += len(outcome.spans)
+                if self.progress is not None:
+                    self.progress.advance(analyzed=1)
+            else:  # another process stored it since we looked
+                self.skipped += 1
+                if self.progress is not None:
+                    self.progress.skip()
+
+    def _fail(self, ident: str, origin: str, error: str, metadata) -> None:
+        logger.warning("%s: %s", origin or ident, error)
+        self.store.save_failure(self.run.id, ident, origin, error, metadata)
+        self.failed += 1
+        if self.progress is not None:
+            self.progress.advance(failed=1)
