@@ -23,7 +23,7 @@ from propscan import __version__
 from propscan.api.batching import Batcher, BusyError
 from propscan.api.config import ServerSettings
 from propscan.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
-from propscan.api.routes import api_router, health
+from propscan.api.routes import api_router, corpus, health
 from propscan.errors import InputError
 from propscan.pipeline import Analyzer
 
@@ -72,6 +72,7 @@ def create_app(settings: ServerSettings | None = None, *, analyzer: Analyzer | N
     app.state.settings = settings
     app.include_router(api_router)
     app.include_router(health.router)
+    app.include_router(corpus.router)
     _add_error_handlers(app)
     _add_page(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

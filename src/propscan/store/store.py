@@ -16,7 +16,6 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, func, select
@@ -97,7 +96,8 @@ class Store:
         full = normalize_url(url)
         try:
             if full.startswith("sqlite"):
-                engine = create_engine(full, connect_args={"timeout": 60})
+                # Pooled connections move between threads (the web app's thread pool), one at a time.
+                engine = create_engine(full, connect_args={"timeout": 60, "check_same_thread": False})
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 engine = create_engine(full, pool_pre_ping=True)
@@ -270,6 +270,33 @@ class Store:
             failed = session.scalar(select(func.count()).select_from(FailureRow).where(FailureRow.run_id == run_id))
             return analyzed or 0, spans or 0, failed or 0
 
+    def get_analysis(self, run_id: int, document_id: str) -> StoredAnalysis | None:
+        """One document's analysis under the run, or None if the run does not hold it."""
+        with self.sessions() as session:
+            analysis = session.get(AnalysisRow, (run_id, document_id))
+            if analysis is None:
+                return None
+            document = session.get(DocumentRow, document_id)
+            rows = session.scalars(
+                select(SpanRow)
+                .where(SpanRow.run_id == run_id, SpanRow.document_id == document_id)
+                .order_by(SpanRow.start, SpanRow.end, SpanRow.technique)
+            )
+            spans = tuple(Span(r.start, r.end, r.technique, r.score) for r in rows)
+            return StoredAnalysis(Document(document.text, document.id, document.meta), spans, analysis.score, tuple(analysis.warnings))
+
+    def sources(self, run_id: int) -> list[tuple[str, int]]:
+        """The outlets of the run's documents, with how many documents each, most first."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(DocumentRow.source, func.count())
+                .join(AnalysisRow, AnalysisRow.document_id == DocumentRow.id)
+                .where(AnalysisRow.run_id == run_id, DocumentRow.source.is_not(None))
+                .group_by(DocumentRow.source)
+                .order_by(func.count().desc(), DocumentRow.source)
+            ).all()
+            return [(source, int(count)) for source, count in rows]
+
     def analyses(self, run_id: int, *, batch: int = 200) -> Iterator[StoredAnalysis]:
         """Every analysis of the run in document id order, read ``batch`` documents at a time."""
         after = None
@@ -360,10 +387,3 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
-
-def sqlite_path(url: str) -> Path | None:
-    """The file behind a SQLite URL (None for other databases or in-memory SQLite)."""
-    full = normalize_url(url)
-    if not full.startswith("sqlite:///") or full.endswith(":memory:"):
-        return None
-    return Path(full.removeprefix("sqlite:///"))

@@ -1,0 +1,195 @@
+"""The corpus page (``/corpus``) and its API (``/v1/corpus/...``): the batch database's reports on the web.
+
+The database is ``PROPSCAN_DB`` (a SQLAlchemy URL or SQLite file; default ``sqlite:///propscan.db``),
+opened on first use and shared by the worker's threads. The views are the ones ``propscan report``
+prints: rates per 1,000 words by source, month or technique, with filters by source, date range
+and technique, the top examples of each technique, and each stored document with its spans in
+the shape of ``POST /v1/analyze`` so the reading view can show it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from propscan.api.deps import ApiKeyDep
+from propscan.api.schemas import AnalysisPublic, SentencePublic, SpanPublic
+from propscan.errors import PropscanError
+
+_lock = threading.Lock()
+
+
+def get_store(request: Request):
+    """The app's store, opened (and migrated) on first use from ``PROPSCAN_DB``.
+
+    Raises:
+        HTTPException: 503 when the batch extra is missing or the database cannot be opened.
+    """
+    store = getattr(request.app.state, "corpus_store", None)
+    if store is not None:
+        return store
+    with _lock:
+        store = getattr(request.app.state, "corpus_store", None)
+        if store is None:
+            try:
+                from propscan.store import Store
+
+                store = Store.open(os.environ.get("PROPSCAN_DB"))
+            except PropscanError as error:
+                raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"the corpus database is unavailable: {error}") from None
+            request.app.state.corpus_store = store
+    return store
+
+
+StoreDep = Annotated[object, Depends(get_store)]
+
+
+class RunPublic(BaseModel):
+    id: int
+    model: str = Field(description="The model name and version that produced the run.")
+    options: dict
+    started_at: dt.datetime
+    updated_at: dt.datetime
+    documents: int
+    spans: int
+    failures: int
+
+
+class RunsPublic(BaseModel):
+    data: list[RunPublic]
+    count: int
+
+
+class SourcePublic(BaseModel):
+    source: str
+    documents: int
+
+
+class SourcesPublic(BaseModel):
+    data: list[SourcePublic]
+    count: int
+
+
+class RatePublic(BaseModel):
+    """Spans of a technique (or ``(all techniques)``) in a group, per 1,000 words."""
+
+    group: str
+    technique: str
+    documents: int
+    words: int
+    spans: int
+    documents_with: int = Field(description="Documents of the group with at least one such span.")
+    rate: float = Field(description="Spans per 1,000 words.")
+
+
+class ExamplePublic(BaseModel):
+    technique: str
+    score: float | None
+    document_id: str
+    start: int
+    end: int
+    text: str
+    source: str | None
+    title: str | None
+    published: dt.date | None
+
+
+class CorpusReportPublic(BaseModel):
+    run: RunPublic
+    by: str
+    data: list[RatePublic]
+    examples: list[ExamplePublic]
+
+
+router = APIRouter()
+api = APIRouter(prefix="/v1/corpus", tags=["corpus"], dependencies=[ApiKeyDep])
+
+
+def _run(store, run_id: int | None) -> RunPublic:
+    from propscan.store import StoreError
+
+    try:
+        run = store.get_run(run_id)
+    except StoreError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(error)) from None
+    documents, spans, failures = store.count(run.id)
+    return RunPublic(
+        id=run.id, model=run.model, options=dict(run.options), started_at=run.started_at, updated_at=run.updated_at,
+        documents=documents, spans=spans, failures=failures,
+    )
+
+
+@api.get("/runs", response_model=RunsPublic, summary="The runs in the corpus database")
+def list_runs(store: StoreDep) -> RunsPublic:
+    data = [_run(store, run.id) for run in store.runs()]
+    return RunsPublic(data=data, count=len(data))
+
+
+@api.get("/sources", response_model=SourcesPublic, summary="The outlets of a run (default: the latest)")
+def list_sources(store: StoreDep, run: int | None = None) -> SourcesPublic:
+    found = _run(store, run)
+    data = [SourcePublic(source=source, documents=n) for source, n in store.sources(found.id)]
+    return SourcesPublic(data=data, count=len(data))
+
+
+@api.get("/report", response_model=CorpusReportPublic, summary="Technique rates per 1,000 words, with top examples")
+def report(
+    store: StoreDep,
+    by: Literal["source", "month", "technique"] = "source",
+    run: int | None = None,
+    source: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    technique: Annotated[list[str], Query()] = [],  # noqa: B006
+    min_score: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
+    examples: Annotated[int, Query(ge=0, le=50)] = 3,
+) -> CorpusReportPublic:
+    from propscan.report import Filters, build_report
+
+    found = _run(store, run)
+    filters = Filters(tuple(source), since, until, tuple(technique), min_score)
+    built = build_report(store, by=by, run_id=found.id, filters=filters, examples=examples)
+    return CorpusReportPublic(
+        run=found,
+        by=by,
+        data=[RatePublic(**{**vars(row), "rate": round(row.rate, 4)}) for row in built.rows],
+        examples=[ExamplePublic(**vars(example)) for example in built.examples],
+    )
+
+
+@api.get("/documents/{document_id:path}", response_model=AnalysisPublic, summary="A stored document with the run's spans")
+def document(document_id: str, store: StoreDep, run: int | None = None) -> AnalysisPublic:
+    from propscan.pipeline import score_sentences
+
+    found = _run(store, run)
+    stored = store.get_analysis(found.id, document_id)
+    if stored is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"run {found.id} holds no document {document_id!r}")
+    text = stored.document.text
+    sentences = score_sentences(stored.document, stored.spans)
+    return AnalysisPublic(
+        id=stored.document.id,
+        text=text,
+        metadata=dict(stored.document.metadata),
+        model=found.model,
+        score=round(stored.score, 4),
+        warnings=list(stored.warnings),
+        spans=[SpanPublic(start=s.start, end=s.end, technique=s.technique, score=s.score, text=text[s.start : s.end]) for s in stored.spans],
+        sentences=[SentencePublic(start=s.start, end=s.end, score=round(s.score, 4)) for s in sentences],
+    )
+
+
+@router.get("/corpus", include_in_schema=False)
+def page() -> FileResponse:
+    from propscan.api.app import WEB_DIR
+
+    return FileResponse(WEB_DIR / "corpus.html", media_type="text/html; charset=utf-8")
+
+
+router.include_router(api)

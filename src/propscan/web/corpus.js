@@ -1,0 +1,296 @@
+// propscan corpus page: the views of `propscan report` over the batch database, with filters.
+// Stored texts are untrusted: they reach the page only through textContent and DOM nodes.
+// Offsets from the API are code points; they are converted before slicing JavaScript strings.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const techniques = new Map(); // label -> {label, name, color}
+  const ALL = "(all techniques)";
+
+  const technique = (label) => techniques.get(label) || { label, name: label, color: "#dddddd" };
+  const fmt = (x, digits = 2) => Number(x).toFixed(digits);
+
+  function headers() {
+    const h = new Headers({ Accept: "application/json" });
+    const key = $("api-key").value.trim();
+    if (key) h.set("X-API-Key", key);
+    return h;
+  }
+
+  async function call(path) {
+    const response = await fetch(path, { headers: headers(), credentials: "same-origin" });
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (error) {
+      body = null;
+    }
+    if (!response.ok) {
+      if (response.status === 401) $("key-box").open = true;
+      const detail = body && body.detail;
+      throw new Error(typeof detail === "string" ? detail : `the server answered ${response.status}`);
+    }
+    return body;
+  }
+
+  function say(message, error = false) {
+    $("status").textContent = message;
+    $("status").className = error ? "error" : "";
+  }
+
+  function option(select, value, label) {
+    const o = document.createElement("option");
+    o.value = value;
+    o.textContent = label;
+    select.append(o);
+    return o;
+  }
+
+  function cell(row, text, className) {
+    const td = document.createElement("td");
+    if (text instanceof Node) td.append(text);
+    else td.textContent = text;
+    if (className) td.className = className;
+    row.append(td);
+    return td;
+  }
+
+  function swatchName(label) {
+    const span = document.createElement("span");
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = technique(label).color;
+    span.append(swatch, document.createTextNode(label === ALL ? ALL : technique(label).name));
+    return span;
+  }
+
+  function rateBar(rate, max) {
+    const wrap = document.createElement("span");
+    const bar = document.createElement("span");
+    bar.className = "bar";
+    bar.style.width = `${max > 0 ? Math.max(1, (60 * rate) / max) : 0}px`;
+    bar.setAttribute("aria-hidden", "true");
+    wrap.append(bar, document.createTextNode(fmt(rate)));
+    return wrap;
+  }
+
+  // ------------------------------------------------------------------ filters <-> URL
+  const FIELDS = ["run", "by", "source", "technique", "since", "until", "min_score"];
+
+  function query() {
+    const params = new URLSearchParams();
+    for (const name of FIELDS) {
+      const value = $("filters").elements[name].value;
+      if (value && !(name === "min_score" && Number(value) === 0)) params.set(name, value);
+    }
+    return params;
+  }
+
+  function restore() {
+    const params = new URLSearchParams(window.location.search);
+    for (const name of FIELDS) {
+      if (params.has(name)) $("filters").elements[name].value = params.get(name);
+    }
+  }
+
+  // ------------------------------------------------------------------ loading
+  async function loadTechniques() {
+    try {
+      const answer = await call("/v1/techniques");
+      for (const t of answer.data) techniques.set(t.label, t);
+    } catch (error) {
+      // Names and colours are a nicety: the labels still read.
+    }
+    for (const t of techniques.values()) option($("technique"), t.label, t.name);
+  }
+
+  async function loadRuns() {
+    const answer = await call("/v1/corpus/runs");
+    const select = $("run");
+    select.replaceChildren();
+    for (const run of answer.data.slice().reverse()) {
+      option(select, String(run.id), `run ${run.id}: ${run.model} (${run.documents} documents)`);
+    }
+    if (!answer.count) throw new Error("the database holds no runs yet; fill it with propscan batch");
+  }
+
+  async function loadSources() {
+    const answer = await call(`/v1/corpus/sources?run=${encodeURIComponent($("run").value)}`);
+    const select = $("source");
+    const keep = select.value;
+    select.replaceChildren();
+    option(select, "", "all outlets");
+    for (const s of answer.data) option(select, s.source, `${s.source} (${s.documents})`);
+    select.value = keep;
+  }
+
+  async function show() {
+    const params = query();
+    window.history.replaceState(null, "", `/corpus?${params}`);
+    say("Loading…");
+    const report = await call(`/v1/corpus/report?${params}&examples=3`);
+    renderRates(report);
+    renderExamples(report);
+    const run = report.run;
+    $("run-summary").textContent =
+      `Run ${run.id}, model ${run.model}: ${run.documents} documents, ${run.spans} spans, ${run.failures} failures.`;
+    say(`${report.data.length} rows.`);
+  }
+
+  // ------------------------------------------------------------------ rates
+  function renderRates(report) {
+    const head = $("rates-head");
+    const body = $("rates-body");
+    head.replaceChildren();
+    body.replaceChildren();
+    const byTechnique = report.by === "technique";
+    const columns = byTechnique
+      ? ["technique", "spans", "documents with it", "per 1,000 words"]
+      : [report.by === "source" ? "outlet" : "month", "documents", "words", "spans", "per 1,000 words", "top techniques"];
+    for (const name of columns) {
+      const th = document.createElement("th");
+      th.scope = "col";
+      th.textContent = name;
+      head.append(th);
+    }
+    const totals = byTechnique ? report.data : report.data.filter((r) => r.technique === ALL);
+    const max = Math.max(0, ...totals.map((r) => r.rate));
+    for (const row of totals) {
+      const tr = document.createElement("tr");
+      if (byTechnique) {
+        cell(tr, swatchName(row.technique));
+        cell(tr, String(row.spans));
+        cell(tr, `${row.documents_with} of ${row.documents}`);
+        cell(tr, rateBar(row.rate, max));
+      } else {
+        cell(tr, row.group);
+        cell(tr, String(row.documents));
+        cell(tr, row.words.toLocaleString("en"));
+        cell(tr, String(row.spans));
+        cell(tr, rateBar(row.rate, max));
+        const leaders = report.data.filter((r) => r.group === row.group && r.technique !== ALL).slice(0, 3);
+        const list = document.createElement("span");
+        leaders.forEach((r, i) => {
+          if (i) list.append(document.createTextNode(", "));
+          list.append(swatchName(r.technique), document.createTextNode(` ${fmt(r.rate)}`));
+        });
+        cell(tr, list, "leaders");
+      }
+      body.append(tr);
+    }
+  }
+
+  // ------------------------------------------------------------------ examples
+  function renderExamples(report) {
+    const list = $("examples");
+    list.replaceChildren();
+    for (const example of report.examples) {
+      const li = document.createElement("li");
+      const title = document.createElement("strong");
+      title.append(swatchName(example.technique));
+      const meta = [example.source, example.published, example.score === null ? null : `confidence ${fmt(example.score)}`]
+        .filter(Boolean)
+        .join(" · ");
+      const quote = document.createElement("blockquote");
+      quote.textContent = example.text;
+      const link = document.createElement("a");
+      link.href = `#doc=${encodeURIComponent(example.document_id)}&run=${report.run.id}&at=${example.start}`;
+      link.textContent = `read it in ${example.title || example.document_id}`;
+      li.append(title, document.createTextNode(` ${meta}`), quote, link);
+      list.append(li);
+    }
+    if (!report.examples.length) {
+      const li = document.createElement("li");
+      li.textContent = "No spans match these filters.";
+      list.append(li);
+    }
+  }
+
+  // ------------------------------------------------------------------ reading a document
+  function units(text) {
+    const map = [];
+    let u = 0;
+    for (const ch of text) {
+      map.push(u);
+      u += ch.length;
+    }
+    map.push(u);
+    return map;
+  }
+
+  async function openDocument() {
+    const params = new URLSearchParams(window.location.hash.slice(1));
+    if (!params.has("doc")) return;
+    const id = params.get("doc");
+    try {
+      const analysis = await call(`/v1/corpus/documents/${encodeURIComponent(id)}?run=${encodeURIComponent(params.get("run") || "")}`);
+      renderDocument(analysis, Number(params.get("at") || -1));
+    } catch (error) {
+      say(`Could not open ${id}: ${error.message}`, true);
+    }
+  }
+
+  function renderDocument(analysis, at) {
+    const text = analysis.text;
+    const u = units(text);
+    const cuts = new Set([0, text.length]);
+    for (const s of analysis.spans) {
+      cuts.add(s.start);
+      cuts.add(s.end);
+    }
+    const points = [...cuts].sort((a, b) => a - b);
+    const article = $("document-text");
+    article.replaceChildren();
+    let target = null;
+    for (let i = 0; i + 1 < points.length; i += 1) {
+      const [a, b] = [points[i], points[i + 1]];
+      const piece = text.slice(u[a], u[b]);
+      const covering = analysis.spans.filter((s) => s.start <= a && s.end >= b);
+      if (!covering.length) {
+        article.append(document.createTextNode(piece));
+        continue;
+      }
+      const mark = document.createElement("mark");
+      mark.className = "span";
+      mark.style.background = technique(covering[0].technique).color;
+      mark.title = covering.map((s) => `${technique(s.technique).name} (${fmt(s.score || 0)})`).join("; ");
+      mark.textContent = piece;
+      if (target === null && covering.some((s) => s.start === at)) target = mark;
+      article.append(mark);
+    }
+    const meta = analysis.metadata || {};
+    $("document-heading").textContent = meta.title || analysis.id;
+    $("document-meta").textContent = [meta.source, meta.date, meta.url, `${analysis.spans.length} spans, score ${fmt(analysis.score)}`]
+      .filter(Boolean)
+      .join(" · ");
+    $("document").hidden = false;
+    (target || $("document")).scrollIntoView({ block: "center" });
+    $("document").focus({ preventScroll: true });
+  }
+
+  // ------------------------------------------------------------------ start
+  async function start() {
+    restore();
+    const wanted = new URLSearchParams(window.location.search);
+    try {
+      await Promise.all([loadTechniques(), loadRuns()]);
+      if (wanted.has("run")) $("run").value = wanted.get("run");
+      if (wanted.has("technique")) $("technique").value = wanted.get("technique");
+      await loadSources();
+      if (wanted.has("source")) $("source").value = wanted.get("source");
+      await show();
+      await openDocument();
+    } catch (error) {
+      say(error.message, true);
+    }
+  }
+
+  $("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    show().catch((error) => say(error.message, true));
+  });
+  $("run").addEventListener("change", () => loadSources().catch((error) => say(error.message, true)));
+  window.addEventListener("hashchange", openDocument);
+  document.addEventListener("DOMContentLoaded", start);
+})();

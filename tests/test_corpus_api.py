@@ -1,0 +1,99 @@
+"""The corpus page and its API: the report's views over HTTP, filters, and stored documents for the reading view."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from propscan.errors import PropscanError  # noqa: E402
+from propscan.pipeline import model_path  # noqa: E402
+from propscan.store import Store  # noqa: E402
+
+from test_report import DOCS  # noqa: E402 - the hand-placed spans whose figures are worked out there
+
+MODEL = os.environ.get("PROPSCAN_TEST_BATCH_MODEL", "fast")
+
+
+def _shipped() -> bool:
+    try:
+        model_path(MODEL)
+    except PropscanError:
+        return False
+    return True
+
+
+pytestmark = pytest.mark.skipif(not _shipped(), reason=f"the {MODEL!r} model is not built (propscan train --model fast)")
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    from propscan import Analyzer
+
+    return Analyzer.load(MODEL)
+
+
+@pytest.fixture
+def client(tmp_path, monkeypatch, analyzer):
+    from propscan.api import ServerSettings, create_app
+
+    url = f"sqlite:///{tmp_path / 'corpus.db'}"
+    with Store.open(url) as store:
+        old = store.get_or_create_run("old@1", {})
+        store.save_analysis(old.id, DOCS[0][0], [], 0.0)
+        run = store.get_or_create_run("fast@test", {"threshold": 0.0})
+        for document, spans in DOCS:
+            store.save_analysis(run.id, document, spans, 0.5)
+    monkeypatch.setenv("PROPSCAN_DB", url)
+    with TestClient(create_app(ServerSettings(model=MODEL), analyzer=analyzer)) as client:
+        yield client
+
+
+def test_runs_and_sources(client):
+    runs = client.get("/v1/corpus/runs").json()
+    assert runs["count"] == 2
+    latest = runs["data"][-1]
+    assert (latest["model"], latest["documents"], latest["spans"], latest["failures"]) == ("fast@test", 4, 6, 0)
+    sources = client.get("/v1/corpus/sources").json()
+    assert [(s["source"], s["documents"]) for s in sources["data"]] == [("Courier", 2), ("Herald", 1)]
+    assert client.get("/v1/corpus/sources", params={"run": 1}).json()["count"] == 1
+
+
+def test_report_views_and_filters(client):
+    by_source = client.get("/v1/corpus/report", params={"by": "source"}).json()
+    rows = {(r["group"], r["technique"]): r for r in by_source["data"]}
+    assert rows[("Courier", "(all techniques)")]["spans"] == 4 and rows[("Herald", "Flag-Waving")]["spans"] == 1
+    assert by_source["run"]["id"] == 2 and len(by_source["examples"]) == 6
+    filtered = client.get(
+        "/v1/corpus/report",
+        params={"by": "month", "source": "Courier", "since": "2021-06-01", "until": "2021-06-30", "technique": "Doubt"},
+    ).json()
+    assert [(r["group"], r["technique"], r["spans"]) for r in filtered["data"]] == [("2021-06", "(all techniques)", 1), ("2021-06", "Doubt", 1)]
+    assert [e["document_id"] for e in filtered["examples"]] == ["c2"]
+    by_technique = client.get("/v1/corpus/report", params={"by": "technique", "min_score": 0.75}).json()
+    assert {r["technique"] for r in by_technique["data"]} == {"Name_Calling,Labeling", "Loaded_Language", "Flag-Waving"}
+
+
+def test_document_for_the_reading_view(client):
+    answer = client.get("/v1/corpus/documents/c1").json()
+    document, spans = DOCS[0]
+    assert answer["text"] == document.text and answer["metadata"]["source"] == "Courier"
+    assert [(s["start"], s["end"], s["technique"], s["text"]) for s in answer["spans"]] == [
+        (s.start, s.end, s.technique, document.text[s.start : s.end]) for s in spans
+    ]
+    assert answer["sentences"] and max(s["score"] for s in answer["sentences"]) == pytest.approx(0.9)
+    assert client.get("/v1/corpus/documents/u1", params={"run": 1}).status_code == 404
+
+
+def test_errors_and_the_page(client):
+    assert client.get("/v1/corpus/report", params={"run": 99}).status_code == 404
+    assert client.get("/v1/corpus/report", params={"by": "weekday"}).status_code == 422
+    page = client.get("/corpus")
+    assert page.status_code == 200 and 'src="/static/corpus.js"' in page.text
+    script = client.get("/static/corpus.js")
+    assert script.status_code == 200 and "/v1/corpus/report" in script.text
+    assert "innerHTML" not in script.text  # stored texts only ever go through textContent
