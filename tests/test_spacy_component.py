@@ -1,0 +1,75 @@
+"""The spaCy component: nlp.add_pipe("propscan") fills doc.spans["propaganda"] with the analyzer's spans."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+spacy = pytest.importorskip("spacy", reason="the spacy extra is not installed")
+
+import propscan.spacy_component  # noqa: E402,F401 - registers the factory
+from propscan.errors import PropscanError  # noqa: E402
+from propscan.pipeline import model_path  # noqa: E402
+
+MODEL = os.environ.get("PROPSCAN_TEST_BATCH_MODEL", "fast")
+TEXT = (
+    "Council delays bridge vote again\n\n"
+    "Supporters called the delay a disgrace and a betrayal of every family in the city. "
+    '"They are cowards hiding behind paperwork," said one resident, and everyone agrees with her. '
+    "The mayor said engineers need another month to check the costs."
+)
+
+
+def _shipped() -> bool:
+    try:
+        model_path(MODEL)
+    except PropscanError:
+        return False
+    return True
+
+
+needs_model = pytest.mark.skipif(not _shipped(), reason=f"the {MODEL!r} model is not built (propscan train --model fast)")
+
+
+def test_factory_is_registered_with_its_config():
+    nlp = spacy.blank("en")
+    component = nlp.add_pipe("propscan", config={"model": MODEL, "threshold": 0.3, "spans_key": "sc"})
+    assert nlp.pipe_names == ["propscan"]
+    assert (component.model, component.threshold, component.spans_key) == (MODEL, 0.3, "sc")
+    assert nlp.config["components"]["propscan"]["factory"] == "propscan"
+    assert nlp.get_pipe_meta("propscan").assigns == ["doc.spans"]
+
+
+@needs_model
+def test_spans_match_the_analyzer(fast_analyzer_for_spacy):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("propscan", config={"model": MODEL})
+    doc = nlp(TEXT)
+    group = doc.spans["propaganda"]
+    expected = fast_analyzer_for_spacy.analyze(TEXT).spans
+    assert len(group) == len(expected) == len(group.attrs["scores"])
+    for span, found, score in zip(group, expected, group.attrs["scores"], strict=True):
+        assert span.label_ == found.technique and score == pytest.approx(found.score)
+        # Snapped outwards to whole tokens: the span covers the analyzer's characters.
+        assert span.start_char <= found.start and span.end_char >= found.end
+        assert TEXT[found.start : found.end] in span.text
+
+
+@needs_model
+def test_pipe_threshold_techniques_and_empty_docs():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("propscan", config={"model": MODEL, "threshold": 0.2, "techniques": ["Loaded_Language"], "batch_size": 2})
+    docs = list(nlp.pipe([TEXT, "", TEXT, "   "]))
+    assert [len(d.spans["propaganda"]) for d in docs][1::2] == [0, 0]
+    first, third = docs[0].spans["propaganda"], docs[2].spans["propaganda"]
+    assert [(s.start, s.end, s.label_) for s in first] == [(s.start, s.end, s.label_) for s in third]
+    assert all(s.label_ == "Loaded_Language" for s in first)
+    assert all(score >= 0.2 for score in first.attrs["scores"])
+
+
+@pytest.fixture(scope="module")
+def fast_analyzer_for_spacy():
+    from propscan import Analyzer
+
+    return Analyzer.load(MODEL)
