@@ -319,8 +319,11 @@ def _register_batch(commands) -> None:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from propscan.jobs import run_batch
-    from propscan.jobs.progress import RichProgress
+    try:
+        from propscan.jobs import run_batch
+        from propscan.jobs.progress import RichProgress
+    except ImportError as error:
+        raise PropscanError(f"propscan batch needs {error.name}: pip install 'propscan[batch]'") from None
 
     techniques = [t.strip() for t in args.techniques.split(",")] if args.techniques else None
     with RichProgress("analyzing", disable=args.no_progress) as progress:
@@ -364,8 +367,11 @@ def _date(value: str):
 
 
 def _report(args: argparse.Namespace) -> int:
-    from propscan.report import Filters, build_report, plot, print_report, write_csv
-    from propscan.store import Store
+    try:
+        from propscan.report import Filters, build_report, plot, print_report, write_csv
+        from propscan.store import Store
+    except ImportError as error:
+        raise PropscanError(f"propscan report needs {error.name}: pip install 'propscan[batch]'") from None
 
     filters = Filters(tuple(args.source), args.since, args.until, tuple(args.technique), args.min_score)
     with Store.open(args.db) as store:
@@ -390,8 +396,11 @@ def _register_export(commands) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from propscan.export import export
-    from propscan.store import Store
+    try:
+        from propscan.export import export
+        from propscan.store import Store
+    except ImportError as error:
+        raise PropscanError(f"propscan export needs {error.name}: pip install 'propscan[batch]'") from None
 
     with Store.open(args.db) as store:
         run, count, written = export(store, args.format, args.output, run_id=args.run_id, min_score=args.min_score)

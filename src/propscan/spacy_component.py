@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from spacy.language import Language
-from spacy.tokens import Doc, SpanGroup
+try:
+    from spacy.language import Language
+    from spacy.tokens import Doc, SpanGroup
+except ImportError:
+    raise ImportError("propscan.spacy_component needs spaCy: pip install 'propscan[spacy]'") from None
 
 from propscan.document import Document
 
