@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING, format="%(message)s")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar over our output
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
         return args.run(args) or 0
     except PropscanError as error:
@@ -218,7 +221,7 @@ def _register_train(commands) -> None:
     parser.add_argument("--inventory", default="semeval2020", help="semeval2020 (14 classes) or ptc18 (18 techniques)")
     parser.add_argument("--labels", type=Path, default=None, help="a label file or folder overriding the search")
     parser.add_argument("--output", type=Path, default=None, help="where to save (default: models/<preset>)")
-    parser.add_argument("--epochs", type=int, default=12, help="tagger epochs (the best on validation is kept)")
+    parser.add_argument("--epochs", type=int, default=None, help="most tagger epochs (default: the preset's; the best on validation is kept)")
     parser.add_argument("--validation-fraction", type=float, default=0.15)
     parser.add_argument(
         "--format", choices=("ptc", "label-studio"), default="ptc",
@@ -234,6 +237,8 @@ def _train(args: argparse.Namespace) -> int:
     from propscan.training import preset_config, train
 
     config = preset_config(args.model, args.inventory)
+    if args.epochs is not None:
+        config.tagger_epochs = args.epochs
     output = args.output or Path("models") / args.model
     if args.format == "label-studio":
         from propscan.corpus.labelstudio import read_labelstudio
@@ -246,7 +251,6 @@ def _train(args: argparse.Namespace) -> int:
         config,
         output,
         validation_fraction=args.validation_fraction,
-        tagger_epochs=args.epochs,
         log=lambda message: print(message, file=sys.stderr, flush=True),
     )
     print(json.dumps(model.config.metrics, indent=2))

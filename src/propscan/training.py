@@ -36,8 +36,6 @@ def train(
     output: str | Path,
     *,
     validation_fraction: float = 0.15,
-    tagger_epochs: int = 12,
-    classifier_epochs: int = 60,
     log: Callable[[str], None] = logger.info,
 ) -> PropagandaModel:
     """Train a model on annotated documents, report held-out scores, and save it to ``output``.
@@ -51,9 +49,7 @@ def train(
     validation_docs = [by_id[i] for i in validation_ids]
     log(f"{len(train_docs)} training and {len(validation_docs)} validation articles")
     started = time.perf_counter()
-    model = PropagandaModel(config).fit(
-        train_docs, validation_docs, tagger_epochs=tagger_epochs, classifier_epochs=classifier_epochs, log=log
-    )
+    model = PropagandaModel(config).fit(train_docs, validation_docs, log=log)
     if validation_docs:
         report = evaluate(model, validation_docs)
         model.config.metrics.update(

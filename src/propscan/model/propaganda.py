@@ -157,8 +157,6 @@ class PropagandaModel:
         train: Sequence[AnnotatedDocument],
         validation: Sequence[AnnotatedDocument],
         *,
-        tagger_epochs: int = 12,
-        classifier_epochs: int = 60,
         seed: int = 13,
         log: Callable[[str], None] = logger.info,
     ) -> PropagandaModel:
@@ -185,8 +183,8 @@ class PropagandaModel:
             hidden=self.config.lstm_hidden,
             dropout=self.config.dropout,
         )
-        self._fit_tagger(train, train_enc, validation, validation_enc, tagger_epochs, log)
-        self._fit_classifier(train, train_enc, validation, validation_enc, classifier_epochs, log)
+        self._fit_tagger(train, train_enc, validation, validation_enc, self.config.tagger_epochs, log)
+        self._fit_classifier(train, train_enc, validation, validation_enc, self.config.classifier_epochs, log)
         self.config.encoder_sha256 = ENCODERS[self.config.encoder].weights_sha256
         self.config.metrics.update(
             train_documents=len(train),
@@ -206,9 +204,12 @@ class PropagandaModel:
             stored = torch.load(path, weights_only=False)
             return [EncodedText(s["offsets"], s["layers"], s["surface"]) for s in stored]
         encoded = []
+        started = time.perf_counter()
         for first in range(0, len(texts), 8):
             for enc in self.encode(texts[first : first + 8]):
                 encoded.append(EncodedText(enc.offsets, enc.layers.half(), enc.surface))
+            if first % 64 == 0:
+                logger.info("encoded %d/%d texts in %.0f s", len(encoded), len(texts), time.perf_counter() - started)
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save([{"offsets": e.offsets, "layers": e.layers, "surface": e.surface} for e in encoded], path)
         return encoded
@@ -248,7 +249,7 @@ class PropagandaModel:
             elif epoch - best_epoch >= patience:
                 log(f"no improvement for {patience} epochs: keeping epoch {best_epoch}")
                 break
-        self.config.metrics["tagger_epochs"] = best_epoch
+        self.config.metrics["best_tagger_epoch"] = best_epoch
         if best_state is not None:
             self.tagger_.load_state_dict(best_state)
         self.tagger_.eval()
@@ -313,7 +314,7 @@ class PropagandaModel:
                 log(f"classifier epoch {epoch}: validation accuracy {accuracy:.4f}")
             if accuracy > best:
                 best, best_state = accuracy, {k: v.clone() for k, v in self.classifier_.state_dict().items()}
-                self.config.metrics["classifier_epochs"] = epoch
+                self.config.metrics["best_classifier_epoch"] = epoch
         if best_state is not None:
             self.classifier_.load_state_dict(best_state)
         self.classifier_.eval()
@@ -327,6 +328,8 @@ class PropagandaModel:
         self.config.propscan_version = __version__
         tensors = {f"tagger.{k}": v.contiguous() for k, v in self.tagger_.state_dict().items()}
         tensors.update({f"classifier.{k}": v.contiguous() for k, v in self.classifier_.state_dict().items()})
+        # Half precision halves what the repository carries; weights are widened again on load.
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
         save_file(tensors, str(folder / "weights.safetensors"))
         self.config.save(folder)
 
@@ -343,7 +346,7 @@ class PropagandaModel:
             warnings.warn(
                 f"model saved by propscan {config.propscan_version}, loaded by {__version__}", UserWarning, stacklevel=2
             )
-        tensors = load_file(str(folder / "weights.safetensors"))
+        tensors = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(folder / "weights.safetensors")).items()}
         model = cls(config)
         model.tagger_ = SpanTagger(
             n_layers=config.top_layers,
