@@ -4,6 +4,7 @@ Run on purpose, on a quiet machine (never in CI):
 
     python bench/bench_batch.py                          # fast model, 40 PTC articles
     python bench/bench_batch.py --model accurate --articles 80 --postgres postgresql://user@host/db
+    python bench/bench_batch.py --paired --rounds 5      # batch overhead alone, robust on a busy machine
 
 Each measurement runs in its own process so its peak memory is its own. "steady" rates count from
 the moment the model is loaded to the last document stored, the same span the bare analyzer rate
@@ -33,13 +34,12 @@ def articles(data: Path, n: int) -> list[Path]:
     return sorted(data.glob("*.txt"))[:n]
 
 
-def measure_bare(paths: list[Path], model: str, batch_size: int) -> dict:
+def measure_bare(paths: list[Path], model: str, batch_size: int, threads: int) -> dict:
     from propscan import Analyzer, Document
     from propscan.sources import read_sources
 
     documents = [d for d in read_sources(paths) if isinstance(d, Document)]
-    analyzer = Analyzer.load(model)
-    analyzer.predict(documents[:1])  # warm-up, as the batch workers' first batch is not timed apart
+    analyzer = Analyzer.load(model, threads=threads)
     started = time.perf_counter()
     for first in range(0, len(documents), batch_size):
         analyzer.predict(documents[first : first + batch_size])
@@ -65,12 +65,12 @@ class Timer:
         pass
 
 
-def measure_batch(paths: list[Path], model: str, batch_size: int, db: str, workers: int, engine: str) -> dict:
+def measure_batch(paths: list[Path], model: str, batch_size: int, db: str, workers: int, engine: str, threads: int) -> dict:
     from propscan.jobs import run_batch
 
     timer = Timer()
     started = time.perf_counter()
-    summary = run_batch(paths, db=db, model=model, workers=workers, batch_size=batch_size, engine=engine, progress=timer)
+    summary = run_batch(paths, db=db, model=model, workers=workers, threads=threads, batch_size=batch_size, engine=engine, progress=timer)
     total = time.perf_counter() - started
     steady = timer.last - timer.started
     return {
@@ -84,12 +84,42 @@ def measure_batch(paths: list[Path], model: str, batch_size: int, db: str, worke
     }
 
 
+def measure_paired(paths: list[Path], model: str, batch_size: int, rounds: int, threads: int) -> dict:
+    """Bare analyzer and batch path in one process, alternating: the batch path's own cost, free of machine noise.
+
+    A shared machine's load changes from minute to minute; alternating the two on the same loaded
+    analyzer makes their ratio the batch path's overhead (sources, ids, database writes) alone.
+    """
+    from propscan import Analyzer, Document
+    from propscan.jobs import run_batch
+    from propscan.sources import read_sources
+
+    documents = [d for d in read_sources(paths) if isinstance(d, Document)]
+    analyzer = Analyzer.load(model, threads=threads)
+    analyzer.predict(documents[:1])
+    bare, batch = [], []
+    with tempfile.TemporaryDirectory() as folder:
+        for round_ in range(rounds):
+            started = time.perf_counter()
+            for first in range(0, len(documents), batch_size):
+                analyzer.predict(documents[first : first + batch_size])
+            bare.append(len(documents) / (time.perf_counter() - started))
+            started = time.perf_counter()
+            summary = run_batch(paths, db=f"sqlite:///{folder}/paired-{round_}.db", model=model, analyzer=analyzer, batch_size=batch_size)
+            batch.append(summary.analyzed / (time.perf_counter() - started))
+    ratios = sorted(b / a for a, b in zip(bare, batch, strict=True))
+    return {"bare_rates": bare, "batch_rates": batch, "median_ratio": ratios[len(ratios) // 2], "threads": threads}
+
+
 def child(args: argparse.Namespace) -> None:
     paths = articles(args.data, args.articles)
+    if args.measure == "paired":
+        print(json.dumps(measure_paired(paths, args.model, args.batch_size, args.rounds, args.threads)))
+        return
     if args.measure == "bare":
-        result = measure_bare(paths, args.model, args.batch_size)
+        result = measure_bare(paths, args.model, args.batch_size, args.threads)
     else:
-        result = measure_batch(paths, args.model, args.batch_size, args.db, args.workers, args.engine)
+        result = measure_batch(paths, args.model, args.batch_size, args.db, args.workers, args.engine, args.threads)
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["peak_rss_workers_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps(result))
@@ -98,6 +128,8 @@ def child(args: argparse.Namespace) -> None:
 def run_child(args: argparse.Namespace, measure: str, **extra) -> dict:
     command = [sys.executable, __file__, "--measure", measure, "--model", args.model, "--articles", str(args.articles),
                "--data", str(args.data), "--batch-size", str(args.batch_size)]
+    if "threads" not in extra:
+        command += ["--threads", str(args.threads)]
     for key, value in extra.items():
         command += [f"--{key.replace('_', '-')}", str(value)]
     output = subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
@@ -124,8 +156,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--postgres", default=None, help="a PostgreSQL URL (default: start a throwaway cluster)")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions; the median is reported")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--measure", choices=("bare", "batch"), help=argparse.SUPPRESS)
+    parser.add_argument("--paired", action="store_true", help="only the in-process bare-vs-batch comparison (robust on a busy machine)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per analyzer, bare or worker (default 1: 2 workers then use 2 cores)")
+    parser.add_argument("--measure", choices=("bare", "batch", "paired"), help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--engine", default="local", help=argparse.SUPPRESS)
@@ -133,20 +168,35 @@ def main() -> None:
     if args.measure:
         child(args)
         return
+    if args.paired:
+        result = run_child(args, "paired", rounds=args.rounds, threads=args.threads)
+        print(json.dumps(result, indent=2) if args.json else
+              f"batch path / bare analyzer, same process, {args.rounds} alternating rounds, {args.threads} thread(s): "
+              f"median {100 * result['median_ratio']:.0f}% (bare {', '.join(f'{r:.2f}' for r in result['bare_rates'])} art/s; "
+              f"batch {', '.join(f'{r:.2f}' for r in result['batch_rates'])} art/s)")
+        return
 
-    results = {"model": args.model, "articles": args.articles, "cpus": os.cpu_count()}
+    results: dict = {"model": args.model, "articles": args.articles, "cpus": os.cpu_count(), "load_average": os.getloadavg()}
+    rounds: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as folder:
-        results["bare analyzer"] = run_child(args, "bare")
-        results["sqlite, 1 worker"] = run_child(args, "batch", db=f"sqlite:///{folder}/w1.db", workers=1)
-        results["sqlite, 2 workers"] = run_child(args, "batch", db=f"sqlite:///{folder}/w2.db", workers=2)
         url = postgres_url(args.postgres)
-        if url:
-            results["postgresql, 1 worker"] = run_child(args, "batch", db=url, workers=1)
+        # Interleaved rounds: a busy machine slows every configuration alike, not just the last one.
+        for round_ in range(args.rounds):
+            rounds.setdefault("bare analyzer", []).append(run_child(args, "bare"))
+            rounds.setdefault("sqlite, 1 worker", []).append(run_child(args, "batch", db=f"sqlite:///{folder}/w1-{round_}.db", workers=1))
+            rounds.setdefault("sqlite, 2 workers", []).append(run_child(args, "batch", db=f"sqlite:///{folder}/w2-{round_}.db", workers=2))
+            # A run resumes what the database holds, so every round needs an empty one: a given URL serves round 1 only.
+            database = url if round_ == 0 else (None if args.postgres else postgres_url(None))
+            if database:
+                rounds.setdefault("postgresql, 1 worker", []).append(run_child(args, "batch", db=database, workers=1))
+    for name, measured in rounds.items():
+        results[name] = sorted(measured, key=lambda r: r["rate"])[len(measured) // 2]
     bare = results["bare analyzer"]["rate"]
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"model {args.model}, {args.articles} PTC articles, {os.cpu_count()} CPUs")
+    load = ", ".join(f"{x:.1f}" for x in results["load_average"])
+    print(f"model {args.model}, {args.articles} PTC articles, {os.cpu_count()} CPUs, median of {args.rounds} round(s), load average {load}")
     print(f"{'':24} {'articles/s':>10} {'% of bare':>9} {'end to end':>10} {'peak MiB':>9} {'workers MiB':>11}")
     for name, result in results.items():
         if not isinstance(result, dict):
