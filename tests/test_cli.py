@@ -131,3 +131,29 @@ def test_techniques_lists_both_inventories(capsys):
     assert code == 0 and len(json.loads(out)) == 14
     code, out, _ = run(capsys, "techniques", "--inventory", "ptc18", "--json")
     assert {t["label"] for t in json.loads(out)} >= {"Straw_Men", "Red_Herring", "Obfuscation,Intentional_Vagueness,Confusion"}
+
+
+def test_analyze_html_reports_offsets_into_the_extracted_text(tmp_path, capsys, tiny_model_dir):
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><head><title>Bridge vote</title></head><body><nav>Home | News</nav><article>"
+        "<p>The council voted on Tuesday to repair the harbour bridge before the winter storms.</p>"
+        "<p>Opponents called the plan a reckless waste that will bankrupt every family in town.</p>"
+        "</article></body></html>"
+    )
+    code, out, _ = run(capsys, "analyze", page, "--json", "--model", tiny_model_dir)
+    assert code == 0
+    payload = json.loads(out)
+    assert "reckless waste" in payload["text"] and "<p>" not in payload["text"]
+    assert payload["metadata"]["title"] == "Bridge vote"
+    for span in payload["spans"]:
+        assert payload["text"][span["start"] : span["end"]] == span["text"]
+
+
+def test_non_english_is_analyzed_with_a_warning(tmp_path, capsys, tiny_model_dir):
+    article = tmp_path / "de.txt"
+    article.write_text("Der Stadtrat hat am Dienstag beschlossen, die Brücke im Hafen vor dem Winter zu reparieren. " * 3)
+    code, out, err = run(capsys, "analyze", article, "--json", "--model", tiny_model_dir)
+    assert code == 0
+    assert "warning" in err and "not English" in err
+    assert json.loads(out)["warnings"]
