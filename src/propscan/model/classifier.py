@@ -14,26 +14,13 @@ import re
 import torch
 from torch import nn
 
-SPAN_FEATURES = (
-    "log_chars",
-    "log_tokens",
-    "log_repeats",
-    "repeated",
-    "upper_ratio",
-    "title_words",
-    "question",
-    "exclamation",
-    "quoted",
-    "in_title",
-    "position",
-    "whole_sentence",
-)
-
 _NON_WORD = re.compile(r"\W+")
 
 
 def span_surface(text: str, start: int, end: int, n_tokens: int, sentence: tuple[int, int]) -> list[float]:
-    """The surface features of ``text[start:end]``, in ``SPAN_FEATURES`` order."""
+    """Surface features of ``text[start:end]``: log length in chars and tokens, log repeat count,
+    repeated?, upper-case ratio, title-case word ratio, ?/! in the sentence, quoted?, in the title?,
+    relative position in the article, covers the whole sentence?"""
     piece = text[start:end]
     key = _NON_WORD.sub(" ", piece.lower()).strip()
     repeats = _count_occurrences(_NON_WORD.sub(" ", text.lower()), key) if key else 1

@@ -22,7 +22,7 @@ from propscan import __version__
 from propscan.corpus.ptc import AnnotatedDocument
 from propscan.document import Document, Span, merge_intervals, split_sentences
 from propscan.errors import ModelError, NotFittedError
-from propscan.model.classifier import SPAN_FEATURES, TechniqueClassifier, span_surface
+from propscan.model.classifier import TechniqueClassifier, span_surface
 from propscan.model.config import MODEL_TYPE, ModelConfig
 from propscan.model.encoders import ENCODERS
 from propscan.model.features import SURFACE_FEATURES, EncodedText, TokenEncoder
