@@ -62,5 +62,5 @@ class ModelConfig:
 # The recipes of the shipped models: `propscan train --model NAME` reproduces them.
 PRESETS: dict[str, ModelConfig] = {
     "fast": ModelConfig(encoder="all-MiniLM-L6-v2", tagger_epochs=4),
-    "accurate": ModelConfig(encoder="all-mpnet-base-v2"),
+    "accurate": ModelConfig(encoder="all-mpnet-base-v2", dropout=0.3, tagger_epochs=10),
 }
