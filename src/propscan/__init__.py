@@ -1,6 +1,9 @@
 """propscan: find propaganda techniques in news articles, span by span."""
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -8,8 +11,20 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 from propscan.document import Analysis, Document, Sentence, Span  # noqa: E402
 from propscan.errors import CorpusFormatError, InputError, ModelError, NotFittedError, PropscanError  # noqa: E402
-from propscan.pipeline import Analyzer  # noqa: E402
 from propscan.techniques import PTC18, SEMEVAL2020, TECHNIQUES, Technique  # noqa: E402
+
+if TYPE_CHECKING:
+    from propscan.pipeline import Analyzer
+
+
+def __getattr__(name: str) -> Any:
+    # The Analyzer pulls in torch and transformers (about 2 s); import it only when asked for.
+    if name == "Analyzer":
+        from propscan.pipeline import Analyzer
+
+        return Analyzer
+    raise AttributeError(f"module 'propscan' has no attribute {name!r}")
+
 
 __all__ = [
     "Analysis",

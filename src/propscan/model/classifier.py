@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
 import torch
 from torch import nn
@@ -23,7 +24,7 @@ def span_surface(text: str, start: int, end: int, n_tokens: int, sentence: tuple
     relative position in the article, covers the whole sentence?"""
     piece = text[start:end]
     key = _NON_WORD.sub(" ", piece.lower()).strip()
-    repeats = _count_occurrences(_NON_WORD.sub(" ", text.lower()), key) if key else 1
+    repeats = _count_occurrences(_normalized(text), key) if key else 1
     words = piece.split()
     letters = [c for c in piece if c.isalpha()]
     title_end = text.find("\n") if "\n" in text else len(text)
@@ -41,6 +42,12 @@ def span_surface(text: str, start: int, end: int, n_tokens: int, sentence: tuple
         start / max(len(text), 1),
         float(end - start >= 0.8 * (sentence[1] - sentence[0])),
     ]
+
+
+@lru_cache(maxsize=16)
+def _normalized(text: str) -> str:
+    """Lower-cased text with punctuation runs as single spaces; cached, as every span of a text asks."""
+    return _NON_WORD.sub(" ", text.lower())
 
 
 def _count_occurrences(haystack: str, needle: str) -> int:
