@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -77,15 +78,14 @@ def analyzer(fast_analyzer: Analyzer) -> Analyzer:
     return fast_analyzer
 
 
-@pytest.fixture(scope="module")
-def server(analyzer: Analyzer) -> Iterator[str]:
-    """The real app under uvicorn on a free port, in a thread of this process."""
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """The app under uvicorn on a free port, in a thread of this process."""
     import uvicorn
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = create_app(ServerSettings(model="fast"), analyzer=analyzer)
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
@@ -96,6 +96,13 @@ def server(analyzer: Analyzer) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     uv.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(analyzer: Analyzer) -> Iterator[str]:
+    """The real app under uvicorn on a free port, in a thread of this process."""
+    with serving(create_app(ServerSettings(model="fast"), analyzer=analyzer)) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -382,3 +389,41 @@ def test_phone_width_reads_without_sideways_scrolling(browser, server: str) -> N
         assert slider["x"] >= 0 and slider["x"] + slider["width"] <= 375
     finally:
         page.context.close()
+
+
+def test_corpus_example_opens_the_stored_document_in_the_reading_view(
+    browser, analyzer: Analyzer, tmp_path: Path, monkeypatch
+) -> None:
+    from propscan.store import Store
+    from test_report import DOCS  # the hand-placed spans the corpus tests use
+
+    url = f"sqlite:///{tmp_path / 'corpus.db'}"
+    with Store.open(url) as store:
+        run = store.get_or_create_run("fast@test", {"threshold": 0.0})
+        for document, spans in DOCS:
+            store.save_analysis(run.id, document, spans, 0.5)
+    monkeypatch.setenv("PROPSCAN_DB", url)  # read when the app first opens its store
+    with serving(create_app(ServerSettings(model="fast"), analyzer=analyzer)) as base:
+        context = browser.new_context(viewport={"width": 1100, "height": 900})
+        web = Watched(context.new_page(), base)
+        page = web.page
+        page.goto(base + "/corpus")
+        link = page.locator("#examples a").first
+        sync_api.expect(link).to_have_attribute("href", re.compile(r"^/\?document=[^&]+&run=\d+$"))
+        params = dict(p.split("=") for p in link.get_attribute("href")[2:].split("&"))
+        expected = httpx.get(f"{base}/v1/corpus/documents/{params['document']}", params={"run": params["run"]}).json()
+        assert expected["spans"]
+
+        link.focus()  # a real link: reachable and followed from the keyboard
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"/\?document="))
+        page.wait_for_selector("#result:not([hidden])")
+        text = expected["text"]
+        assert page.text_content("#article") == text
+        spans = [(utf16(text, s["start"]), utf16(text, s["end"])) for s in expected["spans"]]
+        assert merged([(m["start"], m["end"]) for m in marks(page)]) == merged(spans)
+        assert web.external_requests() == [] and web.errors == []
+
+        page.goto(base + "/?document=no-such-document&run=" + params["run"])
+        sync_api.expect(page.locator("#status.error")).to_contain_text("no-such-document")
+        context.close()

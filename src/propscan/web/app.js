@@ -586,5 +586,17 @@
     wireArticle();
   }
 
+  // The corpus page links each example here as /?document=ID&run=N: show that stored document,
+  // already analyzed by propscan batch, exactly as an article analyzed on this page.
+  function openStored() {
+    const params = new URLSearchParams(window.location.search);
+    const id = params.get("document");
+    if (!id) return;
+    const runId = params.get("run");
+    const query = runId ? `?run=${encodeURIComponent(runId)}` : "";
+    run(`stored document ${id}`, () => call(`/v1/corpus/documents/${encodeURIComponent(id)}${query}`));
+  }
+
   wire();
+  openStored();
 })();

@@ -1,6 +1,6 @@
 // propscan corpus page: the views of `propscan report` over the batch database, with filters.
 // Stored texts are untrusted: they reach the page only through textContent and DOM nodes.
-// Offsets from the API are code points; they are converted before slicing JavaScript strings.
+// Each example links to the reading view (/?document=ID&run=N), which shows the stored document highlighted.
 "use strict";
 
 (() => {
@@ -195,7 +195,8 @@
       const quote = document.createElement("blockquote");
       quote.textContent = example.text;
       const link = document.createElement("a");
-      link.href = `#doc=${encodeURIComponent(example.document_id)}&run=${report.run.id}&at=${example.start}`;
+      // The reading view (/) shows the stored document highlighted, as for an article analyzed there.
+      link.href = `/?document=${encodeURIComponent(example.document_id)}&run=${encodeURIComponent(report.run.id)}`;
       link.textContent = `read it in ${example.title || example.document_id}`;
       li.append(title, document.createTextNode(` ${meta}`), quote, link);
       list.append(li);
@@ -205,68 +206,6 @@
       li.textContent = "No spans match these filters.";
       list.append(li);
     }
-  }
-
-  // ------------------------------------------------------------------ reading a document
-  function units(text) {
-    const map = [];
-    let u = 0;
-    for (const ch of text) {
-      map.push(u);
-      u += ch.length;
-    }
-    map.push(u);
-    return map;
-  }
-
-  async function openDocument() {
-    const params = new URLSearchParams(window.location.hash.slice(1));
-    if (!params.has("doc")) return;
-    const id = params.get("doc");
-    try {
-      const analysis = await call(`/v1/corpus/documents/${encodeURIComponent(id)}?run=${encodeURIComponent(params.get("run") || "")}`);
-      renderDocument(analysis, Number(params.get("at") || -1));
-    } catch (error) {
-      say(`Could not open ${id}: ${error.message}`, true);
-    }
-  }
-
-  function renderDocument(analysis, at) {
-    const text = analysis.text;
-    const u = units(text);
-    const cuts = new Set([0, text.length]);
-    for (const s of analysis.spans) {
-      cuts.add(s.start);
-      cuts.add(s.end);
-    }
-    const points = [...cuts].sort((a, b) => a - b);
-    const article = $("document-text");
-    article.replaceChildren();
-    let target = null;
-    for (let i = 0; i + 1 < points.length; i += 1) {
-      const [a, b] = [points[i], points[i + 1]];
-      const piece = text.slice(u[a], u[b]);
-      const covering = analysis.spans.filter((s) => s.start <= a && s.end >= b);
-      if (!covering.length) {
-        article.append(document.createTextNode(piece));
-        continue;
-      }
-      const mark = document.createElement("mark");
-      mark.className = "span";
-      mark.style.background = technique(covering[0].technique).color;
-      mark.title = covering.map((s) => `${technique(s.technique).name} (${fmt(s.score || 0)})`).join("; ");
-      mark.textContent = piece;
-      if (target === null && covering.some((s) => s.start === at)) target = mark;
-      article.append(mark);
-    }
-    const meta = analysis.metadata || {};
-    $("document-heading").textContent = meta.title || analysis.id;
-    $("document-meta").textContent = [meta.source, meta.date, meta.url, `${analysis.spans.length} spans, score ${fmt(analysis.score)}`]
-      .filter(Boolean)
-      .join(" · ");
-    $("document").hidden = false;
-    (target || $("document")).scrollIntoView({ block: "center" });
-    $("document").focus({ preventScroll: true });
   }
 
   // ------------------------------------------------------------------ start
@@ -280,7 +219,6 @@
       await loadSources();
       if (wanted.has("source")) $("source").value = wanted.get("source");
       await show();
-      await openDocument();
     } catch (error) {
       say(error.message, true);
     }
@@ -291,6 +229,5 @@
     show().catch((error) => say(error.message, true));
   });
   $("run").addEventListener("change", () => loadSources().catch((error) => say(error.message, true)));
-  window.addEventListener("hashchange", openDocument);
   document.addEventListener("DOMContentLoaded", start);
 })();
