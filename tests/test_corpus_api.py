@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -10,24 +9,12 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from propscan.errors import PropscanError  # noqa: E402
-from propscan.pipeline import model_path  # noqa: E402
 from propscan.store import Store  # noqa: E402
+from shipped import MODEL, needs_model  # noqa: E402
 
 from test_report import DOCS  # noqa: E402 - the hand-placed spans whose figures are worked out there
 
-MODEL = os.environ.get("PROPSCAN_TEST_BATCH_MODEL", "fast")
-
-
-def _shipped() -> bool:
-    try:
-        model_path(MODEL)
-    except PropscanError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not _shipped(), reason=f"the {MODEL!r} model is not built (propscan train --model fast)")
+pytestmark = needs_model
 
 
 @pytest.fixture(scope="module")

@@ -15,27 +15,16 @@ from sqlalchemy import func, select
 from propscan import Document
 from propscan.errors import PropscanError
 from propscan.jobs import AnalyzerSpec, analyze_batch, make_engine, run_batch
-from propscan.pipeline import model_path
 from propscan.sources import read_sources
 from propscan.store import Store
 from propscan.store.models import AnalysisRow, SpanRow
+from shipped import MODEL, needs_model  # noqa: E402
 
 import pg_cluster
 
 BATCH = Path(__file__).parent / "data" / "batch"
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = os.environ.get("PROPSCAN_TEST_BATCH_MODEL", "fast")
-
-
-def _shipped() -> bool:
-    try:
-        model_path(MODEL)
-    except PropscanError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not _shipped(), reason=f"the {MODEL!r} model is not built (propscan train --model fast)")
+pytestmark = needs_model
 
 
 @pytest.fixture(scope="module")

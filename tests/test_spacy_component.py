@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 spacy = pytest.importorskip("spacy", reason="the spacy extra is not installed")
 
 import propscan.spacy_component  # noqa: E402,F401 - registers the factory
-from propscan.errors import PropscanError  # noqa: E402
-from propscan.pipeline import model_path  # noqa: E402
+from shipped import MODEL, needs_model  # noqa: E402
 
-MODEL = os.environ.get("PROPSCAN_TEST_BATCH_MODEL", "fast")
 TEXT = (
     "Council delays bridge vote again\n\n"
     "Supporters called the delay a disgrace and a betrayal of every family in the city. "
     '"They are cowards hiding behind paperwork," said one resident, and everyone agrees with her. '
     "The mayor said engineers need another month to check the costs."
 )
-
-
-def _shipped() -> bool:
-    try:
-        model_path(MODEL)
-    except PropscanError:
-        return False
-    return True
-
-
-needs_model = pytest.mark.skipif(not _shipped(), reason=f"the {MODEL!r} model is not built (propscan train --model fast)")
 
 
 def test_factory_is_registered_with_its_config():
