@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from propscan import Analyzer, Document, InputError, NotFittedError
+from propscan import Analyzer, Document, InputError, NotFittedError, Span
 from propscan.model import PropagandaModel
 from propscan.model.config import ModelConfig
 from propscan.pipeline import segments
@@ -104,3 +104,25 @@ def test_threshold_and_technique_filters(eager_analyzer, tiny_corpus):
 def test_analyzer_refuses_empty_text(tiny_model_dir):
     with pytest.raises(InputError, match="empty"):
         Analyzer.load(tiny_model_dir).analyze("  \n ")
+
+
+def test_training_on_the_eighteen_ptc_techniques(tmp_path, tiny_corpus):
+    from propscan.corpus.ptc import AnnotatedDocument
+    from propscan.techniques import PTC18
+    from propscan.training import preset_config, train
+
+    # The fixture uses SemEval's merged class; the 18-technique inventory names the technique itself.
+    corpus = [
+        AnnotatedDocument(
+            d.document,
+            tuple(Span(s.start, s.end, "Bandwagon" if s.technique.startswith("Bandwagon") else s.technique) for s in d.spans),
+        )
+        for d in tiny_corpus
+    ]
+    config = preset_config("fast", "ptc18")
+    config.ensemble, config.tagger_epochs, config.classifier_epochs = 1, 1, 3
+    train(corpus, config, tmp_path / "m18", validation_fraction=0.3)
+    model = PropagandaModel.load(tmp_path / "m18")
+    assert model.config.labels == list(PTC18.labels) and model.config.inventory == "ptc18"
+    labelled = model.classify(corpus[2].document, [(258, 275)])
+    assert labelled[0].technique in PTC18.labels
