@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from propscan import __version__
@@ -48,7 +49,16 @@ def _model_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
 
 
-def _data_option(parser: argparse.ArgumentParser, required: bool = False) -> None:
+@contextlib.contextmanager
+def _needs_extra(command: str, extra: str) -> Iterator[None]:
+    """Turn a missing optional dependency into one line that names the pip extra to install."""
+    try:
+        yield
+    except ImportError as error:
+        raise PropscanError(f"propscan {command} needs {error.name}: pip install 'propscan[{extra}]'") from None
+
+
+def _data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=None, help="a PTC-format corpus folder (default: $PROPSCAN_DATA)")
 
 
@@ -227,8 +237,7 @@ def _register_train(commands) -> None:
         "--format", choices=("ptc", "label-studio"), default="ptc",
         help="ptc: --data is a PTC folder (default); label-studio: --data is a Label Studio JSON export",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", default=True)
-    parser.set_defaults(run=_train)
+    parser.set_defaults(run=_train, verbose=True)  # training always reports its progress
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -293,10 +302,8 @@ def _register_serve(commands) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    try:
+    with _needs_extra("serve", "serve"):
         from propscan.api import serve
-    except ImportError as error:
-        raise PropscanError(f"propscan serve needs {error.name}: pip install 'propscan[serve]'") from None
 
     if args.workers < 1:
         raise PropscanError(f"--workers must be at least 1, got {args.workers}")
@@ -323,11 +330,9 @@ def _register_batch(commands) -> None:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    try:
+    with _needs_extra("batch", "batch"):
         from propscan.jobs import run_batch
         from propscan.jobs.progress import RichProgress
-    except ImportError as error:
-        raise PropscanError(f"propscan batch needs {error.name}: pip install 'propscan[batch]'") from None
 
     techniques = [t.strip() for t in args.techniques.split(",")] if args.techniques else None
     with RichProgress("analyzing", disable=args.no_progress) as progress:
@@ -371,11 +376,9 @@ def _date(value: str):
 
 
 def _report(args: argparse.Namespace) -> int:
-    try:
+    with _needs_extra("report", "batch"):
         from propscan.report import Filters, build_report, plot, print_report, write_csv
         from propscan.store import Store
-    except ImportError as error:
-        raise PropscanError(f"propscan report needs {error.name}: pip install 'propscan[batch]'") from None
 
     filters = Filters(tuple(args.source), args.since, args.until, tuple(args.technique), args.min_score)
     with Store.open(args.db) as store:
@@ -400,11 +403,9 @@ def _register_export(commands) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    try:
+    with _needs_extra("export", "batch"):
         from propscan.export import export
         from propscan.store import Store
-    except ImportError as error:
-        raise PropscanError(f"propscan export needs {error.name}: pip install 'propscan[batch]'") from None
 
     with Store.open(args.db) as store:
         run, count, written = export(store, args.format, args.output, run_id=args.run_id, min_score=args.min_score)

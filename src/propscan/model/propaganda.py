@@ -146,14 +146,15 @@ class PropagandaModel:
         unique = list(dict.fromkeys(spans))
         states = self._states(enc)
         probabilities = self._classify(document.text, enc, states, [_token_range(enc.offsets, a, b) for a, b in unique])
-        ranking = {span: torch.argsort(p, descending=True).tolist() for span, p in zip(unique, probabilities, strict=True)}
+        by_span = dict(zip(unique, probabilities, strict=True))
+        ranking = {span: torch.argsort(p, descending=True).tolist() for span, p in by_span.items()}
         seen: dict[tuple[int, int], int] = {}
         labelled = []
         for span in spans:
             rank = seen.get(span, 0) % len(self.config.labels)
             seen[span] = rank + 1
             label_id = ranking[span][rank]
-            labelled.append(Span(span[0], span[1], self.config.labels[label_id], float(probabilities[unique.index(span)][label_id])))
+            labelled.append(Span(span[0], span[1], self.config.labels[label_id], float(by_span[span][label_id])))
         return labelled
 
     def _states(self, enc: EncodedText) -> torch.Tensor:
