@@ -1,0 +1,129 @@
+"""From tagger emissions to character spans: CRF Viterbi decoding in numpy.
+
+Tags are BIO over encoder tokens. The CRF's transition scores say which tag sequences are
+plausible (an ``I`` after ``O`` is rare). Decoding runs at inference without torch, so it lives
+here in numpy; training learns the same transition scores with ``pytorch-crf``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+OUTSIDE, BEGIN, INSIDE = 0, 1, 2
+N_TAGS = 3
+
+# PTC v2 trimmed every gold span so that it neither starts nor ends with these characters.
+_TRIM = " \n\r\t.,:;"
+
+
+@dataclass(frozen=True)
+class Transitions:
+    """A linear-chain CRF's learned scores: entering the first tag, tag to tag, leaving the last."""
+
+    start: np.ndarray  # (tags,)
+    pairs: np.ndarray  # (tags, tags): from row to column
+    end: np.ndarray  # (tags,)
+
+
+@dataclass(frozen=True)
+class FoundSpan:
+    """A span found by the tagger, before it is labelled: char and token ranges, confidence."""
+
+    start: int
+    end: int
+    first_token: int
+    last_token: int
+    score: float
+
+
+def viterbi(emissions: list[np.ndarray], transitions: Transitions, *, outside_bias: float = 0.0) -> list[list[int]]:
+    """Best tag path of each sequence.
+
+    ``outside_bias`` is added to every outside score: the CRF is trained on a corpus where 87%
+    of tokens are outside, and a negative bias trades that caution for recall.
+    """
+    return [_best_path(scores, transitions, outside_bias) for scores in emissions]
+
+
+def _best_path(emissions: np.ndarray, transitions: Transitions, outside_bias: float) -> list[int]:
+    """Viterbi over one sequence in plain Python floats: with three tags, a numpy call per token
+    costs more than the arithmetic (8.3 against 2.6 ms for a 1,250-token article)."""
+    if not len(emissions):
+        return []
+    biased = emissions.astype(np.float64)
+    biased[:, OUTSIDE] += outside_bias
+    rows = biased.tolist()
+    into = transitions.pairs.astype(np.float64).T.tolist()  # into[j][i]: score of tag i -> tag j
+    tags = range(len(into))
+    score = [s + e for s, e in zip(transitions.start.tolist(), rows[0], strict=True)]
+    history = []
+    for row in rows[1:]:
+        back, new = [], []
+        for j in tags:
+            candidates = [s + p for s, p in zip(score, into[j], strict=True)]
+            best = max(candidates)
+            back.append(candidates.index(best))
+            new.append(best + row[j])
+        history.append(back)
+        score = new
+    final = [s + e for s, e in zip(score, transitions.end.tolist(), strict=True)]
+    tag = final.index(max(final))
+    path = [tag]
+    for back in reversed(history):
+        tag = back[tag]
+        path.append(tag)
+    return path[::-1]
+
+
+def inside_probability(emissions: np.ndarray, *, outside_bias: float = 0.0) -> np.ndarray:
+    """Per-token probability of not being outside, from the biased emissions alone."""
+    biased = emissions.astype(np.float32, copy=True)
+    biased[:, OUTSIDE] += outside_bias
+    biased -= biased.max(axis=-1, keepdims=True)
+    exp = np.exp(biased)
+    return 1.0 - exp[:, OUTSIDE] / exp.sum(axis=-1)
+
+
+def tags_to_token_spans(path: list[int]) -> list[tuple[int, int]]:
+    """Turn a BIO path into ``[first, last + 1)`` token ranges (an ``I`` after ``O`` opens a span)."""
+    spans = []
+    start = None
+    for i, tag in enumerate(path):
+        if tag == BEGIN or (tag == INSIDE and start is None):
+            if start is not None:
+                spans.append((start, i))
+            start = i
+        elif tag == OUTSIDE and start is not None:
+            spans.append((start, i))
+            start = None
+    if start is not None:
+        spans.append((start, len(path)))
+    return spans
+
+
+def decode_spans(
+    texts: list[str], offsets: list[np.ndarray], emissions: list[np.ndarray], transitions: Transitions, *, outside_bias: float
+) -> list[list[FoundSpan]]:
+    """Viterbi paths turned into trimmed character spans, scored by their mean inside probability."""
+    paths = viterbi(emissions, transitions, outside_bias=outside_bias)
+    found: list[list[FoundSpan]] = []
+    for text, token_offsets, scores, path in zip(texts, offsets, emissions, paths, strict=True):
+        inside = inside_probability(scores, outside_bias=outside_bias) if len(scores) else scores
+        spans = []
+        for first, last in tags_to_token_spans(path):
+            start, end = trim(text, int(token_offsets[first][0]), int(token_offsets[last - 1][1]))
+            if start < end:
+                spans.append(FoundSpan(start, end, first, last, float(inside[first:last].mean())))
+        found.append(spans)
+    return found
+
+
+def trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """Shrink ``[start, end)`` past the whitespace and punctuation PTC gold spans never start or end with."""
+    while start < end and text[start] in _TRIM:
+        start += 1
+    while end > start and text[end - 1] in _TRIM:
+        end -= 1
+    return start, end

@@ -1,0 +1,79 @@
+"""CRF decoding in numpy must find the same paths as pytorch-crf, which trained the transitions."""
+
+import numpy as np
+import pytest
+
+from propscan.model.decoding import (
+    BEGIN,
+    INSIDE,
+    OUTSIDE,
+    Transitions,
+    decode_spans,
+    inside_probability,
+    tags_to_token_spans,
+    trim,
+    viterbi,
+)
+
+
+def test_viterbi_matches_pytorch_crf_on_ragged_batches():
+    torch = pytest.importorskip("torch")
+    from torchcrf import CRF
+
+    torch.manual_seed(0)
+    crf = CRF(3, batch_first=True)
+    for parameter in crf.parameters():
+        torch.nn.init.normal_(parameter, std=2.0)
+    lengths = [7, 1, 30, 12]
+    emissions = [np.random.default_rng(i).normal(size=(n, 3)).astype(np.float32) * 3 for i, n in enumerate(lengths)]
+    padded = torch.zeros((len(lengths), max(lengths), 3))
+    for row, scores in enumerate(emissions):
+        padded[row, : len(scores)] = torch.from_numpy(scores)
+    mask = torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]
+    expected = crf.decode(padded, mask=mask)
+    transitions = Transitions(
+        crf.start_transitions.detach().numpy(), crf.transitions.detach().numpy(), crf.end_transitions.detach().numpy()
+    )
+    assert viterbi(emissions, transitions) == expected
+
+
+def test_transitions_forbid_what_emissions_suggest():
+    # Emissions alone say O I I; a transition score that forbids O -> I turns it into O B I.
+    emissions = [np.array([[5, 0, 0], [0, 1, 2], [0, 0, 3]], dtype=np.float32)]
+    pairs = np.zeros((3, 3), dtype=np.float32)
+    pairs[OUTSIDE, INSIDE] = -100
+    transitions = Transitions(np.zeros(3, np.float32), pairs, np.zeros(3, np.float32))
+    assert viterbi(emissions, transitions) == [[OUTSIDE, BEGIN, INSIDE]]
+
+
+def test_outside_bias_trades_caution_for_recall():
+    emissions = [np.array([[1.0, 0.8, 0.0], [1.0, 0.0, 0.8]], dtype=np.float32)]
+    flat = Transitions(np.zeros(3, np.float32), np.zeros((3, 3), np.float32), np.zeros(3, np.float32))
+    assert viterbi(emissions, flat) == [[OUTSIDE, OUTSIDE]]
+    assert viterbi(emissions, flat, outside_bias=-0.5) == [[BEGIN, INSIDE]]
+    assert inside_probability(emissions[0], outside_bias=-0.5).min() > inside_probability(emissions[0]).max()
+
+
+def test_bio_paths_become_token_ranges():
+    assert tags_to_token_spans([OUTSIDE, BEGIN, INSIDE, OUTSIDE, INSIDE, BEGIN, BEGIN]) == [(1, 3), (4, 5), (5, 6), (6, 7)]
+    assert tags_to_token_spans([]) == []
+
+
+def test_spans_are_trimmed_like_ptc_gold():
+    text = "They said: total betrayal, again."
+    assert trim(text, 9, 26) == (11, 25)
+    assert text[11:25] == "total betrayal"
+    assert trim(text, 25, 27) == (27, 27)
+
+
+def test_decode_spans_maps_tokens_to_characters():
+    text = "A shameless, reckless plan."
+    offsets = np.array([[0, 1], [2, 11], [11, 12], [13, 21], [22, 26], [26, 27]])
+    emissions = np.full((6, 3), -5.0, dtype=np.float32)
+    emissions[:, OUTSIDE] = 5.0
+    emissions[1] = [-5, 5, -5]
+    emissions[2:4] = [-5, -5, 5]
+    flat = Transitions(np.zeros(3, np.float32), np.zeros((3, 3), np.float32), np.zeros(3, np.float32))
+    [found] = decode_spans([text], [offsets], [emissions], flat, outside_bias=0.0)
+    assert [(f.start, f.end, f.first_token, f.last_token) for f in found] == [(2, 21, 1, 4)]
+    assert text[2:21] == "shameless, reckless" and found[0].score > 0.99
