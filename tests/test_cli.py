@@ -126,6 +126,17 @@ def test_train_command_saves_a_loadable_model(tmp_path, capsys, monkeypatch):
     assert code == 0 and json.loads(out)["model"].startswith("m@")
 
 
+def test_train_without_torch_names_the_extra_to_install(tmp_path):
+    code = (
+        "import sys; sys.modules['torch'] = None; from propscan.cli import main; "
+        f"sys.exit(main(['train', '--model', 'fast', '--data', {str(TINY)!r}, '--output', {str(tmp_path / 'm')!r}]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "training needs torch" in result.stderr and "propscan[train]" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "m").exists()
+
+
 def test_techniques_lists_both_inventories(capsys):
     code, out, _ = run(capsys, "techniques", "--json")
     assert code == 0 and len(json.loads(out)) == 14

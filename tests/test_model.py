@@ -1,10 +1,13 @@
 """End to end on the fixture: train, save, load, predict, and the analyzer's guarantees."""
 
+import itertools
 import json
+import subprocess
+import sys
 
 import pytest
 
-from propscan import Analyzer, Document, InputError, NotFittedError, Span
+from propscan import Analyzer, Document, InputError, ModelError, NotFittedError, Span
 from propscan.model import PropagandaModel
 from propscan.model.config import ModelConfig
 from propscan.pipeline import segments
@@ -15,12 +18,31 @@ def test_unfitted_model_says_how_to_fix_it():
         PropagandaModel(ModelConfig(labels=["Doubt"])).predict([Document("Some text.")])
 
 
-def test_saved_model_has_config_and_small_weights(tiny_model_dir):
+def test_saved_model_has_config_and_small_heads(tiny_model_dir):
     config = json.loads((tiny_model_dir / "config.json").read_text())
     assert config["model_type"] == "propscan-span-tagger"
-    assert config["encoder"] == "all-MiniLM-L6-v2"
+    assert config["encoder"] == "all-MiniLM-L6-v2" and config["int8"] is True
     assert len(config["labels"]) == 14 and config["propscan_version"]
-    assert (tiny_model_dir / "weights.safetensors").stat().st_size < 30_000_000
+    names = {f.name for f in tiny_model_dir.iterdir()}
+    assert names == {"config.json", "tagger.onnx", "classifier.onnx", "transitions.safetensors"}
+    assert sum(f.stat().st_size for f in tiny_model_dir.iterdir()) < 30_000_000
+
+
+def test_analysis_needs_neither_torch_nor_transformers(tiny_model_dir):
+    code = (
+        "import sys; from propscan import Analyzer; "
+        f"analysis = Analyzer.load({str(tiny_model_dir)!r}).analyze('They betrayed us all. Shameful!'); "
+        "print(sorted(m for m in ('torch', 'transformers', 'torchcrf') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_model_in_the_old_format_is_refused_with_a_hint(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "weights.safetensors").write_bytes(b"")
+    with pytest.raises(ModelError, match="saved by propscan 0.1; retrain it"):
+        PropagandaModel.load(tmp_path)
 
 
 def test_round_trip_gives_identical_predictions(tiny_model_dir, tiny_corpus):
@@ -28,6 +50,15 @@ def test_round_trip_gives_identical_predictions(tiny_model_dir, tiny_corpus):
     first = PropagandaModel.load(tiny_model_dir).predict(documents)
     second = PropagandaModel.load(tiny_model_dir).predict(documents)
     assert first == second
+
+
+def test_a_batch_gives_what_each_document_gives_alone(tiny_model_dir, tiny_corpus):
+    # predict encodes the next documents while it labels these: order and results must not change.
+    model = PropagandaModel.load(tiny_model_dir, outside_bias=-2.0)
+    documents = [d.document for d in tiny_corpus] + [Document("Shameful! They betrayed us.")]
+    together = model.predict(documents)
+    assert together == [model.predict([d])[0] for d in documents]
+    assert any(together)
 
 
 def test_load_overrides_config_fields(tiny_model_dir):
@@ -87,7 +118,7 @@ def test_segments_cut_at_line_breaks():
     cuts = segments(text, size=100)
     assert cuts[0][0] == 0 and cuts[-1][1] == len(text)
     assert all(text[end - 1] == "\n" for _, end in cuts[:-1])
-    assert all(b == c for (_, b), (c, _) in zip(cuts, cuts[1:]))
+    assert all(b == c for (_, b), (c, _) in itertools.pairwise(cuts))
 
 
 def test_threshold_and_technique_filters(eager_analyzer, tiny_corpus):
@@ -126,3 +157,30 @@ def test_training_on_the_eighteen_ptc_techniques(tmp_path, tiny_corpus):
     assert model.config.labels == list(PTC18.labels) and model.config.inventory == "ptc18"
     labelled = model.classify(corpus[2].document, [(258, 275)])
     assert labelled[0].technique in PTC18.labels
+
+
+def test_snapshot_ensemble_averages_emissions_and_keeps_the_best_states():
+    torch = pytest.importorskip("torch")
+    from propscan.model.tagger import SpanTagger, TaggerSnapshots
+
+    torch.manual_seed(0)
+    members = [SpanTagger(n_layers=2, dim=8, n_surface=3, projection=6, hidden=5, dropout=0.0).eval() for _ in range(3)]
+    layers, surface = torch.randn(1, 7, 2, 8), torch.randn(1, 7, 3)
+    emissions, states = TaggerSnapshots(members)(layers, surface)
+    each = [member(layers, surface) for member in members]
+    assert torch.allclose(emissions, torch.stack([e for e, _ in each]).mean(dim=0))
+    assert torch.equal(states, each[0][1])
+    pairs = TaggerSnapshots(members).transitions().pairs
+    assert pairs == pytest.approx(sum(m.transitions().pairs for m in members) / 3)
+
+
+def test_training_keeps_the_configured_number_of_snapshots(tmp_path, tiny_corpus):
+    from propscan.training import preset_config, train
+
+    config = preset_config("fast")
+    config.ensemble, config.tagger_epochs, config.classifier_epochs, config.tagger_snapshots = 1, 3, 2, 2
+    train(tiny_corpus, config, tmp_path / "snapshots", validation_fraction=0.3)
+    model = PropagandaModel.load(tmp_path / "snapshots")
+    kept = model.config.metrics["tagger_epochs_kept"]
+    assert len(kept) == 2 and len(set(kept)) == 2 and set(kept) <= {1, 2, 3}
+    assert isinstance(model.predict([tiny_corpus[0].document])[0], list)

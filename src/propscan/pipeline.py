@@ -13,13 +13,10 @@ from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
-import torch
-
 from propscan.document import Analysis, Document, Sentence, Span
 from propscan.errors import ModelError
 from propscan.ingest import check_text, from_html, language_warning
 from propscan.model import PRESETS, PropagandaModel
-from propscan.settings import get_settings
 from propscan.techniques import Technique, get_inventory
 
 logger = logging.getLogger(__name__)
@@ -59,9 +56,8 @@ class Analyzer:
     @classmethod
     def load(cls, name_or_path: str | Path = "accurate", *, threshold: float = 0.0, threads: int | None = None) -> Analyzer:
         """Load the shipped ``accurate`` (default) or ``fast`` model, or a model folder."""
-        torch.set_num_threads(threads or get_settings().threads)
         folder = model_path(name_or_path)
-        model = PropagandaModel.load(folder)
+        model = PropagandaModel.load(folder, threads=threads)
         label = str(name_or_path) if str(name_or_path) in PRESETS else folder.name
         return cls(model, threshold=threshold, name=f"{label}@{model.config.propscan_version}")
 

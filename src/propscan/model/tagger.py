@@ -1,17 +1,22 @@
-"""Span identification: a BiLSTM-CRF over a learned mix of frozen encoder layers.
+"""Span identification, the trainable part: a BiLSTM-CRF over a learned mix of frozen encoder layers.
 
-Tags are BIO over encoder tokens. The CRF learns which tag sequences are plausible (an ``I`` after
-``O`` is rare), which is what the SemEval-2020 SI winners added on top of their encoders.
+Tags are BIO over encoder tokens (``decoding``). The CRF learns which tag sequences are plausible
+(an ``I`` after ``O`` is rare), which is what the SemEval-2020 SI winners added on top of their
+encoders. Training needs torch; inference runs the exported emission graph with onnxruntime and
+decodes with the learned transitions in numpy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torchcrf import CRF
 
-OUTSIDE, BEGIN, INSIDE = 0, 1, 2
+from propscan.model.decoding import N_TAGS, Transitions
 
 
 class ScalarMix(nn.Module):
@@ -23,8 +28,9 @@ class ScalarMix(nn.Module):
         self.gamma = nn.Parameter(torch.ones(()))
 
     def forward(self, layers: torch.Tensor) -> torch.Tensor:
+        # (layers,) @ (..., layers, dim): a MatMul in ONNX; onnxruntime's Einsum took 2x the LSTM's time.
         mix = torch.softmax(self.weights, dim=0)
-        return self.gamma * torch.einsum("...ld,l->...d", layers.float(), mix)
+        return self.gamma * torch.matmul(mix, layers.float())
 
 
 class SpanTagger(nn.Module):
@@ -35,8 +41,8 @@ class SpanTagger(nn.Module):
         self.mix = ScalarMix(n_layers)
         self.project = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim + n_surface, projection), nn.GELU())
         self.lstm = nn.LSTM(projection, hidden, batch_first=True, bidirectional=True)
-        self.emit = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden, 3))
-        self.crf = CRF(3, batch_first=True)
+        self.emit = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden, N_TAGS))
+        self.crf = CRF(N_TAGS, batch_first=True)
 
     def states(self, layers: torch.Tensor, surface: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """BiLSTM states, (batch, length, 2 * hidden), for padded batches of token features."""
@@ -46,46 +52,39 @@ class SpanTagger(nn.Module):
         return pad_packed_sequence(output, batch_first=True, total_length=layers.shape[1])[0]
 
     def loss(self, layers: torch.Tensor, surface: torch.Tensor, tags: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        mask = _mask(lengths, layers.shape[1])
+        mask = torch.arange(layers.shape[1])[None, :] < lengths[:, None]
         emissions = self.emit(self.states(layers, surface, lengths))
         return -self.crf(emissions, tags, mask=mask, reduction="token_mean")
 
-    def emissions(self, layers: torch.Tensor, surface: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """BIO emission scores and the BiLSTM states they come from."""
-        states = self.states(layers, surface, lengths)
+    def forward(self, layers: torch.Tensor, surface: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Emissions and states of one unpadded text, (1, n, ...): the graph exported for inference."""
+        projected = self.project(torch.cat([self.mix(layers), surface], dim=-1))
+        states, _ = self.lstm(projected)
         return self.emit(states), states
 
-    def decode(
-        self, emissions: torch.Tensor, lengths: torch.Tensor, *, outside_bias: float = 0.0
-    ) -> tuple[list[list[int]], torch.Tensor]:
-        """Best tag paths and the per-token probability of being inside a span.
-
-        ``outside_bias`` is added to the outside score: the CRF is trained on a corpus where 87%
-        of tokens are outside, and a negative bias trades that caution for recall.
-        """
-        biased = emissions.clone()
-        biased[..., OUTSIDE] += outside_bias
-        paths = self.crf.decode(biased, mask=_mask(lengths, emissions.shape[1]))
-        inside = 1.0 - torch.softmax(biased, dim=-1)[..., OUTSIDE]
-        return paths, inside
+    def transitions(self) -> Transitions:
+        return Transitions(
+            start=self.crf.start_transitions.detach().numpy().copy(),
+            pairs=self.crf.transitions.detach().numpy().copy(),
+            end=self.crf.end_transitions.detach().numpy().copy(),
+        )
 
 
-def _mask(lengths: torch.Tensor, total: int) -> torch.Tensor:
-    return torch.arange(total)[None, :] < lengths[:, None]
+class TaggerSnapshots(nn.Module):
+    """The best epochs of one tagger's training, emissions averaged: a snapshot ensemble.
 
+    Validation SI F1 swings by a few points from epoch to epoch; averaging the best few evens that
+    out. The states, which the classifier reads, come from the first (best) snapshot.
+    """
 
-def tags_to_token_spans(path: list[int]) -> list[tuple[int, int]]:
-    """Turn a BIO path into ``[first, last + 1)`` token ranges (an ``I`` after ``O`` opens a span)."""
-    spans = []
-    start = None
-    for i, tag in enumerate(path):
-        if tag == BEGIN or (tag == INSIDE and start is None):
-            if start is not None:
-                spans.append((start, i))
-            start = i
-        elif tag == OUTSIDE and start is not None:
-            spans.append((start, i))
-            start = None
-    if start is not None:
-        spans.append((start, len(path)))
-    return spans
+    def __init__(self, members: Sequence[SpanTagger]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, layers: torch.Tensor, surface: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs = [member(layers, surface) for member in self.members]
+        return torch.stack([emissions for emissions, _ in outputs]).mean(dim=0), outputs[0][1]
+
+    def transitions(self) -> Transitions:
+        each = [member.transitions() for member in self.members]
+        return Transitions(*(np.mean([getattr(t, name) for t in each], axis=0) for name in ("start", "pairs", "end")))

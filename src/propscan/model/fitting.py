@@ -1,0 +1,324 @@
+"""Training the heads with torch, then exporting them to ONNX for torch-free inference.
+
+Only ``PropagandaModel.fit`` imports this module, so torch is needed to train, never to analyze.
+The encoder stays frozen: its states are computed once per corpus and cached in the propscan
+cache folder, so a second training run on the same texts starts at the heads.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import itertools
+import logging
+import random
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from numpy.lib.format import open_memmap
+from onnx import helper, numpy_helper
+
+from propscan.corpus.ptc import AnnotatedDocument
+from propscan.document import Span, merge_intervals
+from propscan.model.classifier import TechniqueClassifier
+from propscan.model.config import ModelConfig
+from propscan.model.decoding import BEGIN, INSIDE, N_TAGS, Transitions, decode_spans
+from propscan.model.features import FEATURES_VERSION, SURFACE_FEATURES, EncodedText, TokenEncoder
+from propscan.model.span_features import span_representations, token_range
+from propscan.model.tagger import SpanTagger, TaggerSnapshots
+from propscan.scoring import si_score
+from propscan.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class TrainedHeads:
+    """What training produces: the two heads as ONNX graphs, the CRF transitions, the chosen bias."""
+
+    tagger_onnx: bytes
+    classifier_onnx: bytes
+    transitions: Transitions
+    outside_bias: float
+    metrics: dict = field(default_factory=dict)
+
+
+def fit_heads(
+    config: ModelConfig,
+    encoder: TokenEncoder,
+    train: Sequence[AnnotatedDocument],
+    validation: Sequence[AnnotatedDocument],
+    *,
+    seed: int,
+    log: Log,
+) -> TrainedHeads:
+    """Train the tagger, then the classifier on the tagger's states; choose epochs and bias on ``validation``."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    started = time.perf_counter()
+    log(f"encoding {len(train) + len(validation)} documents with {config.encoder}")
+    train_enc = encode_cached(config, encoder, [d.document.text for d in train])
+    validation_enc = encode_cached(config, encoder, [d.document.text for d in validation])
+    metrics: dict = {"encoding_seconds": round(time.perf_counter() - started, 1)}
+    tagger, bias = _fit_tagger(config, encoder.dim, train, train_enc, validation, validation_enc, metrics, log)
+    classifier = _fit_classifier(tagger, config, train, train_enc, validation, validation_enc, metrics, log)
+    n_inputs = classifier.norm.normalized_shape[0]
+    return TrainedHeads(
+        tagger_onnx=_to_onnx(
+            tagger,
+            (torch.zeros((1, 5, config.top_layers, encoder.dim)), torch.zeros((1, 5, len(SURFACE_FEATURES)))),
+            inputs=["layers", "surface"],
+            outputs=["emissions", "states"],
+            dynamic={"layers": {1: "tokens"}, "surface": {1: "tokens"}, "emissions": {1: "tokens"}, "states": {1: "tokens"}},
+        ),
+        classifier_onnx=_to_onnx(
+            classifier,
+            (torch.zeros((2, n_inputs)),),
+            inputs=["features"],
+            outputs=["probabilities"],
+            dynamic={"features": {0: "spans"}, "probabilities": {0: "spans"}},
+        ),
+        transitions=tagger.transitions(),
+        outside_bias=bias,
+        metrics=metrics,
+    )
+
+
+def encode_cached(config: ModelConfig, encoder: TokenEncoder, texts: list[str]) -> list[EncodedText]:
+    """Encode training texts once per encoder setting; re-training reuses the cached states.
+
+    The states go straight into memory-mapped float16 ``.npy`` files (about 4 GB for MPNet over
+    PTC), written batch by batch: neither encoding nor a later run holds them all in RAM.
+    """
+    setting = (FEATURES_VERSION, config.encoder, config.int8, config.top_layers, config.window, config.overlap, texts)
+    folder = get_settings().cache_dir / "features" / hashlib.sha256(repr(setting).encode()).hexdigest()[:24]
+    if not (folder / "lengths.npy").exists():
+        _write_features(folder, encoder, config.top_layers, texts)
+    lengths = np.load(folder / "lengths.npy")
+    arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ("offsets", "layers", "surface")}
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    return [EncodedText(*(arrays[name][a:b] for name in ("offsets", "layers", "surface"))) for a, b in itertools.pairwise(bounds)]
+
+
+def _write_features(folder: Path, encoder: TokenEncoder, top_layers: int, texts: list[str]) -> None:
+    """Fill the cache folder; ``lengths.npy``, written last, marks it complete."""
+    offsets = encoder.tokenize(texts)[1]
+    total = sum(len(o) for o in offsets)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "offsets.npy", np.concatenate(offsets) if offsets else np.zeros((0, 2), dtype=np.int64))
+    layers = open_memmap(folder / "layers.npy", mode="w+", dtype=np.float16, shape=(total, top_layers, encoder.dim))
+    surface = open_memmap(folder / "surface.npy", mode="w+", dtype=np.float32, shape=(total, len(SURFACE_FEATURES)))
+    position, started = 0, time.perf_counter()
+    for first in range(0, len(texts), 8):
+        for enc in encoder.encode(texts[first : first + 8]):
+            layers[position : position + len(enc)] = enc.layers
+            surface[position : position + len(enc)] = enc.surface
+            position += len(enc)
+        if first % 64 == 0 or first + 8 >= len(texts):
+            logger.info("encoded %d/%d texts in %.0f s", min(first + 8, len(texts)), len(texts), time.perf_counter() - started)
+    layers.flush()
+    surface.flush()
+    np.save(folder / "lengths.npy", np.array([len(o) for o in offsets], dtype=np.int64))
+
+
+def token_tags(document: AnnotatedDocument, enc: EncodedText) -> torch.Tensor:
+    """BIO tags of each token for the merged gold spans (SI gold is their union)."""
+    tags = torch.zeros(len(enc), dtype=torch.long)
+    for start, end in merge_intervals((s.start, s.end) for s in document.spans):
+        first, last = token_range(enc.offsets, start, end)
+        if last > first:
+            tags[first] = BEGIN
+            tags[first + 1 : last] = INSIDE
+    return tags
+
+
+def _fit_tagger(config, dim, train, train_enc, validation, validation_enc, metrics, log) -> tuple[TaggerSnapshots, float]:
+    """Train the BiLSTM-CRF on random 256-token chunks, stopping when validation SI stalls.
+
+    Returns the best ``config.tagger_snapshots`` epochs as one averaged tagger, and the outside
+    bias chosen for it on the validation split.
+    """
+    tagger = SpanTagger(
+        n_layers=config.top_layers,
+        dim=dim,
+        n_surface=len(SURFACE_FEATURES),
+        projection=config.projection,
+        hidden=config.lstm_hidden,
+        dropout=config.dropout,
+    )
+    tags = [token_tags(d, e) for d, e in zip(train, train_enc, strict=True)]
+    optimizer = torch.optim.AdamW(tagger.parameters(), lr=2e-3, weight_decay=1e-4)
+    # Validation SI F1 swings by a point or two between epochs, so stopping waits three epochs.
+    chunk, batch_size, patience = 256, 16, 3
+    # The best bias moves towards 0 as the tagger trains: each epoch is judged at its own best.
+    biases = [b / 8 for b in range(-24, 9)]
+    snapshots: list[tuple[float, int, dict]] = []  # (validation SI F1, epoch, weights)
+    for epoch in range(1, config.tagger_epochs + 1):
+        tagger.train()
+        pieces = []
+        for i, enc in enumerate(train_enc):
+            shift = random.randrange(chunk) if len(enc) > chunk else 0
+            starts = [0, *range(shift, len(enc), chunk)] if shift else list(range(0, len(enc), chunk))
+            pieces.extend((i, a, b) for a, b in zip(starts, [*starts[1:], len(enc)]) if b > a)
+        random.shuffle(pieces)
+        total = 0.0
+        for first in range(0, len(pieces), batch_size):
+            batch = pieces[first : first + batch_size]
+            layers, surface, lengths = _pad([(train_enc[i].layers[a:b], train_enc[i].surface[a:b]) for i, a, b in batch])
+            gold = torch.zeros(lengths.shape[0], layers.shape[1], dtype=torch.long)
+            for row, (i, a, b) in enumerate(batch):
+                gold[row, : b - a] = tags[i][a:b]
+            loss = tagger.loss(layers, surface, gold, lengths)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(tagger.parameters(), 5.0)
+            optimizer.step()
+            total += loss.item() * len(batch)
+        tagger.eval()
+        scores = _validation_si(tagger, validation, validation_enc, biases)
+        bias = max(scores, key=scores.get)
+        log(f"tagger epoch {epoch}: loss {total / max(len(pieces), 1):.4f}, validation SI F1 {scores[bias]:.4f} (bias {bias:+.3f})")
+        snapshots.append((scores[bias], epoch, copy.deepcopy(tagger.state_dict())))
+        best_epoch = max(snapshots, key=lambda s: s[0])[1]
+        if epoch - best_epoch >= patience:
+            log(f"no improvement for {patience} epochs")
+            break
+    best = sorted(snapshots, key=lambda s: -s[0])[: config.tagger_snapshots]
+    members = []
+    for _, _, weights in best:
+        member = copy.deepcopy(tagger)
+        member.load_state_dict(weights)
+        members.append(member.eval())
+    ensemble = TaggerSnapshots(members).eval()
+    metrics["tagger_epochs_kept"] = [epoch for _, epoch, _ in best]
+    if not validation:
+        return ensemble, 0.0
+    scores = _validation_si(ensemble, validation, validation_enc, biases)
+    bias = max(scores, key=scores.get)
+    log(f"epochs {metrics['tagger_epochs_kept']}, outside bias {bias:+.3f}: validation SI F1 {scores[bias]:.4f}")
+    return ensemble, bias
+
+
+@torch.inference_mode()
+def _tagger_outputs(tagger: SpanTagger | TaggerSnapshots, enc: EncodedText) -> tuple[np.ndarray, np.ndarray]:
+    if not len(enc):
+        return np.zeros((0, N_TAGS), dtype=np.float32), np.zeros((0, 0), dtype=np.float32)
+    # Copies: cached states are read-only memory maps.
+    emissions, states = tagger(torch.tensor(enc.layers[None], dtype=torch.float32), torch.tensor(enc.surface[None]))
+    return emissions[0].numpy(), states[0].numpy()
+
+
+def _validation_si(tagger, validation, validation_enc, biases) -> dict[float, float]:
+    """Validation SI F1 for each outside bias (emissions are computed once)."""
+    if not validation:
+        return {0.0: 0.0}
+    emissions = [_tagger_outputs(tagger, enc)[0] for enc in validation_enc]
+    texts = [d.document.text for d in validation]
+    offsets = [enc.offsets for enc in validation_enc]
+    gold = {d.document.id: d.spans for d in validation}
+    transitions = tagger.transitions()
+    scores = {}
+    for bias in biases:
+        found = decode_spans(texts, offsets, emissions, transitions, outside_bias=bias)
+        predicted = {d.document.id: [Span(f.start, f.end, "Loaded_Language") for f in spans] for d, spans in zip(validation, found, strict=True)}
+        scores[bias] = si_score(gold, predicted).f1
+    return scores
+
+
+def _span_dataset(tagger, config, documents, encoded) -> tuple[torch.Tensor, torch.Tensor]:
+    rows, targets = [], []
+    for document, enc in zip(documents, encoded, strict=True):
+        if not document.spans:
+            continue
+        states = _tagger_outputs(tagger, enc)[1]
+        ranges = [token_range(enc.offsets, s.start, s.end) for s in document.spans]
+        rows.append(span_representations(document.document.text, enc, states, ranges))
+        targets.extend(config.labels.index(s.technique) for s in document.spans)
+    if not rows:
+        return torch.zeros((0, 0)), torch.zeros(0, dtype=torch.long)
+    return torch.from_numpy(np.concatenate(rows)), torch.tensor(targets)
+
+
+def _fit_classifier(tagger, config, train, train_enc, validation, validation_enc, metrics, log) -> TechniqueClassifier:
+    x_train, y_train = _span_dataset(tagger, config, train, train_enc)
+    x_val, y_val = _span_dataset(tagger, config, validation, validation_enc)
+    classifier = TechniqueClassifier(
+        n_inputs=x_train.shape[1],
+        hidden=config.classifier_hidden,
+        n_labels=len(config.labels),
+        ensemble=config.ensemble,
+        dropout=config.dropout,
+    )
+    optimizer = torch.optim.AdamW(classifier.parameters(), lr=1e-3, weight_decay=1e-2)
+    best, best_state, batch_size = -1.0, None, 64
+    for epoch in range(1, config.classifier_epochs + 1):
+        classifier.train()
+        order = torch.randperm(len(y_train))
+        for first in range(0, len(order), batch_size):
+            index = order[first : first + batch_size]
+            logits = classifier.member_logits(x_train[index])
+            loss = sum(torch.nn.functional.cross_entropy(member, y_train[index]) for member in logits)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        classifier.eval()
+        with torch.inference_mode():
+            accuracy = float((classifier(x_val).argmax(-1) == y_val).float().mean()) if len(y_val) else 0.0
+        if epoch % 10 == 0 or epoch == config.classifier_epochs:
+            log(f"classifier epoch {epoch}: validation accuracy {accuracy:.4f}")
+        if accuracy > best:
+            best, best_state = accuracy, {k: v.clone() for k, v in classifier.state_dict().items()}
+            metrics["best_classifier_epoch"] = epoch
+    if best_state is not None:
+        classifier.load_state_dict(best_state)
+    classifier.eval()
+    return classifier
+
+
+def _to_onnx(module: torch.nn.Module, example: tuple, *, inputs: list[str], outputs: list[str], dynamic: dict) -> bytes:
+    """Export ``module`` in eval mode, its larger weights stored in float16 to halve the artifact.
+
+    Each float16 weight feeds a Cast to float32, which onnxruntime folds once when it loads.
+    """
+    buffer = io.BytesIO()
+    module.eval()
+    with warnings.catch_warnings():
+        # The tracer warns about every Python-side shape check in nn.LSTM; the graph is checked below.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, example, buffer, input_names=inputs, output_names=outputs, dynamic_axes=dynamic, opset_version=17, dynamo=False
+        )
+    graph = onnx.load_from_string(buffer.getvalue())
+    casts = []
+    for initializer in list(graph.graph.initializer):
+        if initializer.data_type != onnx.TensorProto.FLOAT or np.prod(initializer.dims) < 256:
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(initializer).astype(np.float16), f"{initializer.name}.fp16")
+        graph.graph.initializer.remove(initializer)
+        graph.graph.initializer.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [initializer.name], to=onnx.TensorProto.FLOAT))
+    nodes = casts + list(graph.graph.node)
+    del graph.graph.node[:]
+    graph.graph.node.extend(nodes)
+    onnx.checker.check_model(graph)
+    return graph.SerializeToString()
+
+
+def _pad(items: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([len(layers) for layers, _ in items])
+    longest = int(lengths.max())
+    layers = torch.zeros((len(items), longest, *items[0][0].shape[1:]), dtype=torch.float16)
+    surface = torch.zeros((len(items), longest, items[0][1].shape[1]))
+    for row, (lay, sur) in enumerate(items):
+        layers[row, : len(lay)] = torch.tensor(lay)
+        surface[row, : len(sur)] = torch.tensor(sur)
+    return layers, surface, lengths

@@ -1,0 +1,38 @@
+"""Training internals: the feature cache and the export of the heads."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from propscan.model.config import ModelConfig  # noqa: E402
+from propscan.model.features import TokenEncoder  # noqa: E402
+from propscan.model.fitting import encode_cached  # noqa: E402
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    from propscan.settings import get_settings
+
+    monkeypatch.setenv("PROPSCAN_CACHE", str(tmp_path))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_feature_cache_is_written_once_and_read_back_memory_mapped(cache, monkeypatch):
+    config = ModelConfig(int8=True, window=16, overlap=4)
+    encoder = TokenEncoder(config.encoder, int8=True, top_layers=config.top_layers, window=16, overlap=4, threads=1)
+    texts = ["A shameless betrayal of every family.", "", "Enough is enough. " * 12]
+    first = encode_cached(config, encoder, texts)
+    direct = encoder.encode(texts)
+    assert [len(e) for e in first] == [len(e) for e in direct]
+    for cached, fresh in zip(first, direct, strict=True):
+        assert np.array_equal(cached.offsets, fresh.offsets)
+        assert np.allclose(cached.layers.astype(np.float32), fresh.layers, atol=2e-2)
+    assert all(isinstance(e.layers, np.memmap) and not e.layers.flags.writeable for e in (first[0], first[2]))
+
+    monkeypatch.setattr(encoder, "encode", lambda texts: pytest.fail("the cache should have been used"))
+    again = encode_cached(config, encoder, texts)
+    assert all(np.array_equal(a.layers, b.layers) for a, b in zip(first, again, strict=True))
+    assert len(list((cache / "features").iterdir())) == 1
