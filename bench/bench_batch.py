@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions; the median is reported")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--paired", action="store_true", help="only the in-process bare-vs-batch comparison (robust on a busy machine)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per analyzer, bare or worker (default 1: 2 workers then use 2 cores)")
+    parser.add_argument("--threads", type=int, default=1, help="model threads per analyzer, bare or worker (default 1: 2 workers then use 2 cores)")
     parser.add_argument("--measure", choices=("bare", "batch", "paired"), help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)

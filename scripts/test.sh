@@ -13,6 +13,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "not root: install ${missing[*]} with apt for the browser and PostgreSQL tests (they are skipped otherwise)" >&2
   fi
 fi
-scripts/install.sh serve,batch,ray,spacy,test
+scripts/install.sh serve,batch,ray,spacy,train,test
 . .venv/bin/activate
 python -m pytest "$@"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    # The Analyzer pulls in torch and transformers (about 2 s); import it only when asked for.
+    # The Analyzer pulls in onnxruntime and the model code; import it only when asked for.
     if name == "Analyzer":
         from propscan.pipeline import Analyzer
 

@@ -1,7 +1,7 @@
 """A single model thread that batches whatever requests queued up while it was busy.
 
-Why: the analyzer is CPU-bound torch code and not safe to call from several threads at once, and
-torch already spreads one call over all cores. So one worker thread owns the analyzer; requests
+Why: the analyzer is CPU-bound and not meant to be called from several threads at once, and
+onnxruntime already spreads one call over all cores. So one worker thread owns the analyzer; requests
 wait on asyncio futures (the event loop never blocks), and each time the worker is free it takes
 everything waiting, up to ``max_batch`` articles, into one ``Analyzer.predict`` call. Under load
 batches fill by themselves; when idle a request runs at once, with no timer to wait on.

@@ -82,7 +82,7 @@ class LocalEngine:
 
     With one worker, an already loaded ``analyzer`` may be passed in (one instance per process).
 
-    Processes are spawned, not forked: forking a process that already runs torch threads can
+    Processes are spawned, not forked: forking a process that already runs model threads can
     deadlock. Each worker watches its parent and exits if it dies (e.g. on SIGKILL), so an
     interrupted job leaves no orphans behind.
     """

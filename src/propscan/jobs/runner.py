@@ -77,7 +77,7 @@ def run_batch(
         model: ``accurate``, ``fast`` or a model folder.
         engine: ``local`` (this machine) or ``ray``.
         workers: analyzer processes (local) or actors (ray).
-        threads: torch threads per worker (default: this machine's cores divided by ``workers``).
+        threads: model (onnxruntime) threads per worker (default: this machine's cores divided by ``workers``).
         batch_size: documents analyzed together; the same size gives the same results on any engine.
         threshold, techniques: passed to ``Analyzer.predict``; they are part of the run's identity.
         retry_failed: analyze again the documents the run recorded as failed.
