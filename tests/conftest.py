@@ -32,3 +32,10 @@ def fast_analyzer():
     from propscan import Analyzer
 
     return Analyzer.load("fast")
+
+
+@pytest.fixture(scope="session")
+def accurate_analyzer():
+    from propscan import Analyzer
+
+    return Analyzer.load("accurate")

@@ -73,9 +73,10 @@ def merged(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 @pytest.fixture(scope="module")
-def analyzer(fast_analyzer: Analyzer) -> Analyzer:
-    """The shipped fast model, loaded once per session (tests/conftest.py)."""
-    return fast_analyzer
+def analyzer(accurate_analyzer: Analyzer) -> Analyzer:
+    """The shipped default model, as a reader meets it (tests/conftest.py); the slider and
+    export tests need an article on which it finds spans of different confidence."""
+    return accurate_analyzer
 
 
 @contextmanager
@@ -101,7 +102,7 @@ def serving(app) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def server(analyzer: Analyzer) -> Iterator[str]:
     """The real app under uvicorn on a free port, in a thread of this process."""
-    with serving(create_app(ServerSettings(model="fast"), analyzer=analyzer)) as base:
+    with serving(create_app(ServerSettings(model="accurate"), analyzer=analyzer)) as base:
         yield base
 
 
@@ -195,7 +196,7 @@ def mid_threshold(scores: list[float]) -> float:
 def test_pasted_article_is_highlighted_where_the_api_says(web: Watched, server: str, tmp_path: Path) -> None:
     page = web.page
     expected = api_analysis(server, ARTICLE)
-    assert expected["spans"], "the example article should yield spans with the fast model"
+    assert expected["spans"], "the example article should yield spans with the default model"
     paste_and_analyze(page, ARTICLE)
 
     assert page.text_content("#article") == ARTICLE, "the article must be shown exactly, as text"
@@ -399,11 +400,11 @@ def test_corpus_example_opens_the_stored_document_in_the_reading_view(
 
     url = f"sqlite:///{tmp_path / 'corpus.db'}"
     with Store.open(url) as store:
-        run = store.get_or_create_run("fast@test", {"threshold": 0.0})
+        run = store.get_or_create_run("accurate@test", {"threshold": 0.0})
         for document, spans in DOCS:
             store.save_analysis(run.id, document, spans, 0.5)
     monkeypatch.setenv("PROPSCAN_DB", url)  # read when the app first opens its store
-    with serving(create_app(ServerSettings(model="fast"), analyzer=analyzer)) as base:
+    with serving(create_app(ServerSettings(model="accurate"), analyzer=analyzer)) as base:
         context = browser.new_context(viewport={"width": 1100, "height": 900})
         web = Watched(context.new_page(), base)
         page = web.page
