@@ -36,3 +36,17 @@ def test_feature_cache_is_written_once_and_read_back_memory_mapped(cache, monkey
     again = encode_cached(config, encoder, texts)
     assert all(np.array_equal(a.layers, b.layers) for a, b in zip(first, again, strict=True))
     assert len(list((cache / "features").iterdir())) == 1
+
+
+def test_feature_caches_of_older_versions_are_removed(cache):
+    from propscan.model.features import FEATURES_VERSION
+
+    stale = [cache / "features" / "0123456789abcdef01234567", cache / "features" / f"v{FEATURES_VERSION - 1}-0123456789abcdef"]
+    for folder in stale:
+        folder.mkdir(parents=True)
+        (folder / "layers.npy").write_bytes(b"old states")
+    config = ModelConfig(int8=True, window=16, overlap=4)
+    encoder = TokenEncoder(config.encoder, int8=True, top_layers=config.top_layers, window=16, overlap=4, threads=1)
+    encode_cached(config, encoder, ["A shameless betrayal of every family."])
+    [kept] = list((cache / "features").iterdir())
+    assert kept.name.startswith(f"v{FEATURES_VERSION}-") and not any(folder.exists() for folder in stale)

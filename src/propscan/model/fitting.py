@@ -13,6 +13,7 @@ import io
 import itertools
 import logging
 import random
+import shutil
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -99,14 +100,26 @@ def encode_cached(config: ModelConfig, encoder: TokenEncoder, texts: list[str]) 
     The states go straight into memory-mapped float16 ``.npy`` files (about 4 GB for MPNet over
     PTC), written batch by batch: neither encoding nor a later run holds them all in RAM.
     """
-    setting = (FEATURES_VERSION, config.encoder, config.int8, config.top_layers, config.window, config.overlap, texts)
-    folder = get_settings().cache_dir / "features" / hashlib.sha256(repr(setting).encode()).hexdigest()[:24]
+    setting = (config.encoder, config.int8, config.top_layers, config.window, config.overlap, texts)
+    root = get_settings().cache_dir / "features"
+    folder = root / f"v{FEATURES_VERSION}-{hashlib.sha256(repr(setting).encode()).hexdigest()[:24]}"
     if not (folder / "lengths.npy").exists():
+        _drop_stale_features(root)
         _write_features(folder, encoder, config.top_layers, texts)
     lengths = np.load(folder / "lengths.npy")
     arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ("offsets", "layers", "surface")}
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     return [EncodedText(*(arrays[name][a:b] for name in ("offsets", "layers", "surface"))) for a, b in itertools.pairwise(bounds)]
+
+
+def _drop_stale_features(root: Path) -> None:
+    """Delete states cached by another ``FEATURES_VERSION``: no run can read them again, and each
+    takes gigabytes."""
+    if root.is_dir():
+        for folder in root.iterdir():
+            if folder.is_dir() and not folder.name.startswith(f"v{FEATURES_VERSION}-"):
+                logger.info("removing stale feature cache %s", folder)
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _write_features(folder: Path, encoder: TokenEncoder, top_layers: int, texts: list[str]) -> None:
