@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 _FILES = ("config.json", "tagger.onnx", "classifier.onnx", "transitions.safetensors")
 # Documents encoded per step of the encode-ahead pipeline in ``predict``.
-_GROUP = 2
+_GROUP = 1
 
 
 class PropagandaModel:
