@@ -33,8 +33,6 @@ from propscan.settings import get_settings
 logger = logging.getLogger(__name__)
 
 _FILES = ("config.json", "tagger.onnx", "classifier.onnx", "transitions.safetensors")
-# Documents encoded per step of the encode-ahead pipeline in ``predict``.
-_GROUP = 1
 
 
 class PropagandaModel:
@@ -75,25 +73,21 @@ class PropagandaModel:
         self._fitted()
         if encoded is not None:
             return self._label(documents, list(encoded))
-        results: list[list[Span]] = []
-        for group, group_encoded in self._encoded_ahead(documents):
-            results.extend(self._label(group, group_encoded))
-        return results
+        return [self._label([document], [enc])[0] for document, enc in self._encoded_ahead(documents)]
 
-    def _encoded_ahead(self, documents: Sequence[Document]) -> Iterator[tuple[Sequence[Document], list[EncodedText]]]:
-        """Yield documents in small groups, encoding the next group while the caller labels this one.
+    def _encoded_ahead(self, documents: Sequence[Document]) -> Iterator[tuple[Document, EncodedText]]:
+        """Yield each document with its encoding, encoding the next one while the caller labels this one.
 
         onnxruntime runs the encoder outside the GIL, so the heads' Python work (span features,
         decoding) overlaps the next encoder call instead of leaving a core idle.
         """
-        groups = [documents[i : i + _GROUP] for i in range(0, len(documents), _GROUP)]
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="propscan-encoder") as pool:
-            pending = pool.submit(self.encode, [d.text for d in groups[0]]) if groups else None
-            for k, group in enumerate(groups):
-                encoded = pending.result()
-                if k + 1 < len(groups):
-                    pending = pool.submit(self.encode, [d.text for d in groups[k + 1]])
-                yield group, encoded
+            upcoming = [pool.submit(self.encode, [d.text]) for d in documents[:1]]
+            for k, document in enumerate(documents):
+                [enc] = upcoming.pop().result()
+                if k + 1 < len(documents):
+                    upcoming.append(pool.submit(self.encode, [documents[k + 1].text]))
+                yield document, enc
 
     def _label(self, documents: Sequence[Document], encoded: list[EncodedText]) -> list[list[Span]]:
         texts = [d.text for d in documents]
