@@ -36,7 +36,7 @@ def timed(work: Callable[[], None]) -> float:
 
 def measure(preset: str, data: Path, n_articles: int, accuracy: bool, rounds: int) -> dict:
     from propscan import Analyzer
-    from propscan.corpus.ptc import load_corpus, split_ids
+    from propscan.readers.ptc import load_corpus, split_ids
 
     corpus = {d.document.id: d for d in load_corpus(data)}
     _, validation = split_ids(corpus)

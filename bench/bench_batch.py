@@ -36,7 +36,7 @@ def articles(data: Path, n: int) -> list[Path]:
 
 def measure_bare(paths: list[Path], model: str, batch_size: int, threads: int) -> dict:
     from propscan import Analyzer, Document
-    from propscan.sources import read_sources
+    from propscan.readers.sources import read_sources
 
     documents = [d for d in read_sources(paths) if isinstance(d, Document)]
     analyzer = Analyzer.load(model, threads=threads)
@@ -66,7 +66,7 @@ class Timer:
 
 
 def measure_batch(paths: list[Path], model: str, batch_size: int, db: str, workers: int, engine: str, threads: int) -> dict:
-    from propscan.jobs import run_batch
+    from propscan.batch.jobs import run_batch
 
     timer = Timer()
     started = time.perf_counter()
@@ -91,8 +91,8 @@ def measure_paired(paths: list[Path], model: str, batch_size: int, rounds: int, 
     analyzer makes their ratio the batch path's overhead (sources, ids, database writes) alone.
     """
     from propscan import Analyzer, Document
-    from propscan.jobs import run_batch
-    from propscan.sources import read_sources
+    from propscan.batch.jobs import run_batch
+    from propscan.readers.sources import read_sources
 
     documents = [d for d in read_sources(paths) if isinstance(d, Document)]
     analyzer = Analyzer.load(model, threads=threads)

@@ -1,4 +1,4 @@
-"""Rebuild the weightless encoder graphs in src/propscan/model/graphs/ (needs the train extra).
+"""Rebuild the weightless encoder graphs in src/propscan/model/encoders/graphs/ (needs the train extra).
 
 propscan runs its encoders with onnxruntime, without torch. The ONNX graph of each encoder is
 exported here once from the Hugging Face model, then its weights are stripped: the shipped file

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from propscan.cli import main
-from propscan.corpus.ptc import parse_label_lines
+from propscan.readers.ptc import parse_label_lines
 
 TINY = Path(__file__).parent / "data" / "tiny-ptc"
 ARTICLES = TINY / "train-articles"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from propscan.corpus.ptc import load_corpus, parse_label_lines, read_articles, split_ids, write_si, write_tc
+from propscan.readers.ptc import load_corpus, parse_label_lines, read_articles, split_ids, write_si, write_tc
 from propscan.document import Span
 from propscan.errors import CorpusFormatError
 from propscan.techniques import PTC18, SEMEVAL2020

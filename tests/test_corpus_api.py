@@ -9,7 +9,7 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from propscan.store import Store  # noqa: E402
+from propscan.batch.store import Store  # noqa: E402
 from shipped import MODEL, needs_model  # noqa: E402
 
 from test_report import DOCS  # noqa: E402 - the hand-placed spans whose figures are worked out there

@@ -9,11 +9,11 @@ import pytest
 
 from propscan import Document, Span
 from propscan.cli import main
-from propscan.corpus.labelstudio import labeling_config, read_labelstudio, to_task, utf16_to_codepoints, write_tasks
-from propscan.corpus.ptc import parse_label_lines
+from propscan.readers.labelstudio import labeling_config, read_labelstudio, to_task, utf16_to_codepoints, write_tasks
+from propscan.readers.ptc import parse_label_lines
 from propscan.errors import CorpusFormatError
-from propscan.export import export
-from propscan.store import Store
+from propscan.batch.export import export
+from propscan.batch.store import Store
 from propscan.techniques import PTC18, SEMEVAL2020
 
 LABEL_STUDIO = Path(__file__).parent / "data" / "labelstudio" / "export.json"

@@ -7,7 +7,7 @@ pytest.importorskip("torch")
 
 from propscan.model.config import ModelConfig
 from propscan.model.features import TokenEncoder
-from propscan.model.fitting import encode_cached
+from propscan.training.fitting import encode_cached
 
 
 @pytest.fixture()

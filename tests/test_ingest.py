@@ -3,7 +3,7 @@
 import pytest
 
 from propscan.errors import InputError
-from propscan.ingest import decode, from_text, language_warning, read_input
+from propscan.readers.ingest import decode, from_text, language_warning, read_input
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 
 from propscan import Document
 from propscan.errors import PropscanError
-from propscan.jobs import AnalyzerSpec, analyze_batch, make_engine, run_batch
-from propscan.sources import read_sources
-from propscan.store import Store
-from propscan.store.models import AnalysisRow, SpanRow
+from propscan.batch.jobs import AnalyzerSpec, analyze_batch, make_engine, run_batch
+from propscan.readers.sources import read_sources
+from propscan.batch.store import Store
+from propscan.batch.store.tables import AnalysisRow, SpanRow
 from shipped import MODEL, needs_model  # noqa: E402
 
 import pg_cluster

@@ -138,7 +138,7 @@ def test_analyzer_refuses_empty_text(tiny_model_dir):
 
 
 def test_training_on_the_eighteen_ptc_techniques(tmp_path, tiny_corpus):
-    from propscan.corpus.ptc import AnnotatedDocument
+    from propscan.readers.ptc import AnnotatedDocument
     from propscan.techniques import PTC18
     from propscan.training import preset_config, train
 
@@ -161,7 +161,7 @@ def test_training_on_the_eighteen_ptc_techniques(tmp_path, tiny_corpus):
 
 def test_snapshot_ensemble_averages_emissions_and_keeps_the_best_states():
     torch = pytest.importorskip("torch")
-    from propscan.model.tagger import SpanTagger, TaggerSnapshots
+    from propscan.training.tagger import SpanTagger, TaggerSnapshots
 
     torch.manual_seed(0)
     members = [SpanTagger(n_layers=2, dim=8, n_surface=3, projection=6, hidden=5, dropout=0.0).eval() for _ in range(3)]

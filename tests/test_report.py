@@ -9,8 +9,8 @@ import pytest
 
 from propscan import Document, Span
 from propscan.cli import main
-from propscan.report import ALL, UNDATED, UNKNOWN_SOURCE, Filters, build_report, plot, top_examples, write_csv
-from propscan.store import Store, StoreError, count_words
+from propscan.batch.report import ALL, UNDATED, UNKNOWN_SOURCE, Filters, build_report, plot, top_examples, write_csv
+from propscan.batch.store import Store, StoreError, count_words
 
 import pg_cluster
 

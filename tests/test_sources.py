@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from propscan import Document
-from propscan.sources import Failure, SourceError, content_id, count_records, parse_date, read_sources
+from propscan.readers.sources import Failure, SourceError, content_id, count_records, parse_date, read_sources
 
 BATCH = Path(__file__).parent / "data" / "batch"
 HERALD_PORT = BATCH / "outlets" / "herald" / "port-strike.html"

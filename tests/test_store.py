@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import inspect, select, text
 
 from propscan import Document, Span
-from propscan.store import Store, StoreError, count_words, normalize_url
-from propscan.store.models import Base, DocumentRow
+from propscan.batch.store import Store, StoreError, count_words, normalize_url
+from propscan.batch.store.tables import Base, DocumentRow
 
 import pg_cluster
 

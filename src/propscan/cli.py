@@ -86,7 +86,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from propscan.ingest import from_html, read_input
+    from propscan.readers.ingest import from_html, read_input
     from propscan.pipeline import Analyzer
     from propscan.render import print_analysis
 
@@ -128,7 +128,7 @@ def _register_predict(commands) -> None:
 
 
 def _predict_si(args: argparse.Namespace) -> int:
-    from propscan.corpus.ptc import read_articles, write_si
+    from propscan.readers.ptc import read_articles, write_si
     from propscan.pipeline import Analyzer
 
     articles = read_articles(args.articles)
@@ -140,7 +140,7 @@ def _predict_si(args: argparse.Namespace) -> int:
 
 
 def _predict_tc(args: argparse.Namespace) -> int:
-    from propscan.corpus.ptc import parse_label_lines, read_articles, write_tc
+    from propscan.readers.ptc import parse_label_lines, read_articles, write_tc
     from propscan.errors import CorpusFormatError
     from propscan.pipeline import Analyzer
 
@@ -183,7 +183,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from propscan.corpus.ptc import load_corpus, split_ids
+    from propscan.readers.ptc import load_corpus, split_ids
     from propscan.pipeline import Analyzer
     from propscan.techniques import get_inventory
     from propscan.training import evaluate
@@ -238,7 +238,7 @@ def _register_train(commands) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from propscan.corpus.ptc import load_corpus
+    from propscan.readers.ptc import load_corpus
     from propscan.techniques import get_inventory
     from propscan.training import preset_config, train
 
@@ -247,7 +247,7 @@ def _train(args: argparse.Namespace) -> int:
         config.tagger_epochs = args.epochs
     output = args.output or Path("models") / args.model
     if args.format == "label-studio":
-        from propscan.corpus.labelstudio import read_labelstudio
+        from propscan.readers.labelstudio import read_labelstudio
 
         corpus = read_labelstudio(_resolve_data(args), get_inventory(args.inventory))
     else:
@@ -328,8 +328,8 @@ def _register_batch(commands) -> None:
 
 def _batch(args: argparse.Namespace) -> int:
     with _needs_extra("batch", "batch"):
-        from propscan.jobs import run_batch
-        from propscan.jobs.progress import RichProgress
+        from propscan.batch.jobs import run_batch
+        from propscan.batch.jobs.progress import RichProgress
 
     techniques = [t.strip() for t in args.techniques.split(",")] if args.techniques else None
     with RichProgress("analyzing", disable=args.no_progress) as progress:
@@ -374,8 +374,8 @@ def _date(value: str):
 
 def _report(args: argparse.Namespace) -> int:
     with _needs_extra("report", "batch"):
-        from propscan.report import Filters, build_report, plot, print_report, write_csv
-        from propscan.store import Store
+        from propscan.batch.report import Filters, build_report, plot, print_report, write_csv
+        from propscan.batch.store import Store
 
     filters = Filters(tuple(args.source), args.since, args.until, tuple(args.technique), args.min_score)
     with Store.open(args.db) as store:
@@ -401,8 +401,8 @@ def _register_export(commands) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     with _needs_extra("export", "batch"):
-        from propscan.export import export
-        from propscan.store import Store
+        from propscan.batch.export import export
+        from propscan.batch.store import Store
 
     with Store.open(args.db) as store:
         run, count, written = export(store, args.format, args.output, run_id=args.run_id, min_score=args.min_score)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from propscan.document import Analysis, Document, Sentence, Span
 from propscan.errors import ModelError
-from propscan.ingest import check_text, from_html, language_warning
+from propscan.readers.ingest import check_text, from_html, language_warning
 from propscan.model import PRESETS, PropagandaModel
 from propscan.techniques import Technique, get_inventory
 
@@ -29,7 +29,7 @@ Progress = Callable[[int, int], None]
 def model_path(name_or_path: str | Path) -> Path:
     """Resolve a preset name (``accurate``, ``fast``) to its shipped folder, or return a path."""
     if str(name_or_path) in PRESETS:
-        folder = Path(str(resources.files("propscan") / "models" / str(name_or_path)))
+        folder = Path(str(resources.files("propscan") / "presets" / str(name_or_path)))
         if not (folder / "config.json").exists():
             raise ModelError(f"the {name_or_path!r} model is not shipped here; build it with: propscan train --model {name_or_path}")
         return folder

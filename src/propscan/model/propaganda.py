@@ -19,7 +19,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from propscan import __version__
-from propscan.corpus.ptc import AnnotatedDocument
+from propscan.readers.ptc import AnnotatedDocument
 from propscan.document import Document, Span
 from propscan.errors import ModelError, NotFittedError
 from propscan.model.config import MODEL_TYPE, ModelConfig
@@ -168,7 +168,7 @@ class PropagandaModel:
             validation: held-out documents used for early stopping and the SI threshold only.
         """
         try:
-            from propscan.model.fitting import fit_heads
+            from propscan.training.fitting import fit_heads
         except ImportError as error:
             raise ModelError(f"training needs torch ({error.name} is missing); install it with: pip install 'propscan[train]'") from None
         if not self.config.labels:

@@ -22,7 +22,7 @@ from propscan.api.deps import AnalyzerDep, BatcherDep, SettingsDep
 from propscan.api.schemas import AnalysisPublic, AnalyzeOptions, AnalyzeRequest, ErrorPublic, FieldErrorsPublic
 from propscan.document import Document
 from propscan.errors import InputError
-from propscan.ingest import check_text, decode, from_html, from_text
+from propscan.readers.ingest import check_text, decode, from_html, from_text
 from propscan.pipeline import Analyzer
 
 router = APIRouter(prefix="/analyze", tags=["analyze"])

@@ -38,7 +38,7 @@ def get_store(request: Request):
         store = getattr(request.app.state, "corpus_store", None)
         if store is None:
             try:
-                from propscan.store import Store
+                from propscan.batch.store import Store
 
                 store = Store.open(os.environ.get("PROPSCAN_DB"))
             except PropscanError as error:
@@ -112,7 +112,7 @@ api = APIRouter(prefix="/v1/corpus", tags=["corpus"], dependencies=[ApiKeyDep])
 
 
 def _run(store, run_id: int | None) -> RunPublic:
-    from propscan.store import StoreError
+    from propscan.batch.store import StoreError
 
     try:
         run = store.get_run(run_id)
@@ -150,7 +150,7 @@ def report(
     min_score: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
     examples: Annotated[int, Query(ge=0, le=50)] = 3,
 ) -> CorpusReportPublic:
-    from propscan.report import Filters, build_report
+    from propscan.batch.report import Filters, build_report
 
     found = _run(store, run)
     filters = Filters(tuple(source), since, until, tuple(technique), min_score)

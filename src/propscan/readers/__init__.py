@@ -1,5 +1,5 @@
 """Readers and writers for the corpora and file formats the field uses."""
 
-from propscan.corpus.ptc import AnnotatedDocument, load_corpus, read_articles, split_ids
+from propscan.readers.ptc import AnnotatedDocument, load_corpus, read_articles, split_ids
 
 __all__ = ["AnnotatedDocument", "load_corpus", "read_articles", "split_ids"]

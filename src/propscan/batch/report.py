@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import and_, distinct, func, or_, select
 
-from propscan.store import Run, Store, StoreError
-from propscan.store.models import AnalysisRow, DocumentRow, SpanRow
+from propscan.batch.store import Run, Store, StoreError
+from propscan.batch.store.tables import AnalysisRow, DocumentRow, SpanRow
 from propscan.techniques import TECHNIQUES
 
 GROUPINGS = ("source", "month", "technique")

@@ -3,7 +3,7 @@
 Needs the ``batch`` extra (SQLAlchemy, Alembic, psycopg); importing without it says so.
 """
 
-from propscan.store.errors import StoreError
+from propscan.batch.store.errors import StoreError
 
 try:
     import alembic  # noqa: F401
@@ -11,6 +11,6 @@ try:
 except ImportError as error:
     raise StoreError(f"the database store needs {error.name}: pip install propscan[batch]") from None
 
-from propscan.store.store import DEFAULT_URL, Run, Store, StoredAnalysis, count_words, normalize_url  # noqa: E402
+from propscan.batch.store.store import DEFAULT_URL, Run, Store, StoredAnalysis, count_words, normalize_url  # noqa: E402
 
 __all__ = ["DEFAULT_URL", "Run", "Store", "StoreError", "StoredAnalysis", "count_words", "normalize_url"]

@@ -18,9 +18,9 @@ from typing import Protocol
 
 from propscan.document import Document
 from propscan.errors import PropscanError
-from propscan.jobs.engines import AnalyzerSpec, Batch, make_engine
-from propscan.sources import Failure, count_records, read_sources
-from propscan.store import Run, Store, StoreError
+from propscan.batch.jobs.engines import AnalyzerSpec, Batch, make_engine
+from propscan.readers.sources import Failure, count_records, read_sources
+from propscan.batch.store import Run, Store, StoreError
 
 logger = logging.getLogger(__name__)
 

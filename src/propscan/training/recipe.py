@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from propscan.corpus.ptc import AnnotatedDocument, split_ids
+from propscan.readers.ptc import AnnotatedDocument, split_ids
 from propscan.model import PRESETS, ModelConfig, PropagandaModel
 from propscan.scoring import TCReport, si_score, tc_score
 from propscan.techniques import get_inventory

@@ -24,8 +24,8 @@ from sqlalchemy.orm import sessionmaker
 
 from propscan import __version__
 from propscan.document import Document, Span
-from propscan.store.errors import StoreError
-from propscan.store.models import AnalysisRow, DocumentRow, FailureRow, RunRow, SpanRow
+from propscan.batch.store.errors import StoreError
+from propscan.batch.store.tables import AnalysisRow, DocumentRow, FailureRow, RunRow, SpanRow
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class Store:
         from alembic.util import CommandError
 
         config = Config()
-        config.set_main_option("script_location", str(resources.files("propscan.store") / "migrations"))
+        config.set_main_option("script_location", str(resources.files("propscan.batch.store") / "migrations"))
         try:
             with self.engine.begin() as connection:
                 config.attributes["connection"] = connection

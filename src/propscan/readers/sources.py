@@ -25,7 +25,7 @@ from typing import Any
 
 from propscan.document import Document
 from propscan.errors import InputError, PropscanError
-from propscan.ingest import check_text, decode, from_html, looks_like_html
+from propscan.readers.ingest import check_text, decode, from_html, looks_like_html
 from propscan.settings import get_settings
 
 logger = logging.getLogger(__name__)

@@ -26,14 +26,14 @@ import torch
 from numpy.lib.format import open_memmap
 from onnx import helper, numpy_helper
 
-from propscan.corpus.ptc import AnnotatedDocument
+from propscan.readers.ptc import AnnotatedDocument
 from propscan.document import Span, merge_intervals
-from propscan.model.classifier import TechniqueClassifier
+from propscan.training.classifier import TechniqueClassifier
 from propscan.model.config import ModelConfig
 from propscan.model.decoding import BEGIN, INSIDE, N_TAGS, Transitions, decode_spans
 from propscan.model.features import FEATURES_VERSION, SURFACE_FEATURES, EncodedText, TokenEncoder
 from propscan.model.span_features import span_representations, token_range
-from propscan.model.tagger import SpanTagger, TaggerSnapshots
+from propscan.training.tagger import SpanTagger, TaggerSnapshots
 from propscan.scoring import si_score
 from propscan.settings import get_settings
 
