@@ -10,7 +10,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 @pytest.fixture(scope="session")
 def tiny_corpus():
-    from propscan.readers import load_corpus
+    from propscan.readers.ptc import load_corpus
 
     return load_corpus(TINY)
 

@@ -14,7 +14,7 @@ from propscan.pipeline import segments
 
 
 def test_unfitted_model_says_how_to_fix_it():
-    with pytest.raises(NotFittedError, match="Call 'fit'"):
+    with pytest.raises(NotFittedError, match="PropagandaModel.load"):
         PropagandaModel(ModelConfig(labels=["Doubt"])).predict([Document("Some text.")])
 
 
@@ -138,7 +138,7 @@ def test_analyzer_refuses_empty_text(tiny_model_dir):
 
 
 def test_training_on_the_eighteen_ptc_techniques(tmp_path, tiny_corpus):
-    from propscan.readers.ptc import AnnotatedDocument
+    from propscan.document import AnnotatedDocument
     from propscan.techniques import PTC18
     from propscan.training import preset_config, train
 

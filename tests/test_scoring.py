@@ -20,6 +20,12 @@ def test_si_partial_overlap_credit():
     assert score.f1 == pytest.approx(0.75)
 
 
+def test_si_takes_plain_intervals_as_spans():
+    gold = {"a": spans((0, 10), (20, 30))}
+    predicted = {"a": [(5, 15), (20, 30)]}
+    assert si_score(gold, predicted) == si_score(gold, {"a": spans((5, 15), (20, 30), technique="Doubt")})
+
+
 def test_si_one_prediction_covering_two_gold_spans():
     gold = {"a": spans((0, 10), (10, 20))}  # touching, not overlapping: two gold spans
     predicted = {"a": spans((0, 40))}

@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
-
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 from propscan.document import Analysis, Document, Sentence, Span  # noqa: E402
 from propscan.errors import CorpusFormatError, InputError, ModelError, NotFittedError, PropscanError  # noqa: E402
 from propscan.techniques import PTC18, SEMEVAL2020, TECHNIQUES, Technique  # noqa: E402
+from propscan.version import __version__  # noqa: E402
 
 if TYPE_CHECKING:
     from propscan.pipeline import Analyzer

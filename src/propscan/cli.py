@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from propscan import __version__
+from propscan.version import __version__
 from propscan.errors import PropscanError
 
 EXIT_ERROR = 1

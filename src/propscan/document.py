@@ -109,6 +109,14 @@ class Analysis:
         return counts
 
 
+@dataclass(frozen=True)
+class AnnotatedDocument:
+    """A document with its gold technique spans: what training and evaluation read from any format."""
+
+    document: Document
+    spans: tuple[Span, ...]
+
+
 def merge_intervals(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     """Merge overlapping ``[start, end)`` intervals (touching ones stay apart, as in the scorer)."""
     merged: list[tuple[int, int]] = []

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from propscan.techniques import Inventory
 
 
 class PropscanError(Exception):
@@ -28,18 +25,18 @@ class CorpusFormatError(PropscanError):
 
 
 class UnknownTechniqueError(PropscanError):
-    """A technique label (or inventory name) that propscan does not know."""
+    """A technique label (or inventory name) that propscan does not know.
 
-    def __init__(self, label: str, inventory: Inventory | None) -> None:
+    Takes the known names rather than the inventory, so errors stay below techniques in the layers.
+    """
+
+    def __init__(self, label: str, known: Iterable[str], inventory_name: str | None = None) -> None:
         self.label = label
-        if inventory is None:
-            from propscan.techniques import INVENTORIES
-
-            known = ", ".join(INVENTORIES)
-            message = f"unknown technique inventory {label!r}; known: {known}"
+        names = ", ".join(known)
+        if inventory_name is None:
+            message = f"unknown technique inventory {label!r}; known: {names}"
         else:
-            known = ", ".join(inventory.labels)
-            message = f"unknown technique {label!r} for inventory {inventory.name!r}; known: {known}"
+            message = f"unknown technique {label!r} for inventory {inventory_name!r}; known: {names}"
         super().__init__(message)
 
 

@@ -33,18 +33,27 @@ class PRF:
         return cls(precision, recall, f1, support)
 
 
-def si_score(gold: Mapping[str, Iterable[Span]], predicted: Mapping[str, Iterable[Span]]) -> PRF:
+Interval = tuple[int, int]
+
+
+def _interval(span: Span | Interval) -> Interval:
+    return span if isinstance(span, tuple) else (span.start, span.end)
+
+
+def si_score(gold: Mapping[str, Iterable[Span | Interval]], predicted: Mapping[str, Iterable[Span | Interval]]) -> PRF:
     """Span-identification precision, recall and F1 with partial-overlap credit.
 
+    SI ignores techniques, so plain ``(start, end)`` intervals are accepted as well as ``Span``s.
+
     Args:
-        gold: gold spans per article id (techniques ignored).
+        gold: gold spans per article id.
         predicted: predicted spans per article id; ids missing here count as no predictions.
     """
     precision_sum = recall_sum = 0.0
     n_predicted = n_gold = 0
     for ident in set(gold) | set(predicted):
-        gold_spans = merge_intervals((s.start, s.end) for s in gold.get(ident, ()))
-        predicted_spans = merge_intervals((s.start, s.end) for s in predicted.get(ident, ()))
+        gold_spans = merge_intervals(map(_interval, gold.get(ident, ())))
+        predicted_spans = merge_intervals(map(_interval, predicted.get(ident, ())))
         n_gold += len(gold_spans)
         n_predicted += len(predicted_spans)
         for p_start, p_end in predicted_spans:

@@ -223,7 +223,7 @@ class Inventory:
         merged = _MERGED_INTO_SEMEVAL.get(label)
         if merged is not None and merged in self.labels:
             return merged
-        raise UnknownTechniqueError(label, self)
+        raise UnknownTechniqueError(label, self.labels, self.name)
 
 
 PTC18 = Inventory(
@@ -273,4 +273,4 @@ def get_inventory(name: str) -> Inventory:
     try:
         return INVENTORIES[name]
     except KeyError:
-        raise UnknownTechniqueError(name, None) from None
+        raise UnknownTechniqueError(name, INVENTORIES) from None

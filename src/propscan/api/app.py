@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
-from pathlib import Path
 
 from fastapi import FastAPI, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -19,9 +17,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from propscan import __version__
+from propscan.version import __version__
 from propscan.api.batching import Batcher, BusyError
-from propscan.api.config import ServerSettings
+from propscan.api.config import WEB_DIR, ServerSettings
 from propscan.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from propscan.api.routes import api_router, corpus, health
 from propscan.errors import InputError
@@ -29,7 +27,6 @@ from propscan.pipeline import Analyzer
 
 logger = logging.getLogger(__name__)
 
-WEB_DIR = Path(str(resources.files("propscan") / "web"))
 _DOCS_PATHS = ("/docs", "/redoc")
 
 

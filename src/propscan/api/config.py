@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from propscan.settings import get_settings
+
+# The reading and corpus pages, shipped as package data.
+WEB_DIR = Path(str(resources.files("propscan") / "web"))
 
 
 def _default_max_body() -> int:

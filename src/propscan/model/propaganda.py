@@ -18,8 +18,6 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from propscan import __version__
-from propscan.readers.ptc import AnnotatedDocument
 from propscan.document import Document, Span
 from propscan.errors import ModelError, NotFittedError
 from propscan.model.config import MODEL_TYPE, ModelConfig
@@ -29,6 +27,7 @@ from propscan.model.features import EncodedText, TokenEncoder
 from propscan.model.runtime import inference_session
 from propscan.model.span_features import span_representations, token_range
 from propscan.settings import get_settings
+from propscan.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -149,44 +148,10 @@ class PropagandaModel:
 
     def _fitted(self) -> PropagandaModel:
         if not hasattr(self, "tagger_"):
-            raise NotFittedError("This PropagandaModel is not fitted yet. Call 'fit' or 'PropagandaModel.load' first.")
+            raise NotFittedError("This PropagandaModel is not fitted yet. Train it (propscan.training.train) or use 'PropagandaModel.load'.")
         return self
 
-    # ----------------------------------------------------------------------------- training
-    def fit(
-        self,
-        train: Sequence[AnnotatedDocument],
-        validation: Sequence[AnnotatedDocument],
-        *,
-        seed: int = 13,
-        log: Callable[[str], None] = logger.info,
-    ) -> PropagandaModel:
-        """Train the tagger and the classifier (needs torch); choose epochs and the outside bias on ``validation``.
-
-        Args:
-            train: documents with gold spans to learn from.
-            validation: held-out documents used for early stopping and the SI threshold only.
-        """
-        try:
-            from propscan.training.fitting import fit_heads
-        except ImportError as error:
-            raise ModelError(f"training needs torch ({error.name} is missing); install it with: pip install 'propscan[train]'") from None
-        if not self.config.labels:
-            raise ModelError("the configuration lists no technique labels")
-        started = time.perf_counter()
-        heads = fit_heads(self.config, self.encoder, train, validation, seed=seed, log=log)
-        self._set_heads(heads.tagger_onnx, heads.classifier_onnx, heads.transitions)
-        self.config.outside_bias = heads.outside_bias
-        self.config.encoder_sha256 = ENCODERS[self.config.encoder].weights_sha256
-        self.config.metrics.update(
-            heads.metrics,
-            train_documents=len(train),
-            validation_documents=len(validation),
-            training_seconds=round(time.perf_counter() - started, 1),
-        )
-        return self
-
-    def _set_heads(self, tagger_onnx: bytes, classifier_onnx: bytes, transitions: Transitions) -> None:
+    def set_heads(self, tagger_onnx: bytes, classifier_onnx: bytes, transitions: Transitions) -> None:
         self._graphs = {"tagger.onnx": tagger_onnx, "classifier.onnx": classifier_onnx}
         self.tagger_ = inference_session(tagger_onnx, threads=self.threads)
         self.classifier_ = inference_session(classifier_onnx, threads=self.threads)
@@ -222,7 +187,7 @@ class PropagandaModel:
             )
         model = cls(config, threads=threads)
         t = load_file(str(folder / "transitions.safetensors"))
-        model._set_heads(
+        model.set_heads(
             (folder / "tagger.onnx").read_bytes(),
             (folder / "classifier.onnx").read_bytes(),
             Transitions(start=t["start"], pairs=t["pairs"], end=t["end"]),

@@ -1,5 +1,1 @@
-"""Readers and writers for the corpora and file formats the field uses."""
-
-from propscan.readers.ptc import AnnotatedDocument, load_corpus, read_articles, split_ids
-
-__all__ = ["AnnotatedDocument", "load_corpus", "read_articles", "split_ids"]
+"""Readers: everything that turns user input (text, HTML, batch sources, PTC and Label Studio files) into Documents."""

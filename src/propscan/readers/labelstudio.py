@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from propscan.readers.ptc import AnnotatedDocument
-from propscan.document import Document, Span
+from propscan.document import AnnotatedDocument, Document, Span
 from propscan.errors import CorpusFormatError, UnknownTechniqueError
 from propscan.techniques import SEMEVAL2020, TECHNIQUES, Inventory
 

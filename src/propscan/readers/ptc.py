@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from propscan.document import Document, Span, merge_intervals
+from propscan.document import AnnotatedDocument, Document, Span, merge_intervals
 from propscan.errors import CorpusFormatError, UnknownTechniqueError
 from propscan.techniques import DROPPED_BY_SEMEVAL, SEMEVAL2020, Inventory
 
@@ -24,14 +24,6 @@ _ARTICLE_NAME = re.compile(r"^article(\d+)\.txt$")
 # Folders and merged files a PTC-style corpus may use for technique labels, most specific first.
 _TC_FOLDERS = ("train-labels-TC", "train-labels-task-flc-tc", "train-labels-FLC", "labels")
 _TC_FILES = ("train-task-flc-tc.labels", "train.task-FLC.labels")
-
-
-@dataclass(frozen=True)
-class AnnotatedDocument:
-    """A document with its gold technique spans."""
-
-    document: Document
-    spans: tuple[Span, ...]
 
 
 def article_id(path: Path) -> str:

@@ -26,8 +26,8 @@ import torch
 from numpy.lib.format import open_memmap
 from onnx import helper, numpy_helper
 
-from propscan.readers.ptc import AnnotatedDocument
-from propscan.document import Span, merge_intervals
+from propscan.document import AnnotatedDocument
+from propscan.document import merge_intervals
 from propscan.training.classifier import TechniqueClassifier
 from propscan.model.config import ModelConfig
 from propscan.model.decoding import BEGIN, INSIDE, N_TAGS, Transitions, decode_spans
@@ -242,7 +242,7 @@ def _validation_si(tagger, validation, validation_enc, biases) -> dict[float, fl
     scores = {}
     for bias in biases:
         found = decode_spans(texts, offsets, emissions, transitions, outside_bias=bias)
-        predicted = {d.document.id: [Span(f.start, f.end, "Loaded_Language") for f in spans] for d, spans in zip(validation, found, strict=True)}
+        predicted = {d.document.id: [(f.start, f.end) for f in spans] for d, spans in zip(validation, found, strict=True)}
         scores[bias] = si_score(gold, predicted).f1
     return scores
 

@@ -12,8 +12,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from propscan.readers.ptc import AnnotatedDocument, split_ids
+from propscan.document import AnnotatedDocument
+from propscan.errors import ModelError
 from propscan.model import PRESETS, ModelConfig, PropagandaModel
+from propscan.model.encoders import ENCODERS
+from propscan.readers.ptc import split_ids
 from propscan.scoring import TCReport, si_score, tc_score
 from propscan.techniques import get_inventory
 
@@ -49,7 +52,7 @@ def train(
     validation_docs = [by_id[i] for i in validation_ids]
     log(f"{len(train_docs)} training and {len(validation_docs)} validation articles")
     started = time.perf_counter()
-    model = PropagandaModel(config).fit(train_docs, validation_docs, log=log)
+    model = fit(PropagandaModel(config), train_docs, validation_docs, log=log)
     if validation_docs:
         report = evaluate(model, validation_docs)
         model.config.metrics.update(
@@ -61,6 +64,40 @@ def train(
         log(f"validation SI F1 {report['si'].f1:.4f}, TC micro-F1 {report['tc'].micro.f1:.4f}")
     model.config.metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
     model.save(output)
+    return model
+
+
+def fit(
+    model: PropagandaModel,
+    train: Sequence[AnnotatedDocument],
+    validation: Sequence[AnnotatedDocument],
+    *,
+    seed: int = 13,
+    log: Callable[[str], None] = logger.info,
+) -> PropagandaModel:
+    """Train the tagger and the classifier (needs torch); choose epochs and the outside bias on ``validation``.
+
+    Args:
+        train: documents with gold spans to learn from.
+        validation: held-out documents used for early stopping and the SI threshold only.
+    """
+    try:
+        from propscan.training.fitting import fit_heads
+    except ImportError as error:
+        raise ModelError(f"training needs torch ({error.name} is missing); install it with: pip install 'propscan[train]'") from None
+    if not model.config.labels:
+        raise ModelError("the configuration lists no technique labels")
+    started = time.perf_counter()
+    heads = fit_heads(model.config, model.encoder, train, validation, seed=seed, log=log)
+    model.set_heads(heads.tagger_onnx, heads.classifier_onnx, heads.transitions)
+    model.config.outside_bias = heads.outside_bias
+    model.config.encoder_sha256 = ENCODERS[model.config.encoder].weights_sha256
+    model.config.metrics.update(
+        heads.metrics,
+        train_documents=len(train),
+        validation_documents=len(validation),
+        training_seconds=round(time.perf_counter() - started, 1),
+    )
     return model
 
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from propscan.api.config import WEB_DIR
 from propscan.api.deps import ApiKeyDep
 from propscan.api.schemas import AnalysisPublic, SentencePublic, SpanPublic
 from propscan.errors import PropscanError
@@ -187,8 +188,6 @@ def document(document_id: str, store: StoreDep, run: int | None = None) -> Analy
 
 @router.get("/corpus", include_in_schema=False)
 def page() -> FileResponse:
-    from propscan.api.app import WEB_DIR
-
     return FileResponse(WEB_DIR / "corpus.html", media_type="text/html; charset=utf-8")
 
 

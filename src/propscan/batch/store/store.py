@@ -22,7 +22,7 @@ from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
-from propscan import __version__
+from propscan.version import __version__
 from propscan.document import Document, Span
 from propscan.batch.store.errors import StoreError
 from propscan.batch.store.tables import AnalysisRow, DocumentRow, FailureRow, RunRow, SpanRow
