@@ -4,6 +4,8 @@ import pytest
 
 from propscan.errors import ModelError
 from propscan.model import encoders
+from propscan.model.encoders.verify import verify_weights
+from propscan.settings import get_settings
 
 
 def test_unknown_encoder_is_refused():
@@ -15,12 +17,12 @@ def test_weights_with_the_wrong_hash_are_refused(tmp_path, monkeypatch):
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(b"not the real weights")
     monkeypatch.setenv("PROPSCAN_CACHE", str(tmp_path / "cache"))
-    encoders.get_settings.cache_clear()
+    get_settings.cache_clear()
     try:
         with pytest.raises(ModelError, match="refusing to use it"):
-            encoders._verify(weights, encoders.ENCODERS["all-MiniLM-L6-v2"])
+            verify_weights(weights, encoders.ENCODERS["all-MiniLM-L6-v2"])
     finally:
-        encoders.get_settings.cache_clear()
+        get_settings.cache_clear()
 
 
 def test_minilm_loads_from_its_package_and_verifies():
@@ -30,20 +32,20 @@ def test_minilm_loads_from_its_package_and_verifies():
 
 def test_a_graph_without_propscan_metadata_is_refused(tmp_path):
     onnx = pytest.importorskip("onnx")
-    with pytest.raises(ModelError, match="not exported by scripts/export_encoder_graphs.py"):
+    with pytest.raises(ModelError, match=r"not exported by scripts/export_encoder_graphs\.py"):
         encoders.fill_weights(onnx.ModelProto(), tmp_path)
 
 
 def test_the_onnx_encoder_is_built_once_and_reused(tmp_path, monkeypatch):
     monkeypatch.setenv("PROPSCAN_CACHE", str(tmp_path))
-    encoders.get_settings.cache_clear()
+    get_settings.cache_clear()
     try:
         built = encoders.onnx_encoder("all-MiniLM-L6-v2")
         stamp = built.stat().st_mtime_ns
         assert encoders.onnx_encoder("all-MiniLM-L6-v2").stat().st_mtime_ns == stamp
         assert sorted(p.name for p in built.parent.iterdir()) == ["model.onnx", "model.verified"]
     finally:
-        encoders.get_settings.cache_clear()
+        get_settings.cache_clear()
 
 
 @pytest.mark.parametrize("int8, closeness", [(False, 1e-4), (True, 0.95)])

@@ -1,0 +1,78 @@
+"""Building the runnable encoder: the shipped weightless graph filled with verified weights, cached.
+
+The repository ships each encoder's ONNX graph without its weights (``graphs/``, made by
+``scripts/export_encoder_graphs.py``); on first use the weights are filled in, optionally
+quantized to int8, and the result is cached so later loads only open a file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from propscan.errors import ModelError
+from propscan.model.encoders.locate import encoder_path
+from propscan.model.encoders.quantize import INT8_RECIPE, quantize_int8
+from propscan.model.encoders.specs import ENCODERS
+from propscan.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+GRAPHS = Path(__file__).parent / "graphs"
+
+
+def onnx_encoder(name: str, *, int8: bool = False) -> Path:
+    """Return the encoder as a runnable ONNX file: the shipped graph plus verified weights, built once per cache."""
+    folder = encoder_path(name)
+    sha256 = ENCODERS[name].weights_sha256
+    target = get_settings().cache_dir / "encoders" / f"{name}-onnx"
+    fp32 = _built_once(target / "model.onnx", sha256, lambda path: _fill_graph(name, folder, path))
+    if not int8:
+        return fp32
+    # The recipe is part of the key: states of an int8 file built another way would not match the heads.
+    return _built_once(target / "model-int8.onnx", f"{sha256} {INT8_RECIPE}", lambda path: quantize_int8(fp32, path))
+
+
+def _built_once(path: Path, key: str, build: Callable[[Path], None]) -> Path:
+    """Build ``path`` unless a marker says it was built from this key (weights, recipe); never leave half a file."""
+    marker = path.with_suffix(".verified")
+    if path.exists() and marker.exists() and marker.read_text() == key:
+        return path
+    logger.info("building %s (once)", path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        partial = Path(scratch) / path.name
+        build(partial)
+        partial.replace(path)
+    marker.write_text(key)
+    return path
+
+
+def _fill_graph(name: str, folder: Path, target: Path) -> None:
+    import onnx
+
+    onnx.save(fill_weights(onnx.load(str(GRAPHS / f"{name}.onnx")), folder), str(target))
+
+
+def fill_weights(graph: Any, folder: Path) -> Any:
+    """Put the weights of ``folder/model.safetensors`` into a shipped weightless graph (an ``onnx.ModelProto``).
+
+    Raises:
+        ModelError: if the graph was made for other weights or a weight is missing.
+    """
+    from onnx import numpy_helper
+    from safetensors.numpy import load_file
+
+    meta = {p.key: p.value for p in graph.metadata_props}
+    if "propscan.weights" not in meta:
+        raise ModelError("this ONNX graph was not exported by scripts/export_encoder_graphs.py")
+    weights = load_file(str(folder / "model.safetensors"))
+    for key in json.loads(meta["propscan.weights"]):
+        if key not in weights:
+            raise ModelError(f"{folder / 'model.safetensors'} lacks the weight {key!r} the graph needs")
+        graph.graph.initializer.append(numpy_helper.from_array(weights[key], key))
+    return graph
