@@ -144,7 +144,7 @@ def postgres_url(given: str | None) -> str | None:
         import pg_cluster
 
         return pg_cluster.fresh_database()
-    except BaseException as error:  # noqa: BLE001 - pytest.skip raises a BaseException subclass
+    except BaseException as error:
         print(f"PostgreSQL skipped: {error}", file=sys.stderr)
         return None
 

@@ -35,7 +35,7 @@ def test_analyze_json_has_offsets_text_and_scores(capsys, tiny_model_dir):
 def test_analyze_reads_standard_input(tiny_model_dir):
     result = subprocess.run(
         [sys.executable, "-m", "propscan.cli", "analyze", "-", "--json", "--model", str(tiny_model_dir)],
-        input="Only a fool would believe the council. The vote was on Tuesday.".encode(),
+        input=b"Only a fool would believe the council. The vote was on Tuesday.",
         capture_output=True,
         timeout=120,
     )

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from propscan.readers.ptc import load_corpus, parse_label_lines, read_articles, split_ids, write_si, write_tc
 from propscan.document import Span
 from propscan.errors import CorpusFormatError
+from propscan.readers.ptc import load_corpus, parse_label_lines, read_articles, split_ids, write_si, write_tc
 from propscan.techniques import PTC18, SEMEVAL2020
 
 TINY = Path(__file__).parent / "data" / "tiny-ptc"
@@ -55,7 +55,7 @@ def test_malformed_label_lines_name_file_and_line(tmp_path, line, message):
 def test_non_utf8_article_is_named(tmp_path):
     corpus = copy_tiny(tmp_path)
     (corpus / "train-articles" / "article90002.txt").write_bytes(b"caf\xe9 au lait")
-    with pytest.raises(CorpusFormatError, match="article90002.txt: not valid UTF-8"):
+    with pytest.raises(CorpusFormatError, match=r"article90002\.txt: not valid UTF-8"):
         load_corpus(corpus)
 
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
+from shipped import MODEL, needs_model
+from test_report import DOCS
 
-from propscan.batch.store import Store  # noqa: E402
-from shipped import MODEL, needs_model  # noqa: E402
-
-from test_report import DOCS  # noqa: E402 - the hand-placed spans whose figures are worked out there
+from propscan.batch.store import Store
 
 pytestmark = needs_model
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from propscan import Document, Span
-from propscan.cli import main
-from propscan.readers.labelstudio import labeling_config, read_labelstudio, to_task, utf16_to_codepoints, write_tasks
-from propscan.readers.ptc import parse_label_lines
-from propscan.errors import CorpusFormatError
 from propscan.batch.export import export
 from propscan.batch.store import Store
+from propscan.cli import main
+from propscan.errors import CorpusFormatError
+from propscan.readers.labelstudio import labeling_config, read_labelstudio, to_task, utf16_to_codepoints, write_tasks
+from propscan.readers.ptc import parse_label_lines
 from propscan.techniques import PTC18, SEMEVAL2020
 
 LABEL_STUDIO = Path(__file__).parent / "data" / "labelstudio" / "export.json"
@@ -39,7 +39,7 @@ def db(tmp_path):
 
 def test_jsonl(db, tmp_path):
     with Store.open(db) as store:
-        run, count, files = export(store, "jsonl", tmp_path / "out.jsonl")
+        _, count, files = export(store, "jsonl", tmp_path / "out.jsonl")
     assert count == 2 and files == [tmp_path / "out.jsonl"]
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     first = records[0]
@@ -56,7 +56,7 @@ def test_semeval_lines_parse_back(db, tmp_path):
     with Store.open(db) as store:
         export(store, "semeval", tmp_path / "pred.txt", min_score=0.5)
     lines = parse_label_lines(tmp_path / "pred.txt")
-    assert sorted((l.article_id, l.technique, l.start, l.end) for l in lines) == [
+    assert sorted((line.article_id, line.technique, line.start, line.end) for line in lines) == [
         ("n1", "Loaded_Language", 0, 8),
         ("n1", "Name_Calling,Labeling", 0, 16),
     ]

@@ -9,18 +9,17 @@ import sys
 import time
 from pathlib import Path
 
+import pg_cluster
 import pytest
+from shipped import MODEL, needs_model
 from sqlalchemy import func, select
 
 from propscan import Document
-from propscan.errors import PropscanError
 from propscan.batch.jobs import AnalyzerSpec, analyze_batch, make_engine, run_batch
-from propscan.readers.sources import read_sources
 from propscan.batch.store import Store
 from propscan.batch.store.tables import AnalysisRow, SpanRow
-from shipped import MODEL, needs_model  # noqa: E402
-
-import pg_cluster
+from propscan.errors import PropscanError
+from propscan.readers.sources import read_sources
 
 BATCH = Path(__file__).parent / "data" / "batch"
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +117,7 @@ def _analyzed(url: str) -> int:
     try:
         with Store.open(url, migrate=False) as store, store.sessions() as session:
             return session.scalar(select(func.count()).select_from(AnalysisRow)) or 0
-    except Exception:  # noqa: BLE001 - the schema may not exist yet
+    except Exception:
         return 0
 
 

@@ -14,7 +14,7 @@ from propscan.pipeline import segments
 
 
 def test_unfitted_model_says_how_to_fix_it():
-    with pytest.raises(NotFittedError, match="PropagandaModel.load"):
+    with pytest.raises(NotFittedError, match=r"PropagandaModel\.load"):
         PropagandaModel(ModelConfig(labels=["Doubt"])).predict([Document("Some text.")])
 
 
@@ -41,7 +41,7 @@ def test_analysis_needs_neither_torch_nor_transformers(tiny_model_dir):
 def test_a_model_in_the_old_format_is_refused_with_a_hint(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "weights.safetensors").write_bytes(b"")
-    with pytest.raises(ModelError, match="saved by propscan 0.1; retrain it"):
+    with pytest.raises(ModelError, match=r"saved by propscan 0\.1; retrain it"):
         PropagandaModel.load(tmp_path)
 
 

@@ -6,8 +6,9 @@ import pytest
 
 spacy = pytest.importorskip("spacy", reason="the spacy extra is not installed")
 
-import propscan.spacy_component  # noqa: E402,F401 - registers the factory
 from shipped import MODEL, needs_model  # noqa: E402
+
+import propscan.spacy_component  # noqa: E402,F401 - registers the factory
 
 TEXT = (
     "Council delays bridge vote again\n\n"

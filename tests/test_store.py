@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pg_cluster
 import pytest
 from sqlalchemy import inspect, select, text
 
 from propscan import Document, Span
 from propscan.batch.store import Store, StoreError, count_words, normalize_url
 from propscan.batch.store.tables import Base, DocumentRow
-
-import pg_cluster
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -56,9 +55,8 @@ def test_open_upgrades_an_old_database_and_is_idempotent(db_url):
 
 def test_database_from_a_newer_propscan_is_refused(tmp_path):
     url = f"sqlite:///{tmp_path / 'new.db'}"
-    with Store.open(url) as store:
-        with store.engine.begin() as connection:
-            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with Store.open(url) as store, store.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(StoreError, match="newer propscan"):
         Store.open(url)
 

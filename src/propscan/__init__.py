@@ -26,6 +26,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "PTC18",
+    "SEMEVAL2020",
+    "TECHNIQUES",
     "Analysis",
     "Analyzer",
     "CorpusFormatError",
@@ -33,12 +36,9 @@ __all__ = [
     "InputError",
     "ModelError",
     "NotFittedError",
-    "PTC18",
     "PropscanError",
-    "SEMEVAL2020",
     "Sentence",
     "Span",
-    "TECHNIQUES",
     "Technique",
     "__version__",
 ]

@@ -10,8 +10,8 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from propscan.version import __version__
 from propscan.errors import PropscanError
+from propscan.version import __version__
 
 EXIT_ERROR = 1
 
@@ -86,8 +86,8 @@ def _analyze(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from propscan.readers.ingest import from_html, read_input
     from propscan.pipeline import Analyzer
+    from propscan.readers.ingest import from_html, read_input
     from propscan.render import print_analysis
 
     document = read_input(args.input, max_bytes=args.max_bytes)
@@ -128,8 +128,8 @@ def _register_predict(commands) -> None:
 
 
 def _predict_si(args: argparse.Namespace) -> int:
-    from propscan.readers.ptc import read_articles, write_si
     from propscan.pipeline import Analyzer
+    from propscan.readers.ptc import read_articles, write_si
 
     articles = read_articles(args.articles)
     analyzer = Analyzer.load(args.model, threads=args.threads)
@@ -140,9 +140,9 @@ def _predict_si(args: argparse.Namespace) -> int:
 
 
 def _predict_tc(args: argparse.Namespace) -> int:
-    from propscan.readers.ptc import parse_label_lines, read_articles, write_tc
     from propscan.errors import CorpusFormatError
     from propscan.pipeline import Analyzer
+    from propscan.readers.ptc import parse_label_lines, read_articles, write_tc
 
     articles = read_articles(args.articles)
     template: dict[str, list[tuple[int, int]]] = {}
@@ -183,8 +183,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from propscan.readers.ptc import load_corpus, split_ids
     from propscan.pipeline import Analyzer
+    from propscan.readers.ptc import load_corpus, split_ids
     from propscan.techniques import get_inventory
     from propscan.training import evaluate
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from propscan.document import Analysis, Document, Sentence, Span
 from propscan.errors import ModelError
-from propscan.readers.ingest import check_text, from_html, language_warning
 from propscan.model import PRESETS, PropagandaModel
+from propscan.readers.ingest import check_text, from_html, language_warning
 from propscan.techniques import Technique, get_inventory
 
 logger = logging.getLogger(__name__)

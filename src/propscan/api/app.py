@@ -17,13 +17,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from propscan.version import __version__
 from propscan.api.batching import Batcher, BusyError
 from propscan.api.config import WEB_DIR, ServerSettings
 from propscan.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from propscan.api.routes import api_router, corpus, health
 from propscan.errors import InputError
 from propscan.pipeline import Analyzer
+from propscan.version import __version__
 
 logger = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ batches fill by themselves; when idle a request runs at once, with no timer to w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -149,7 +150,7 @@ class Batcher:
             analyses = self.analyzer.predict([j.document for j in group], threshold=threshold, techniques=techniques)
             if len(analyses) != len(group):
                 raise RuntimeError(f"the analyzer returned {len(analyses)} analyses for {len(group)} documents")
-        except Exception as error:  # noqa: BLE001 - handed to the awaiting request, never lost
+        except Exception as error:
             if len(group) > 1:
                 # One bad article must not fail the others batched with it: retry them one by one.
                 for job in group:
@@ -159,7 +160,7 @@ class Batcher:
                 logger.exception("analysis failed")
             self._settle(group[0], None, error)
             return
-        for job, analysis in zip(group, analyses):
+        for job, analysis in zip(group, analyses, strict=True):
             self._settle(job, analysis, None)
 
     def _settle(self, job: _Job, analysis: Analysis | None, error: BaseException | None) -> None:
@@ -174,7 +175,5 @@ class Batcher:
             else:
                 job.future.set_result(analysis)
 
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
             job.loop.call_soon_threadsafe(deliver)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            pass

@@ -12,10 +12,10 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from propscan.batch.store import Run, Store, StoredAnalysis
+from propscan.errors import PropscanError
 from propscan.readers.labelstudio import labeling_config, to_task, write_tasks
 from propscan.readers.ptc import write_tc
-from propscan.errors import PropscanError
-from propscan.batch.store import Run, Store, StoredAnalysis
 
 
 def export(store: Store, format: str, output: str | Path, *, run_id: int | None = None, min_score: float = 0.0) -> tuple[Run, int, list[Path]]:

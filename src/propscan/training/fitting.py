@@ -26,16 +26,15 @@ import torch
 from numpy.lib.format import open_memmap
 from onnx import helper, numpy_helper
 
-from propscan.document import AnnotatedDocument
-from propscan.document import merge_intervals
-from propscan.training.classifier import TechniqueClassifier
+from propscan.document import AnnotatedDocument, merge_intervals
 from propscan.model.config import ModelConfig
 from propscan.model.decoding import BEGIN, INSIDE, N_TAGS, Transitions, decode_spans
 from propscan.model.features import FEATURES_VERSION, SURFACE_FEATURES, EncodedText, TokenEncoder
 from propscan.model.span_features import span_representations, token_range
-from propscan.training.tagger import SpanTagger, TaggerSnapshots
 from propscan.scoring import si_score
 from propscan.settings import get_settings
+from propscan.training.classifier import TechniqueClassifier
+from propscan.training.tagger import SpanTagger, TaggerSnapshots
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +180,7 @@ def _fit_tagger(config, dim, train, train_enc, validation, validation_enc, metri
         for i, enc in enumerate(train_enc):
             shift = random.randrange(chunk) if len(enc) > chunk else 0
             starts = [0, *range(shift, len(enc), chunk)] if shift else list(range(0, len(enc), chunk))
-            pieces.extend((i, a, b) for a, b in zip(starts, [*starts[1:], len(enc)]) if b > a)
+            pieces.extend((i, a, b) for a, b in zip(starts, [*starts[1:], len(enc)], strict=True) if b > a)
         random.shuffle(pieces)
         total = 0.0
         for first in range(0, len(pieces), batch_size):

@@ -22,8 +22,8 @@ from propscan.api.deps import AnalyzerDep, BatcherDep, SettingsDep
 from propscan.api.schemas import AnalysisPublic, AnalyzeOptions, AnalyzeRequest, ErrorPublic, FieldErrorsPublic
 from propscan.document import Document
 from propscan.errors import InputError
-from propscan.readers.ingest import check_text, decode, from_html, from_text
 from propscan.pipeline import Analyzer
+from propscan.readers.ingest import check_text, decode, from_html, from_text
 
 router = APIRouter(prefix="/analyze", tags=["analyze"])
 

@@ -55,7 +55,7 @@ def analyze_batch(analyzer, documents: Sequence[Document], spec: AnalyzerSpec) -
     """Analyze documents together; if the batch fails, analyze them one by one to isolate the culprit."""
     try:
         analyses = analyzer.predict(list(documents), threshold=spec.threshold, techniques=spec.techniques)
-    except Exception as error:  # noqa: BLE001 - one bad document must not stop a corpus
+    except Exception as error:
         if len(documents) == 1:
             return [Outcome(documents[0].id, error=f"{type(error).__name__}: {error}")]
         return [outcome for document in documents for outcome in analyze_batch(analyzer, [document], spec)]

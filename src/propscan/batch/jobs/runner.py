@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from propscan.batch.jobs.engines import AnalyzerSpec, Batch, make_engine
+from propscan.batch.store import Run, Store, StoreError
 from propscan.document import Document
 from propscan.errors import PropscanError
-from propscan.batch.jobs.engines import AnalyzerSpec, Batch, make_engine
 from propscan.readers.sources import Failure, count_records, read_sources
-from propscan.batch.store import Run, Store, StoreError
 
 logger = logging.getLogger(__name__)
 

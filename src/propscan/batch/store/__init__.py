@@ -11,6 +11,6 @@ try:
 except ImportError as error:
     raise StoreError(f"the database store needs {error.name}: pip install propscan[batch]") from None
 
-from propscan.batch.store.store import DEFAULT_URL, Run, Store, StoredAnalysis, count_words, normalize_url  # noqa: E402
+from propscan.batch.store.store import DEFAULT_URL, Run, Store, StoredAnalysis, count_words, normalize_url
 
 __all__ = ["DEFAULT_URL", "Run", "Store", "StoreError", "StoredAnalysis", "count_words", "normalize_url"]

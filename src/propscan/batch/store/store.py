@@ -22,10 +22,10 @@ from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
-from propscan.version import __version__
-from propscan.document import Document, Span
 from propscan.batch.store.errors import StoreError
 from propscan.batch.store.tables import AnalysisRow, DocumentRow, FailureRow, RunRow, SpanRow
+from propscan.document import Document, Span
+from propscan.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class Store:
                 engine = create_engine(full, pool_pre_ping=True)
         except ImportError as error:
             raise StoreError(f"the database driver for {full.split('://')[0]} is missing ({error.name}): pip install propscan[batch]") from None
-        except Exception as error:  # noqa: BLE001 - SQLAlchemy raises ArgumentError and friends for bad URLs
+        except Exception as error:
             raise StoreError(f"cannot use database URL {url!r}: {error}") from None
         store = cls(engine)
         if migrate:
