@@ -125,10 +125,23 @@ def main() -> None:
         return
     article = ROOT / "examples" / "harbour-bridge.txt"
     print(f"machine: {os.cpu_count()} cores; corpus {args.data}; {args.articles} held-out articles")
-    print(f"first use, once: MPNet assembled and built as fp32 ONNX in {first_use_assembly('all-mpnet-base-v2', False)} s;")
+    print(
+        f"first use, once: MPNet assembled and built as fp32 ONNX in {first_use_assembly('all-mpnet-base-v2', False)} s;"
+    )
     print(f"  MiniLM built as int8 ONNX in {first_use_assembly('all-MiniLM-L6-v2', True)} s")
     for preset in args.presets.split(","):
-        command = [sys.executable, __file__, "--one", preset, "--data", str(args.data), "--articles", str(args.articles), "--rounds", str(args.rounds)]
+        command = [
+            sys.executable,
+            __file__,
+            "--one",
+            preset,
+            "--data",
+            str(args.data),
+            "--articles",
+            str(args.articles),
+            "--rounds",
+            str(args.rounds),
+        ]
         if args.accuracy:
             command.append("--accuracy")
         result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)

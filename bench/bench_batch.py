@@ -65,12 +65,23 @@ class Timer:
         pass
 
 
-def measure_batch(paths: list[Path], model: str, batch_size: int, db: str, workers: int, engine: str, threads: int) -> dict:
+def measure_batch(
+    paths: list[Path], model: str, batch_size: int, db: str, workers: int, engine: str, threads: int
+) -> dict:
     from propscan.batch.jobs import run_batch
 
     timer = Timer()
     started = time.perf_counter()
-    summary = run_batch(paths, db=db, model=model, workers=workers, threads=threads, batch_size=batch_size, engine=engine, progress=timer)
+    summary = run_batch(
+        paths,
+        db=db,
+        model=model,
+        workers=workers,
+        threads=threads,
+        batch_size=batch_size,
+        engine=engine,
+        progress=timer,
+    )
     total = time.perf_counter() - started
     steady = timer.last - timer.started
     return {
@@ -105,7 +116,13 @@ def measure_paired(paths: list[Path], model: str, batch_size: int, rounds: int, 
                 analyzer.predict(documents[first : first + batch_size])
             bare.append(len(documents) / (time.perf_counter() - started))
             started = time.perf_counter()
-            summary = run_batch(paths, db=f"sqlite:///{folder}/paired-{round_}.db", model=model, analyzer=analyzer, batch_size=batch_size)
+            summary = run_batch(
+                paths,
+                db=f"sqlite:///{folder}/paired-{round_}.db",
+                model=model,
+                analyzer=analyzer,
+                batch_size=batch_size,
+            )
             batch.append(summary.analyzed / (time.perf_counter() - started))
     ratios = sorted(b / a for a, b in zip(bare, batch, strict=True))
     return {"bare_rates": bare, "batch_rates": batch, "median_ratio": ratios[len(ratios) // 2], "threads": threads}
@@ -126,13 +143,27 @@ def child(args: argparse.Namespace) -> None:
 
 
 def run_child(args: argparse.Namespace, measure: str, **extra) -> dict:
-    command = [sys.executable, __file__, "--measure", measure, "--model", args.model, "--articles", str(args.articles),
-               "--data", str(args.data), "--batch-size", str(args.batch_size)]
+    command = [
+        sys.executable,
+        __file__,
+        "--measure",
+        measure,
+        "--model",
+        args.model,
+        "--articles",
+        str(args.articles),
+        "--data",
+        str(args.data),
+        "--batch-size",
+        str(args.batch_size),
+    ]
     if "threads" not in extra:
         command += ["--threads", str(args.threads)]
     for key, value in extra.items():
         command += [f"--{key.replace('_', '-')}", str(value)]
-    output = subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    output = subprocess.run(
+        command, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    )
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
@@ -158,8 +189,15 @@ def main() -> None:
     parser.add_argument("--postgres", default=None, help="a PostgreSQL URL (default: start a throwaway cluster)")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions; the median is reported")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--paired", action="store_true", help="only the in-process bare-vs-batch comparison (robust on a busy machine)")
-    parser.add_argument("--threads", type=int, default=1, help="model threads per analyzer, bare or worker (default 1: 2 workers then use 2 cores)")
+    parser.add_argument(
+        "--paired", action="store_true", help="only the in-process bare-vs-batch comparison (robust on a busy machine)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="model threads per analyzer, bare or worker (default 1: 2 workers then use 2 cores)",
+    )
     parser.add_argument("--measure", choices=("bare", "batch", "paired"), help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
@@ -170,21 +208,33 @@ def main() -> None:
         return
     if args.paired:
         result = run_child(args, "paired", rounds=args.rounds, threads=args.threads)
-        print(json.dumps(result, indent=2) if args.json else
-              f"batch path / bare analyzer, same process, {args.rounds} alternating rounds, {args.threads} thread(s): "
-              f"median {100 * result['median_ratio']:.0f}% (bare {', '.join(f'{r:.2f}' for r in result['bare_rates'])} art/s; "
-              f"batch {', '.join(f'{r:.2f}' for r in result['batch_rates'])} art/s)")
+        print(
+            json.dumps(result, indent=2)
+            if args.json
+            else f"batch path / bare analyzer, same process, {args.rounds} alternating rounds, {args.threads} thread(s): "
+            f"median {100 * result['median_ratio']:.0f}% (bare {', '.join(f'{r:.2f}' for r in result['bare_rates'])} art/s; "
+            f"batch {', '.join(f'{r:.2f}' for r in result['batch_rates'])} art/s)"
+        )
         return
 
-    results: dict = {"model": args.model, "articles": args.articles, "cpus": os.cpu_count(), "load_average": os.getloadavg()}
+    results: dict = {
+        "model": args.model,
+        "articles": args.articles,
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+    }
     rounds: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as folder:
         url = postgres_url(args.postgres)
         # Interleaved rounds: a busy machine slows every configuration alike, not just the last one.
         for round_ in range(args.rounds):
             rounds.setdefault("bare analyzer", []).append(run_child(args, "bare"))
-            rounds.setdefault("sqlite, 1 worker", []).append(run_child(args, "batch", db=f"sqlite:///{folder}/w1-{round_}.db", workers=1))
-            rounds.setdefault("sqlite, 2 workers", []).append(run_child(args, "batch", db=f"sqlite:///{folder}/w2-{round_}.db", workers=2))
+            rounds.setdefault("sqlite, 1 worker", []).append(
+                run_child(args, "batch", db=f"sqlite:///{folder}/w1-{round_}.db", workers=1)
+            )
+            rounds.setdefault("sqlite, 2 workers", []).append(
+                run_child(args, "batch", db=f"sqlite:///{folder}/w2-{round_}.db", workers=2)
+            )
             # A run resumes what the database holds, so every round needs an empty one: a given URL serves round 1 only.
             database = url if round_ == 0 else (None if args.postgres else postgres_url(None))
             if database:
@@ -196,7 +246,9 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     load = ", ".join(f"{x:.1f}" for x in results["load_average"])
-    print(f"model {args.model}, {args.articles} PTC articles, {os.cpu_count()} CPUs, median of {args.rounds} round(s), load average {load}")
+    print(
+        f"model {args.model}, {args.articles} PTC articles, {os.cpu_count()} CPUs, median of {args.rounds} round(s), load average {load}"
+    )
     print(f"{'':24} {'articles/s':>10} {'% of bare':>9} {'end to end':>10} {'peak MiB':>9} {'workers MiB':>11}")
     for name, result in results.items():
         if not isinstance(result, dict):
@@ -204,7 +256,9 @@ def main() -> None:
         share = 100 * result["rate"] / bare
         end_to_end = f"{result['rate_end_to_end']:.2f}" if "rate_end_to_end" in result else "-"
         workers = f"{result['peak_rss_workers_mib']:.0f}" if result["peak_rss_workers_mib"] else "-"
-        print(f"{name:24} {result['rate']:10.2f} {share:8.0f}% {end_to_end:>10} {result['peak_rss_mib']:9.0f} {workers:>11}")
+        print(
+            f"{name:24} {result['rate']:10.2f} {share:8.0f}% {end_to_end:>10} {result['peak_rss_mib']:9.0f} {workers:>11}"
+        )
 
 
 if __name__ == "__main__":

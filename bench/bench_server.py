@@ -52,8 +52,20 @@ def free_port() -> int:
 
 
 def start_server(model: str, port: int, workers: int, threads: int | None) -> subprocess.Popen:
-    command = [sys.executable, "-m", "propscan.cli", "serve", "--model", model, "--port", str(port),
-               "--workers", str(workers), "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "propscan.cli",
+        "serve",
+        "--model",
+        model,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+    ]
     if threads:
         command += ["--threads", str(threads)]
     return subprocess.Popen(command, start_new_session=True)
@@ -150,7 +162,9 @@ def main() -> int:
         )
     batches = after["batches"] - before["batches"]
     if batches and args.workers == 1:
-        print(f"batching    {(after['documents'] - before['documents']) / batches:.1f} articles per model call on average")
+        print(
+            f"batching    {(after['documents'] - before['documents']) / batches:.1f} articles per model call on average"
+        )
     return 1 if total_errors else 0
 
 

@@ -34,7 +34,9 @@ class AllHiddenStates(torch.nn.Module):
         self.model = model
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True).hidden_states)
+        return tuple(
+            self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True).hidden_states
+        )
 
 
 def export(name: str, target: Path) -> None:
@@ -48,8 +50,15 @@ def export(name: str, target: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         exported = Path(scratch) / "model.onnx"
         torch.onnx.export(
-            AllHiddenStates(model), example, str(exported), input_names=["input_ids", "attention_mask"],
-            output_names=outputs, dynamic_axes=axes, opset_version=17, dynamo=False, do_constant_folding=False,
+            AllHiddenStates(model),
+            example,
+            str(exported),
+            input_names=["input_ids", "attention_mask"],
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+            do_constant_folding=False,
         )
         graph = onnx.load(str(exported))
     weights = load_file(str(folder / "model.safetensors"))
@@ -68,7 +77,9 @@ def export(name: str, target: Path) -> None:
     graph.metadata_props.add(key="propscan.weights_sha256", value=ENCODERS[name].weights_sha256)
     target.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(graph, str(target))
-    print(f"{name}: {len(stripped)} weights stripped, {len(kept)} small constants kept, {target.stat().st_size / 1e3:.0f} kB")
+    print(
+        f"{name}: {len(stripped)} weights stripped, {len(kept)} small constants kept, {target.stat().st_size / 1e3:.0f} kB"
+    )
     _check(name, folder, target)
 
 
@@ -88,7 +99,9 @@ def _check(name: str, folder: Path, target: Path) -> None:
     with torch.inference_mode():
         expected = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1].numpy()
     session = onnxruntime.InferenceSession(fill_weights(onnx.load(str(target)), folder).SerializeToString())
-    [got] = session.run([f"hidden_{model.config.num_hidden_layers}"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
+    [got] = session.run(
+        [f"hidden_{model.config.num_hidden_layers}"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
+    )
     error = float(np.abs(got - expected)[mask.numpy().astype(bool)].max())
     print(f"{name}: max |onnx - torch| on real tokens {error:.2e}")
     if error > 1e-3:

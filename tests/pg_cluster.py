@@ -58,7 +58,9 @@ def server_url() -> str:
         pytest.skip(_cluster["skip"])
     binaries = _bin_dir()
     if binaries is None:
-        _cluster["skip"] = "PostgreSQL 15 binaries not found (apt install postgresql, or set PROPSCAN_PG_BIN / PROPSCAN_TEST_POSTGRES_URL)"
+        _cluster["skip"] = (
+            "PostgreSQL 15 binaries not found (apt install postgresql, or set PROPSCAN_PG_BIN / PROPSCAN_TEST_POSTGRES_URL)"
+        )
         pytest.skip(_cluster["skip"])
     try:
         import psycopg  # noqa: F401
@@ -77,13 +79,33 @@ def server_url() -> str:
     log = root / "server.log"
     try:
         subprocess.run(
-            _as_postgres([str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]),
-            check=True, capture_output=True, timeout=120,
+            _as_postgres(
+                [str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
         options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
         subprocess.run(
-            _as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "-t", "60", "start"]),
-            check=True, capture_output=True, timeout=90,
+            _as_postgres(
+                [
+                    str(binaries / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-o",
+                    options,
+                    "-l",
+                    str(root / "server.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=90,
         )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
         detail = getattr(error, "stderr", b"") or b""
@@ -93,7 +115,11 @@ def server_url() -> str:
         pytest.skip(_cluster["skip"])
 
     def stop() -> None:
-        subprocess.run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]), capture_output=True, timeout=60)
+        subprocess.run(
+            _as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
     atexit.register(stop)

@@ -18,4 +18,6 @@ def _shipped() -> bool:
     return True
 
 
-needs_model = pytest.mark.skipif(not _shipped(), reason=f"the {MODEL!r} model is not built (propscan train --model fast)")
+needs_model = pytest.mark.skipif(
+    not _shipped(), reason=f"the {MODEL!r} model is not built (propscan train --model fast)"
+)

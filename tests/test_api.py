@@ -40,7 +40,7 @@ HTML_PAGE = f"""<!doctype html>
 <html><head><title>Reckless Scheme</title><script>window.evil = 1;</script></head>
 <body><nav><a href="/">Home</a> | <a href="/news">News</a></nav>
 <article><h1>City Hall's Reckless Scheme</h1>
-{''.join(f'<p>{paragraph}</p>' for paragraph in ARTICLE.split(chr(10) + chr(10))[1:])}
+{"".join(f"<p>{paragraph}</p>" for paragraph in ARTICLE.split(chr(10) + chr(10))[1:])}
 </article><footer>Copyright the Town Crier</footer></body></html>"""
 
 KEY = "correct-horse-battery-staple"
@@ -242,7 +242,9 @@ def test_other_media_types_get_415(client: TestClient, content_type: str) -> Non
         ({"file": ("a.txt", b"some text")}, {"techniques": "Nonsense"}, 422, ["unknown technique"]),
     ],
 )
-def test_bad_uploads_are_refused_with_a_reason(client: TestClient, files, data, status: int, phrases: list[str]) -> None:
+def test_bad_uploads_are_refused_with_a_reason(
+    client: TestClient, files, data, status: int, phrases: list[str]
+) -> None:
     assert_refused(client.post("/v1/analyze", files=files, data=data), status, *phrases)
 
 
@@ -253,9 +255,19 @@ def test_text_form_field_is_not_a_file(client: TestClient) -> None:
 
 
 def test_no_bad_input_ever_gets_a_500(client: TestClient) -> None:
-    bodies = [b"\x00" * 50, b"\xff\xfe\xfd", b"null", b"true", b"1e999", b'{"text": null}', b'{"html": 5}',
-              b'{"text": "ok", "techniques": [null]}', b'{"text": "ok", "threshold": null}', b"[" * 15_000,
-              b'{"text": ' * 3000]
+    bodies = [
+        b"\x00" * 50,
+        b"\xff\xfe\xfd",
+        b"null",
+        b"true",
+        b"1e999",
+        b'{"text": null}',
+        b'{"html": 5}',
+        b'{"text": "ok", "techniques": [null]}',
+        b'{"text": "ok", "threshold": null}',
+        b"[" * 15_000,
+        b'{"text": ' * 3000,
+    ]
     for body in bodies:
         for content_type in ("application/json", "multipart/form-data", "multipart/form-data; boundary=xyz"):
             response = post_json(client, body, content_type)
@@ -448,7 +460,9 @@ def test_serve_command_hands_its_options_to_the_api(monkeypatch: pytest.MonkeyPa
     calls: list[dict] = []
     monkeypatch.setattr(propscan.api, "serve", lambda **options: calls.append(options))
     assert main(["serve", "--host", "0.0.0.0", "--port", "9123", "--workers", "2", "--model", "fast"]) == 0
-    assert calls == [{"host": "0.0.0.0", "port": 9123, "workers": 2, "model": "fast", "threads": None, "log_level": "info"}]
+    assert calls == [
+        {"host": "0.0.0.0", "port": 9123, "workers": 2, "model": "fast", "threads": None, "log_level": "info"}
+    ]
     assert main(["serve", "--workers", "0"]) == 1
 
 

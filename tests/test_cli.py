@@ -141,7 +141,11 @@ def test_techniques_lists_both_inventories(capsys):
     code, out, _ = run(capsys, "techniques", "--json")
     assert code == 0 and len(json.loads(out)) == 14
     code, out, _ = run(capsys, "techniques", "--inventory", "ptc18", "--json")
-    assert {t["label"] for t in json.loads(out)} >= {"Straw_Men", "Red_Herring", "Obfuscation,Intentional_Vagueness,Confusion"}
+    assert {t["label"] for t in json.loads(out)} >= {
+        "Straw_Men",
+        "Red_Herring",
+        "Obfuscation,Intentional_Vagueness,Confusion",
+    }
 
 
 def test_analyze_html_reports_offsets_into_the_extracted_text(tmp_path, capsys, tiny_model_dir):
@@ -163,7 +167,9 @@ def test_analyze_html_reports_offsets_into_the_extracted_text(tmp_path, capsys, 
 
 def test_non_english_is_analyzed_with_a_warning(tmp_path, capsys, tiny_model_dir):
     article = tmp_path / "de.txt"
-    article.write_text("Der Stadtrat hat am Dienstag beschlossen, die Brücke im Hafen vor dem Winter zu reparieren. " * 3)
+    article.write_text(
+        "Der Stadtrat hat am Dienstag beschlossen, die Brücke im Hafen vor dem Winter zu reparieren. " * 3
+    )
     code, out, err = run(capsys, "analyze", article, "--json", "--model", tiny_model_dir)
     assert code == 0
     assert "warning" in err and "not English" in err

@@ -128,5 +128,7 @@ def test_nlp4if_has_all_eighteen_techniques():
 @pytest.mark.skipif(not (SHARED / "ptc").is_dir(), reason="../shared/data/ptc is not beside the repo")
 def test_inventories_match_the_official_technique_lists():
     folder = SHARED / "ptc" / "techniques"
-    assert list(SEMEVAL2020.labels) == (folder / "propaganda-techniques-names-semeval2020task11.txt").read_text().split()
+    assert (
+        list(SEMEVAL2020.labels) == (folder / "propaganda-techniques-names-semeval2020task11.txt").read_text().split()
+    )
     assert list(PTC18.labels) == (folder / "propaganda-techniques-names.txt").read_text().split()

@@ -57,7 +57,10 @@ def test_report_views_and_filters(client):
         "/v1/corpus/report",
         params={"by": "month", "source": "Courier", "since": "2021-06-01", "until": "2021-06-30", "technique": "Doubt"},
     ).json()
-    assert [(r["group"], r["technique"], r["spans"]) for r in filtered["data"]] == [("2021-06", "(all techniques)", 1), ("2021-06", "Doubt", 1)]
+    assert [(r["group"], r["technique"], r["spans"]) for r in filtered["data"]] == [
+        ("2021-06", "(all techniques)", 1),
+        ("2021-06", "Doubt", 1),
+    ]
     assert [e["document_id"] for e in filtered["examples"]] == ["c2"]
     by_technique = client.get("/v1/corpus/report", params={"by": "technique", "min_score": 0.75}).json()
     assert {r["technique"] for r in by_technique["data"]} == {"Name_Calling,Labeling", "Loaded_Language", "Flag-Waving"}

@@ -55,7 +55,12 @@ def test_outside_bias_trades_caution_for_recall():
 
 
 def test_bio_paths_become_token_ranges():
-    assert tags_to_token_spans([OUTSIDE, BEGIN, INSIDE, OUTSIDE, INSIDE, BEGIN, BEGIN]) == [(1, 3), (4, 5), (5, 6), (6, 7)]
+    assert tags_to_token_spans([OUTSIDE, BEGIN, INSIDE, OUTSIDE, INSIDE, BEGIN, BEGIN]) == [
+        (1, 3),
+        (4, 5),
+        (5, 6),
+        (6, 7),
+    ]
     assert tags_to_token_spans([]) == []
 
 

@@ -66,10 +66,16 @@ def test_onnx_states_match_the_hugging_face_model(int8, closeness):
     assert encoded.offsets.tolist() == reference["offset_mapping"][0, 1:-1].tolist()
     model = transformers.AutoModel.from_pretrained(folder).eval()
     with torch.inference_mode():
-        hidden = model(input_ids=reference["input_ids"], attention_mask=reference["attention_mask"], output_hidden_states=True)
+        hidden = model(
+            input_ids=reference["input_ids"], attention_mask=reference["attention_mask"], output_hidden_states=True
+        )
     expected = torch.stack(hidden.hidden_states[-4:], dim=2)[0, 1:-1].numpy()
     if int8:
-        cosine = (encoded.layers * expected).sum(-1) / np.linalg.norm(encoded.layers, axis=-1) / np.linalg.norm(expected, axis=-1)
+        cosine = (
+            (encoded.layers * expected).sum(-1)
+            / np.linalg.norm(encoded.layers, axis=-1)
+            / np.linalg.norm(expected, axis=-1)
+        )
         assert cosine.mean() > closeness
     else:
         assert np.abs(encoded.layers - expected).max() < closeness

@@ -21,8 +21,14 @@ LABEL_STUDIO = Path(__file__).parent / "data" / "labelstudio" / "export.json"
 TEXT = "Shameful cowards ran away. Fans 🎉 cheered the true heroes of the nation."
 HEROES = TEXT.index("true heroes")
 STORED = [
-    (Document(TEXT, "n1", {"source": "Courier", "date": "2021-05-03", "title": "Cowards"}),
-     [Span(0, 16, "Name_Calling,Labeling", 0.91), Span(0, 8, "Loaded_Language", 0.55), Span(HEROES, HEROES + 25, "Flag-Waving", 0.3)]),
+    (
+        Document(TEXT, "n1", {"source": "Courier", "date": "2021-05-03", "title": "Cowards"}),
+        [
+            Span(0, 16, "Name_Calling,Labeling", 0.91),
+            Span(0, 8, "Loaded_Language", 0.55),
+            Span(HEROES, HEROES + 25, "Flag-Waving", 0.3),
+        ],
+    ),
     (Document("The bus timetable changes on Monday.", "n2", {"source": "Herald"}), []),
 ]
 
@@ -105,10 +111,50 @@ def test_reading_a_label_studio_export():
     [
         ({"not": "a list"}, "'data' object"),
         ([{"data": {"txt": "x"}}], "data.text must hold"),
-        ([{"data": {"text": "abc def"}, "annotations": [{"result": [{"type": "labels", "value": {"start": 0, "end": 3, "text": "abd", "labels": ["Doubt"]}}]}]}], "Label Studio recorded 'abd'"),
-        ([{"data": {"text": "abc def"}, "annotations": [{"result": [{"type": "labels", "value": {"start": 0, "end": 3, "labels": ["Sarcasm"]}}]}]}], "unknown technique 'Sarcasm'"),
-        ([{"data": {"text": "abc"}, "annotations": [{"result": [{"type": "labels", "value": {"start": 2, "end": 9, "labels": ["Doubt"]}}]}]}], "outside the text"),
-        ([{"data": {"text": "a", "doc_id": "x"}, "annotations": [{"result": []}]}, {"data": {"text": "b", "doc_id": "x"}, "annotations": [{"result": []}]}], "share the document id"),
+        (
+            [
+                {
+                    "data": {"text": "abc def"},
+                    "annotations": [
+                        {
+                            "result": [
+                                {"type": "labels", "value": {"start": 0, "end": 3, "text": "abd", "labels": ["Doubt"]}}
+                            ]
+                        }
+                    ],
+                }
+            ],
+            "Label Studio recorded 'abd'",
+        ),
+        (
+            [
+                {
+                    "data": {"text": "abc def"},
+                    "annotations": [
+                        {"result": [{"type": "labels", "value": {"start": 0, "end": 3, "labels": ["Sarcasm"]}}]}
+                    ],
+                }
+            ],
+            "unknown technique 'Sarcasm'",
+        ),
+        (
+            [
+                {
+                    "data": {"text": "abc"},
+                    "annotations": [
+                        {"result": [{"type": "labels", "value": {"start": 2, "end": 9, "labels": ["Doubt"]}}]}
+                    ],
+                }
+            ],
+            "outside the text",
+        ),
+        (
+            [
+                {"data": {"text": "a", "doc_id": "x"}, "annotations": [{"result": []}]},
+                {"data": {"text": "b", "doc_id": "x"}, "annotations": [{"result": []}]},
+            ],
+            "share the document id",
+        ),
     ],
 )
 def test_malformed_exports_name_the_task(tmp_path, tasks, message):
@@ -143,8 +189,23 @@ def test_train_reads_a_label_studio_export(tmp_path, capsys):
     from propscan import Analyzer
 
     output = tmp_path / "model"
-    code = main(["train", "--format", "label-studio", "--data", str(LABEL_STUDIO), "--model", "fast", "--epochs", "1",
-                 "--validation-fraction", "0", "--output", str(output)])
+    code = main(
+        [
+            "train",
+            "--format",
+            "label-studio",
+            "--data",
+            str(LABEL_STUDIO),
+            "--model",
+            "fast",
+            "--epochs",
+            "1",
+            "--validation-fraction",
+            "0",
+            "--output",
+            str(output),
+        ]
+    )
     assert code == 0
     assert "3 training and 0 validation articles" in capsys.readouterr().err
     analyzer = Analyzer.load(output)

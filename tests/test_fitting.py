@@ -41,7 +41,10 @@ def test_feature_cache_is_written_once_and_read_back_memory_mapped(cache, monkey
 def test_feature_caches_of_older_versions_are_removed(cache):
     from propscan.model.features import FEATURES_VERSION
 
-    stale = [cache / "features" / "0123456789abcdef01234567", cache / "features" / f"v{FEATURES_VERSION - 1}-0123456789abcdef"]
+    stale = [
+        cache / "features" / "0123456789abcdef01234567",
+        cache / "features" / f"v{FEATURES_VERSION - 1}-0123456789abcdef",
+    ]
     for folder in stale:
         folder.mkdir(parents=True)
         (folder / "layers.npy").write_bytes(b"old states")

@@ -38,7 +38,11 @@ def snapshot(url: str) -> dict:
     with Store.open(url) as store:
         (run,) = store.runs()
         analyses = {
-            a.document.id: (a.document.text, round(a.score, 6), sorted((s.start, s.end, s.technique, round(s.score, 6)) for s in a.spans))
+            a.document.id: (
+                a.document.text,
+                round(a.score, 6),
+                sorted((s.start, s.end, s.technique, round(s.score, 6)) for s in a.spans),
+            )
             for a in store.analyses(run.id)
         }
         failures = {f.document_id: f.error for f in store.failures(run.id)}
@@ -91,7 +95,9 @@ def test_batch_stores_each_document_once_and_records_failures(tmp_path, analyzer
 def test_new_options_make_a_new_run(tmp_path, analyzer):
     url = f"sqlite:///{tmp_path / 'o.db'}"
     first = run_batch([BATCH / "feeds"], db=url, model=MODEL, analyzer=analyzer)
-    second = run_batch([BATCH / "feeds"], db=url, model=MODEL, analyzer=analyzer, threshold=0.5, techniques=["Loaded_Language"])
+    second = run_batch(
+        [BATCH / "feeds"], db=url, model=MODEL, analyzer=analyzer, threshold=0.5, techniques=["Loaded_Language"]
+    )
     assert first.run.id != second.run.id and second.analyzed == 3
     assert second.run.options == {"threshold": 0.5, "techniques": ["Loaded_Language"]}
     with Store.open(url) as store, store.sessions() as session:
@@ -126,8 +132,22 @@ def test_sigkill_then_rerun_finishes_with_every_document_once(tmp_path):
     """Kill -9 a two-worker job in the middle, run the same command again: the database ends complete, no duplicates."""
     folder = corpus_folder(tmp_path, 16)
     url = f"sqlite:///{tmp_path / 'killed.db'}"
-    command = [sys.executable, "-m", "propscan.cli", "batch", str(folder), "--db", url, "--model", MODEL,
-               "--workers", "2", "--batch-size", "1", "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "propscan.cli",
+        "batch",
+        str(folder),
+        "--db",
+        url,
+        "--model",
+        MODEL,
+        "--workers",
+        "2",
+        "--batch-size",
+        "1",
+        "--no-progress",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     job = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
@@ -142,7 +162,10 @@ def test_sigkill_then_rerun_finishes_with_every_document_once(tmp_path):
     assert 3 <= done_when_killed < 16, "the kill came too late to test resuming"
     # The spawned workers notice their parent is gone and exit instead of lingering.
     deadline = time.monotonic() + 20
-    while any(Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3] for pid in workers):
+    while any(
+        Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
+        for pid in workers
+    ):
         assert time.monotonic() < deadline, "worker processes outlived the killed job"
         time.sleep(0.2)
 

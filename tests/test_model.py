@@ -146,7 +146,10 @@ def test_training_on_the_eighteen_ptc_techniques(tmp_path, tiny_corpus):
     corpus = [
         AnnotatedDocument(
             d.document,
-            tuple(Span(s.start, s.end, "Bandwagon" if s.technique.startswith("Bandwagon") else s.technique) for s in d.spans),
+            tuple(
+                Span(s.start, s.end, "Bandwagon" if s.technique.startswith("Bandwagon") else s.technique)
+                for s in d.spans
+            ),
         )
         for d in tiny_corpus
     ]

@@ -15,12 +15,28 @@ from propscan.cli import main
 
 # Our own short texts; spans are placed by hand so every figure below can be worked out on paper.
 DOCS = [
-    (Document("Traitors and cowards run this city. They always lie.", "c1", {"source": "Courier", "date": "2021-05-03"}),
-     [Span(0, 8, "Name_Calling,Labeling", 0.9), Span(13, 19, "Name_Calling,Labeling", 0.7), Span(35, 52, "Loaded_Language", 0.6)]),
-    (Document("The council met on Tuesday and approved the budget.", "c2", {"source": "Courier", "date": "2021-06-10"}),
-     [Span(36, 50, "Doubt", 0.2)]),
-    (Document("A glorious victory for every true patriot in the land.", "h1", {"source": "Herald", "date": "2021-05-20"}),
-     [Span(2, 18, "Loaded_Language", 0.8), Span(29, 41, "Flag-Waving", 0.95)]),
+    (
+        Document(
+            "Traitors and cowards run this city. They always lie.", "c1", {"source": "Courier", "date": "2021-05-03"}
+        ),
+        [
+            Span(0, 8, "Name_Calling,Labeling", 0.9),
+            Span(13, 19, "Name_Calling,Labeling", 0.7),
+            Span(35, 52, "Loaded_Language", 0.6),
+        ],
+    ),
+    (
+        Document(
+            "The council met on Tuesday and approved the budget.", "c2", {"source": "Courier", "date": "2021-06-10"}
+        ),
+        [Span(36, 50, "Doubt", 0.2)],
+    ),
+    (
+        Document(
+            "A glorious victory for every true patriot in the land.", "h1", {"source": "Herald", "date": "2021-05-20"}
+        ),
+        [Span(2, 18, "Loaded_Language", 0.8), Span(29, 41, "Flag-Waving", 0.95)],
+    ),
     (Document("Rain is expected on Sunday across the valley.", "u1", {}), []),
 ]
 
@@ -73,13 +89,19 @@ def test_rates_by_technique(store):
 
 
 def test_filters(store):
-    only_may_courier = build_report(store, by="source", filters=Filters(sources=("Courier",), since=dt.date(2021, 5, 1), until=dt.date(2021, 5, 31)))
+    only_may_courier = build_report(
+        store, by="source", filters=Filters(sources=("Courier",), since=dt.date(2021, 5, 1), until=dt.date(2021, 5, 31))
+    )
     assert {r.group for r in only_may_courier.rows} == {"Courier"}
     assert rows_of(only_may_courier)[("Courier", ALL)].documents == 1
     flags = build_report(store, by="source", filters=Filters(techniques=("Flag-Waving",)))
     assert rows_of(flags)[("Herald", ALL)].spans == 1 and rows_of(flags)[("Courier", ALL)].spans == 0
     confident = build_report(store, by="technique", filters=Filters(min_score=0.75))
-    assert {r.technique: r.spans for r in confident.rows} == {"Name_Calling,Labeling": 1, "Loaded_Language": 1, "Flag-Waving": 1}
+    assert {r.technique: r.spans for r in confident.rows} == {
+        "Name_Calling,Labeling": 1,
+        "Loaded_Language": 1,
+        "Flag-Waving": 1,
+    }
 
 
 def test_top_examples_are_the_highest_scoring_with_their_text(store):
@@ -98,7 +120,9 @@ def test_csv_and_plots(store, tmp_path):
     with rates.open() as handle:
         table = list(csv.DictReader(handle))
     herald = next(r for r in table if r["source"] == "Herald" and r["technique"] == ALL)
-    assert int(herald["spans"]) == 2 and float(herald["rate_per_1000_words"]) == pytest.approx(2000 / words("h1"), abs=1e-3)
+    assert int(herald["spans"]) == 2 and float(herald["rate_per_1000_words"]) == pytest.approx(
+        2000 / words("h1"), abs=1e-3
+    )
     with examples.open() as handle:
         assert {r["document_id"] for r in csv.DictReader(handle)} == {"c1", "c2", "h1"}
     charts = plot(store, tmp_path / "plots")
@@ -118,7 +142,12 @@ def test_report_command(tmp_path, capsys):
         run = store.get_or_create_run("fast@test", {})
         for document, spans in DOCS:
             store.save_analysis(run.id, document, spans, 0.5)
-    assert main(["report", "--db", url, "--by", "month", "--csv", str(tmp_path / "out"), "--plot", str(tmp_path / "plots")]) == 0
+    assert (
+        main(
+            ["report", "--db", url, "--by", "month", "--csv", str(tmp_path / "out"), "--plot", str(tmp_path / "plots")]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "2021-05" in out and "Top examples" in out
     assert (tmp_path / "out" / "rates_by_month.csv").exists() and (tmp_path / "plots" / "density_by_month.png").exists()

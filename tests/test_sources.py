@@ -36,12 +36,18 @@ def write_warc(path: Path) -> Path:
             headers = StatusAndHeaders("200 OK", [("Content-Type", content_type)], protocol="HTTP/1.1")
             writer.write_record(writer.create_warc_record(url, kind, payload=io.BytesIO(body), http_headers=headers))
         request = StatusAndHeaders("GET /port HTTP/1.1", [("Host", "herald.example")], is_http_request=True)
-        writer.write_record(writer.create_warc_record("https://herald.example/port", "request", payload=io.BytesIO(b""), http_headers=request))
+        writer.write_record(
+            writer.create_warc_record(
+                "https://herald.example/port", "request", payload=io.BytesIO(b""), http_headers=request
+            )
+        )
     return path
 
 
 def by_origin(items):
-    return {Path(item.metadata.get("origin", item.origin if isinstance(item, Failure) else "")).name: item for item in items}
+    return {
+        Path(item.metadata.get("origin", item.origin if isinstance(item, Failure) else "")).name: item for item in items
+    }
 
 
 def test_folder_reads_text_and_html_and_records_bad_files():
@@ -63,7 +69,9 @@ def test_folder_reads_text_and_html_and_records_bad_files():
 
 
 def test_ptc_article_names_keep_their_ids(tmp_path):
-    (tmp_path / "article123456.txt").write_text("Title\n\nA short article body about a local election.\n", encoding="utf-8")
+    (tmp_path / "article123456.txt").write_text(
+        "Title\n\nA short article body about a local election.\n", encoding="utf-8"
+    )
     (document,) = read_sources([tmp_path])
     assert document.id == "123456"
 

@@ -46,7 +46,9 @@ def test_spans_match_the_analyzer(fast_analyzer_for_spacy):
 @needs_model
 def test_pipe_threshold_techniques_and_empty_docs():
     nlp = spacy.blank("en")
-    nlp.add_pipe("propscan", config={"model": MODEL, "threshold": 0.2, "techniques": ["Loaded_Language"], "batch_size": 2})
+    nlp.add_pipe(
+        "propscan", config={"model": MODEL, "threshold": 0.2, "techniques": ["Loaded_Language"], "batch_size": 2}
+    )
     docs = list(nlp.pipe([TEXT, "", TEXT, "   "]))
     assert [len(d.spans["propaganda"]) for d in docs][1::2] == [0, 0]
     first, third = docs[0].spans["propaganda"], docs[2].spans["propaganda"]

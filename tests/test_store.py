@@ -23,7 +23,13 @@ def db_url(request, tmp_path):
 ARTICLE = Document(
     text="Reckless leaders wrecked the budget. Everyone knows it.",
     id="a1",
-    metadata={"source": "Courier", "date": "2021-05-14", "title": "Budget", "url": "https://c.example/a1", "extra": {"n": 1}},
+    metadata={
+        "source": "Courier",
+        "date": "2021-05-14",
+        "title": "Budget",
+        "url": "https://c.example/a1",
+        "extra": {"n": 1},
+    },
 )
 
 
@@ -62,7 +68,11 @@ def test_database_from_a_newer_propscan_is_refused(tmp_path):
 
 
 def test_analysis_is_stored_once_with_all_its_spans(db_url):
-    spans = [Span(0, 8, "Loaded_Language", 0.9), Span(0, 16, "Name_Calling,Labeling", 0.4), Span(37, 55, "Bandwagon,Reductio_ad_hitlerum", None)]
+    spans = [
+        Span(0, 8, "Loaded_Language", 0.9),
+        Span(0, 16, "Name_Calling,Labeling", 0.4),
+        Span(37, 55, "Bandwagon,Reductio_ad_hitlerum", None),
+    ]
     with Store.open(db_url) as store:
         run = store.get_or_create_run("m@1", {"threshold": 0.0})
         assert store.save_analysis(run.id, ARTICLE, spans, 0.6, ["a warning"]) is True
@@ -74,7 +84,9 @@ def test_analysis_is_stored_once_with_all_its_spans(db_url):
         assert stored.score == pytest.approx(0.6) and stored.warnings == ("a warning",)
         assert store.done_ids(run.id) == {"a1"}
         with store.sessions() as session:
-            row = session.execute(select(DocumentRow.source, DocumentRow.published, DocumentRow.words, DocumentRow.title)).one()
+            row = session.execute(
+                select(DocumentRow.source, DocumentRow.published, DocumentRow.words, DocumentRow.title)
+            ).one()
         assert tuple(row) == ("Courier", dt.date(2021, 5, 14), count_words(ARTICLE.text), "Budget")
 
 
@@ -106,7 +118,9 @@ def test_same_id_with_another_text_is_refused_and_nothing_is_written(db_url):
 def test_failures_are_recorded_once_and_can_be_cleared(db_url):
     with Store.open(db_url) as store:
         run = store.get_or_create_run("m@1", {})
-        assert store.save_failure(run.id, "bad", "x.txt", "x.txt is empty", {"source": "s", "when": dt.date(2021, 1, 1)})
+        assert store.save_failure(
+            run.id, "bad", "x.txt", "x.txt is empty", {"source": "s", "when": dt.date(2021, 1, 1)}
+        )
         assert not store.save_failure(run.id, "bad", "x.txt", "again")
         (failure,) = store.failures(run.id)
         assert failure.error == "x.txt is empty" and failure.meta == {"source": "s", "when": "2021-01-01"}

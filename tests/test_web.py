@@ -27,11 +27,19 @@ CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="browser tests need Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
 )
-sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright (pip install 'propscan[test]')")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="browser tests need playwright (pip install 'propscan[test]')"
+)
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 REPO = Path(__file__).resolve().parents[1]
 
@@ -207,7 +215,9 @@ def test_pasted_article_is_highlighted_where_the_api_says(web: Watched, server: 
         covering = {t for a, b, t in spans if a <= mark["start"] and b >= mark["end"]}
         assert set(mark["techniques"]) == covering
     assert visible_count(page) == len(expected["spans"])
-    sync_api.expect(page.locator("#span-count")).to_have_text(f"{len(expected['spans'])} of {len(expected['spans'])} spans shown")
+    sync_api.expect(page.locator("#span-count")).to_have_text(
+        f"{len(expected['spans'])} of {len(expected['spans'])} spans shown"
+    )
 
     counts: dict[str, int] = {}
     for span in expected["spans"]:
@@ -314,7 +324,9 @@ def test_hostile_article_shows_as_text_and_runs_nothing(web: Watched, tmp_path: 
     _assert_inert(web, HOSTILE)
 
     # The same article dropped in as a file.
-    page.set_input_files("#file-input", files=[{"name": "hostile.txt", "mimeType": "text/plain", "buffer": HOSTILE.encode()}])
+    page.set_input_files(
+        "#file-input", files=[{"name": "hostile.txt", "mimeType": "text/plain", "buffer": HOSTILE.encode()}]
+    )
     sync_api.expect(page.locator("#status")).to_contain_text("Analyzed hostile.txt")
     _assert_inert(web, HOSTILE)
 
@@ -324,7 +336,9 @@ def test_hostile_article_shows_as_text_and_runs_nothing(web: Watched, tmp_path: 
     report = tmp_path / "report.html"
     download.value.save_as(report)
     source = report.read_text(encoding="utf-8")
-    assert not re.search(r"<(script|img|a|iframe|object|embed|link)\b", source, re.IGNORECASE), "a tag leaked into the report"
+    assert not re.search(r"<(script|img|a|iframe|object|embed|link)\b", source, re.IGNORECASE), (
+        "a tag leaked into the report"
+    )
     assert "&lt;script&gt;window.__pwned" in re.sub(r"<[^>]*>", "", source), "the payload should be escaped text"
     page.goto(report.as_uri())
     assert "<script>window.__pwned" in page.text_content("body")

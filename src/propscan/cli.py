@@ -19,7 +19,9 @@ EXIT_ERROR = 1
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING, format="%(message)s")
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING, format="%(message)s"
+    )
     try:
         return args.run(args) or 0
     except PropscanError as error:
@@ -98,7 +100,10 @@ def _analyze(args: argparse.Namespace) -> int:
     with Progress(console=Console(stderr=True), transient=True, disable=len(document.text) < 100_000) as bar:
         task = bar.add_task("analyzing", total=len(document.text))
         analysis = analyzer.predict(
-            [document], threshold=args.threshold, techniques=techniques, progress=lambda done, _: bar.update(task, completed=done)
+            [document],
+            threshold=args.threshold,
+            techniques=techniques,
+            progress=lambda done, _: bar.update(task, completed=done),
         )[0]
     for warning in analysis.warnings:
         print(f"propscan: warning: {warning}", file=sys.stderr)
@@ -154,7 +159,9 @@ def _predict_tc(args: argparse.Namespace) -> int:
             raise CorpusFormatError(line.path, line.line, f"span ends beyond the article ({len(document.text)} chars)")
         template.setdefault(line.article_id, []).append((line.start, line.end))
     analyzer = Analyzer.load(args.model, threads=args.threads)
-    write_tc(args.output, [(ident, analyzer.model.classify(articles[ident], spans)) for ident, spans in template.items()])
+    write_tc(
+        args.output, [(ident, analyzer.model.classify(articles[ident], spans)) for ident, spans in template.items()]
+    )
     return 0
 
 
@@ -170,7 +177,9 @@ def _register_evaluate(commands) -> None:
     parser = commands.add_parser("evaluate", help="score a model on a labelled PTC-format folder")
     _data_option(parser)
     parser.add_argument(
-        "--split", choices=("validation", "all"), default="validation",
+        "--split",
+        choices=("validation", "all"),
+        default="validation",
         help="validation: the held-out articles of the training recipe (default); all: every article",
     )
     parser.add_argument("--labels", type=Path, default=None, help="a label file or folder overriding the search")
@@ -209,7 +218,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 0
     console = Console()
     console.print(f"{len(corpus)} articles, model {analyzer.name}")
-    console.print(f"SI  precision {si.precision:.4f}  recall {si.recall:.4f}  F1 {si.f1:.4f}  ({si.support} gold spans)")
+    console.print(
+        f"SI  precision {si.precision:.4f}  recall {si.recall:.4f}  F1 {si.f1:.4f}  ({si.support} gold spans)"
+    )
     console.print(f"TC  micro-F1 {tc.micro.f1:.4f}  ({tc.micro.support} gold spans)")
     table = Table(title="TC per technique")
     for column in ("technique", "precision", "recall", "F1", "support"):
@@ -228,10 +239,17 @@ def _register_train(commands) -> None:
     parser.add_argument("--inventory", default="semeval2020", help="semeval2020 (14 classes) or ptc18 (18 techniques)")
     parser.add_argument("--labels", type=Path, default=None, help="a label file or folder overriding the search")
     parser.add_argument("--output", type=Path, default=None, help="where to save (default: models/<preset>)")
-    parser.add_argument("--epochs", type=int, default=None, help="most tagger epochs (default: the preset's; the best on validation is kept)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="most tagger epochs (default: the preset's; the best on validation is kept)",
+    )
     parser.add_argument("--validation-fraction", type=float, default=0.15)
     parser.add_argument(
-        "--format", choices=("ptc", "label-studio"), default="ptc",
+        "--format",
+        choices=("ptc", "label-studio"),
+        default="ptc",
         help="ptc: --data is a PTC folder (default); label-studio: --data is a Label Studio JSON export",
     )
     parser.set_defaults(run=_train, verbose=True)  # training always reports its progress
@@ -304,7 +322,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise PropscanError(f"--workers must be at least 1, got {args.workers}")
-    serve(host=args.host, port=args.port, workers=args.workers, model=args.model, threads=args.threads, log_level=args.log_level)
+    serve(
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        model=args.model,
+        threads=args.threads,
+        log_level=args.log_level,
+    )
     return 0
 
 
@@ -314,8 +339,12 @@ def _register_batch(commands) -> None:
     parser.add_argument("inputs", nargs="+", help="folders of .txt/.html, .jsonl, .warc(.gz), .rss/.atom/.xml files")
     parser.add_argument("--db", default=None, help="database URL or SQLite file (default sqlite:///propscan.db)")
     parser.add_argument("--workers", type=int, default=1, help="analyzer processes (local) or actors (ray) (default 1)")
-    parser.add_argument("--engine", choices=("local", "ray"), default="local", help="local processes (default) or a Ray cluster")
-    parser.add_argument("--ray-address", default=None, help="Ray cluster to join (default: $RAY_ADDRESS, else a local instance)")
+    parser.add_argument(
+        "--engine", choices=("local", "ray"), default="local", help="local processes (default) or a Ray cluster"
+    )
+    parser.add_argument(
+        "--ray-address", default=None, help="Ray cluster to join (default: $RAY_ADDRESS, else a local instance)"
+    )
     parser.add_argument("--batch-size", type=int, default=8, help="documents analyzed together (default 8)")
     parser.add_argument("--threshold", type=float, default=0.0, help="drop spans scoring below this (0-1)")
     parser.add_argument("--techniques", default=None, help="comma-separated technique labels to keep")
@@ -334,9 +363,19 @@ def _batch(args: argparse.Namespace) -> int:
     techniques = [t.strip() for t in args.techniques.split(",")] if args.techniques else None
     with RichProgress("analyzing", disable=args.no_progress) as progress:
         summary = run_batch(
-            args.inputs, db=args.db, model=args.model, engine=args.engine, workers=args.workers, threads=args.threads,
-            batch_size=args.batch_size, threshold=args.threshold, techniques=techniques, retry_failed=args.retry_failed,
-            ray_address=args.ray_address, max_bytes=args.max_bytes, progress=progress,
+            args.inputs,
+            db=args.db,
+            model=args.model,
+            engine=args.engine,
+            workers=args.workers,
+            threads=args.threads,
+            batch_size=args.batch_size,
+            threshold=args.threshold,
+            techniques=techniques,
+            retry_failed=args.retry_failed,
+            ray_address=args.ray_address,
+            max_bytes=args.max_bytes,
+            progress=progress,
         )
     print(
         f"run {summary.run.id} ({summary.run.model}): {summary.analyzed} analyzed, {summary.failed} failed, "
@@ -358,7 +397,9 @@ def _register_report(commands) -> None:
     parser.add_argument("--technique", action="append", default=[], help="count only this technique (repeatable)")
     parser.add_argument("--min-score", type=float, default=0.0, help="count only spans scoring at least this")
     parser.add_argument("--examples", type=int, default=3, help="top examples per technique (default 3)")
-    parser.add_argument("--csv", type=Path, default=None, metavar="DIR", help="also write rates and examples as CSV here")
+    parser.add_argument(
+        "--csv", type=Path, default=None, metavar="DIR", help="also write rates and examples as CSV here"
+    )
     parser.add_argument("--plot", type=Path, default=None, metavar="DIR", help="write PNG charts here")
     parser.set_defaults(run=_report)
 
@@ -410,7 +451,17 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = [_register_analyze, _register_predict, _register_evaluate, _register_train, _register_techniques, _register_serve, _register_batch, _register_report, _register_export]
+COMMANDS = [
+    _register_analyze,
+    _register_predict,
+    _register_evaluate,
+    _register_train,
+    _register_techniques,
+    _register_serve,
+    _register_batch,
+    _register_report,
+    _register_export,
+]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -97,9 +97,7 @@ class Analysis:
                 }
                 for s in self.spans
             ],
-            "sentences": [
-                {"start": s.start, "end": s.end, "score": round(s.score, 4)} for s in self.sentences
-            ],
+            "sentences": [{"start": s.start, "end": s.end, "score": round(s.score, 4)} for s in self.sentences],
         }
 
     def technique_counts(self) -> dict[str, int]:

@@ -31,11 +31,15 @@ def model_path(name_or_path: str | Path) -> Path:
     if str(name_or_path) in PRESETS:
         folder = Path(str(resources.files("propscan") / "presets" / str(name_or_path)))
         if not (folder / "config.json").exists():
-            raise ModelError(f"the {name_or_path!r} model is not shipped here; build it with: propscan train --model {name_or_path}")
+            raise ModelError(
+                f"the {name_or_path!r} model is not shipped here; build it with: propscan train --model {name_or_path}"
+            )
         return folder
     path = Path(name_or_path)
     if not path.is_dir():
-        raise ModelError(f"no model at {path}; give a preset ({', '.join(PRESETS)}) or a folder saved by propscan train")
+        raise ModelError(
+            f"no model at {path}; give a preset ({', '.join(PRESETS)}) or a folder saved by propscan train"
+        )
     return path
 
 
@@ -54,7 +58,9 @@ class Analyzer:
         self.name = name or f"propscan-{model.config.encoder}"
 
     @classmethod
-    def load(cls, name_or_path: str | Path = "accurate", *, threshold: float = 0.0, threads: int | None = None) -> Analyzer:
+    def load(
+        cls, name_or_path: str | Path = "accurate", *, threshold: float = 0.0, threads: int | None = None
+    ) -> Analyzer:
         """Load the shipped ``accurate`` (default) or ``fast`` model, or a model folder."""
         folder = model_path(name_or_path)
         model = PropagandaModel.load(folder, threads=threads)
@@ -65,7 +71,9 @@ class Analyzer:
     def techniques(self) -> list[Technique]:
         return get_inventory(self.model.config.inventory).techniques()
 
-    def analyze(self, text: str | Document, *, threshold: float | None = None, techniques: Iterable[str] | None = None) -> Analysis:
+    def analyze(
+        self, text: str | Document, *, threshold: float | None = None, techniques: Iterable[str] | None = None
+    ) -> Analysis:
         """Analyze one article given as text (or a ``Document``)."""
         document = text if isinstance(text, Document) else Document(text=text)
         return self.predict([document], threshold=threshold, techniques=techniques)[0]

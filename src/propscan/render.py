@@ -57,7 +57,9 @@ def render(analysis: Analysis) -> Group:
         legend.add_column("technique")
         legend.add_column("spans", justify="right")
         for technique, count in sorted(analysis.technique_counts().items(), key=lambda kv: -kv[1]):
-            legend.add_row(Text(TECHNIQUES[technique].name, style=f"black on {TECHNIQUES[technique].color}"), str(count))
+            legend.add_row(
+                Text(TECHNIQUES[technique].name, style=f"black on {TECHNIQUES[technique].color}"), str(count)
+            )
         parts.append(legend)
     return Group(*parts)
 

@@ -78,9 +78,15 @@ class PropagandaComponent:
 
     def _annotate(self, docs: list[Doc]) -> list[Doc]:
         todo = [i for i, doc in enumerate(docs) if doc.text.strip()]
-        analyses = self.analyzer.predict(
-            [Document(text=docs[i].text, id=str(i)) for i in todo], threshold=self.threshold, techniques=self.techniques
-        ) if todo else []
+        analyses = (
+            self.analyzer.predict(
+                [Document(text=docs[i].text, id=str(i)) for i in todo],
+                threshold=self.threshold,
+                techniques=self.techniques,
+            )
+            if todo
+            else []
+        )
         found = dict(zip(todo, analyses, strict=True))
         for i, doc in enumerate(docs):
             spans, scores = [], []
@@ -102,7 +108,13 @@ class PropagandaComponent:
     default_config=DEFAULT_CONFIG,
 )
 def make_propscan(
-    nlp: Language, name: str, model: str, threshold: float, techniques: list[str] | None, spans_key: str, batch_size: int
+    nlp: Language,
+    name: str,
+    model: str,
+    threshold: float,
+    techniques: list[str] | None,
+    spans_key: str,
+    batch_size: int,
 ) -> PropagandaComponent:
     """Build the ``propscan`` component from its config (see ``PropagandaComponent``)."""
     return PropagandaComponent(

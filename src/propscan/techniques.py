@@ -82,16 +82,14 @@ _ALL = (
     Technique(
         "Flag-Waving",
         "Flag-waving",
-        "Justifying an idea by appealing to patriotism or group pride, as if loyalty required "
-        "agreement.",
+        "Justifying an idea by appealing to patriotism or group pride, as if loyalty required agreement.",
         "Any true patriot will stand with our brave troops on this.",
         "#9fd3c7",
     ),
     Technique(
         "Causal_Oversimplification",
         "Causal oversimplification",
-        "Pinning a complex outcome on a single cause, or blaming one person or group for a problem "
-        "with many causes.",
+        "Pinning a complex outcome on a single cause, or blaming one person or group for a problem with many causes.",
         "Crime went up because the mayor cut one program.",
         "#f7e07e",
     ),
@@ -105,40 +103,35 @@ _ALL = (
     Technique(
         "Appeal_to_Authority",
         "Appeal to authority",
-        "Claiming something is true only because an authority, often unnamed or outside their "
-        "field, says so.",
+        "Claiming something is true only because an authority, often unnamed or outside their field, says so.",
         "A leading expert, who asked not to be named, confirms the plan will fail.",
         "#b5c7f5",
     ),
     Technique(
         "Black-and-White_Fallacy",
         "Black-and-white fallacy",
-        "Presenting two options as the only ones possible when more exist, or a single option as "
-        "the only choice.",
+        "Presenting two options as the only ones possible when more exist, or a single option as the only choice.",
         "Either you support this law or you support the criminals.",
         "#d9d9d9",
     ),
     Technique(
         "Thought-terminating_Cliches",
         "Thought-terminating cliché",
-        "A stock phrase that discourages further thought or discussion, offered as if it closed "
-        "the question.",
+        "A stock phrase that discourages further thought or discussion, offered as if it closed the question.",
         "It is what it is. Enough said.",
         "#e6cba8",
     ),
     Technique(
         "Whataboutism",
         "Whataboutism",
-        "Deflecting criticism by pointing at the opponent's supposed hypocrisy instead of "
-        "answering it.",
+        "Deflecting criticism by pointing at the opponent's supposed hypocrisy instead of answering it.",
         "Why complain about our spending when they wasted far more?",
         "#c9e4ff",
     ),
     Technique(
         "Reductio_ad_hitlerum",
         "Reductio ad Hitlerum",
-        "Discrediting an idea by associating it with a group or figure the audience despises, "
-        "such as the Nazis.",
+        "Discrediting an idea by associating it with a group or figure the audience despises, such as the Nazis.",
         "That is exactly the kind of policy dictators love.",
         "#e0b0b0",
     ),
@@ -167,8 +160,7 @@ _ALL = (
     Technique(
         "Straw_Men",
         "Straw man",
-        "Replacing an opponent's position with a weaker or distorted version and then refuting "
-        "that version.",
+        "Replacing an opponent's position with a weaker or distorted version and then refuting that version.",
         "My opponent wants to leave the borders wide open to anyone.",
         "#cfe8e0",
     ),
@@ -267,6 +259,7 @@ SEMEVAL2020 = Inventory(
 )
 
 INVENTORIES: dict[str, Inventory] = {inv.name: inv for inv in (SEMEVAL2020, PTC18)}
+
 
 def get_inventory(name: str) -> Inventory:
     """Return the inventory called ``name`` (``semeval2020`` or ``ptc18``)."""

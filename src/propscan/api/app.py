@@ -86,7 +86,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(BusyError)
     async def busy(request: Request, error: BusyError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "2"})
+        return JSONResponse(
+            {"detail": str(error)}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "2"}
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:

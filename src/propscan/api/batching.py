@@ -59,7 +59,9 @@ class Batcher:
         max_pending: ``analyze`` raises ``BusyError`` when this many articles are already queued or running.
     """
 
-    def __init__(self, analyzer: Analyzer, *, max_batch: int = 16, max_chars: int = 200_000, max_pending: int = 256) -> None:
+    def __init__(
+        self, analyzer: Analyzer, *, max_batch: int = 16, max_chars: int = 200_000, max_pending: int = 256
+    ) -> None:
         self.analyzer = analyzer
         self.max_batch = max_batch
         self.max_chars = max_chars
@@ -101,7 +103,9 @@ class Batcher:
                 raise BusyError(f"{self._pending} articles are already waiting; retry in a few seconds")
             self._pending += 1
         loop = asyncio.get_running_loop()
-        job = _Job(document, threshold, tuple(techniques) if techniques is not None else None, loop.create_future(), loop)
+        job = _Job(
+            document, threshold, tuple(techniques) if techniques is not None else None, loop.create_future(), loop
+        )
         self._queue.put(job)
         return await job.future
 

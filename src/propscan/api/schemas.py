@@ -102,7 +102,7 @@ class ErrorPublic(BaseModel):
 
 class FieldErrorPublic(BaseModel):
     type: str
-    loc: list[str | int] = Field(description="Where the problem is, e.g. [\"body\", \"threshold\"].")
+    loc: list[str | int] = Field(description='Where the problem is, e.g. ["body", "threshold"].')
     msg: str
 
 

@@ -18,7 +18,9 @@ from propscan.readers.labelstudio import labeling_config, to_task, write_tasks
 from propscan.readers.ptc import write_tc
 
 
-def export(store: Store, format: str, output: str | Path, *, run_id: int | None = None, min_score: float = 0.0) -> tuple[Run, int, list[Path]]:
+def export(
+    store: Store, format: str, output: str | Path, *, run_id: int | None = None, min_score: float = 0.0
+) -> tuple[Run, int, list[Path]]:
     """Write the analyses of a run (default: the latest) to ``output`` in ``format``.
 
     Returns:
@@ -57,7 +59,13 @@ def _jsonl(analyses: Iterator[StoredAnalysis], output: Path, run: Run) -> tuple[
                 "model": run.model,
                 "score": round(analysis.score, 4),
                 "spans": [
-                    {"start": s.start, "end": s.end, "technique": s.technique, "score": s.score, "text": document.text[s.start : s.end]}
+                    {
+                        "start": s.start,
+                        "end": s.end,
+                        "technique": s.technique,
+                        "score": s.score,
+                        "text": document.text[s.start : s.end],
+                    }
                     for s in analysis.spans
                 ],
                 "text": document.text,

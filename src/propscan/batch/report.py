@@ -97,7 +97,9 @@ class GroupTotals:
     with_technique: dict[str, int] = field(default_factory=dict)
 
 
-def build_report(store: Store, *, by: str = "source", run_id: int | None = None, filters: Filters = Filters(), examples: int = 3) -> Report:
+def build_report(
+    store: Store, *, by: str = "source", run_id: int | None = None, filters: Filters = Filters(), examples: int = 3
+) -> Report:
     """Rates grouped ``by`` source, month or technique, with ``examples`` top spans per technique.
 
     For ``source`` and ``month`` each group gets an "all techniques" row, then one row per
@@ -114,10 +116,19 @@ def build_report(store: Store, *, by: str = "source", run_id: int | None = None,
     for key, totals in sorted(table.items()):
         group = key[0] if key else ALL
         if by != "technique":
-            rows.append(RateRow(group, ALL, totals.documents, totals.words, sum(totals.spans.values()), totals.with_any))
+            rows.append(
+                RateRow(group, ALL, totals.documents, totals.words, sum(totals.spans.values()), totals.with_any)
+            )
         for technique, spans in sorted(totals.spans.items(), key=lambda item: (-item[1], item[0])):
             rows.append(
-                RateRow(technique if by == "technique" else group, technique, totals.documents, totals.words, spans, totals.with_technique[technique])
+                RateRow(
+                    technique if by == "technique" else group,
+                    technique,
+                    totals.documents,
+                    totals.words,
+                    spans,
+                    totals.with_technique[technique],
+                )
             )
     return Report(run, by, filters, rows, top_examples(store, run.id, filters, examples) if examples else [])
 
@@ -138,9 +149,16 @@ def aggregate(store: Store, run_id: int, keys: Sequence[str], filters: Filters) 
             .group_by(*groups)
         ):
             out[tuple(row[: len(keys)])] = GroupTotals(int(row[-2]), int(row[-1]))
-        spans_from = select(*groups).select_from(SpanRow).join(DocumentRow, DocumentRow.id == SpanRow.document_id).where(spans_where)
+        spans_from = (
+            select(*groups)
+            .select_from(SpanRow)
+            .join(DocumentRow, DocumentRow.id == SpanRow.document_id)
+            .where(spans_where)
+        )
         for row in session.execute(
-            spans_from.add_columns(SpanRow.technique, func.count(), func.count(distinct(SpanRow.document_id))).group_by(*groups, SpanRow.technique)
+            spans_from.add_columns(SpanRow.technique, func.count(), func.count(distinct(SpanRow.document_id))).group_by(
+                *groups, SpanRow.technique
+            )
         ):
             totals = out[tuple(row[: len(keys)])]
             totals.spans[row[-3]] = int(row[-2])
@@ -152,9 +170,11 @@ def aggregate(store: Store, run_id: int, keys: Sequence[str], filters: Filters) 
 
 def top_examples(store: Store, run_id: int, filters: Filters, per_technique: int = 3) -> list[Example]:
     """The ``per_technique`` highest-scoring spans of each technique (ties broken by document and offset)."""
-    rank = func.row_number().over(
-        partition_by=SpanRow.technique, order_by=(SpanRow.score.desc(), SpanRow.document_id, SpanRow.start)
-    ).label("rank")
+    rank = (
+        func.row_number()
+        .over(partition_by=SpanRow.technique, order_by=(SpanRow.score.desc(), SpanRow.document_id, SpanRow.start))
+        .label("rank")
+    )
     ranked = (
         select(
             SpanRow.technique,
@@ -184,7 +204,11 @@ def _group_expression(key: str, dialect: str):
     if key == "source":
         return func.coalesce(DocumentRow.source, UNKNOWN_SOURCE)
     if key == "month":
-        month = func.to_char(DocumentRow.published, "YYYY-MM") if dialect == "postgresql" else func.strftime("%Y-%m", DocumentRow.published)
+        month = (
+            func.to_char(DocumentRow.published, "YYYY-MM")
+            if dialect == "postgresql"
+            else func.strftime("%Y-%m", DocumentRow.published)
+        )
         return func.coalesce(month, UNDATED)
     raise StoreError(f"cannot group by {key!r}")
 
@@ -217,9 +241,13 @@ def write_csv(report: Report, folder: str | Path) -> list[Path]:
     rates = folder / f"rates_by_{report.by}.csv"
     with rates.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
-        writer.writerow([report.by, "technique", "documents", "words", "spans", "documents_with", "rate_per_1000_words"])
+        writer.writerow(
+            [report.by, "technique", "documents", "words", "spans", "documents_with", "rate_per_1000_words"]
+        )
         for row in report.rows:
-            writer.writerow([row.group, row.technique, row.documents, row.words, row.spans, row.documents_with, f"{row.rate:.4f}"])
+            writer.writerow(
+                [row.group, row.technique, row.documents, row.words, row.spans, row.documents_with, f"{row.rate:.4f}"]
+            )
     examples = folder / "examples.csv"
     with examples.open("w", newline="", encoding="utf-8") as out:
         writer = csv.DictWriter(out, fieldnames=[f.name for f in Example.__dataclass_fields__.values()])
@@ -242,17 +270,23 @@ def print_report(report: Report, console: Any = None, *, top: int = 3) -> None:
         for column in ("technique", "spans", "documents with it", "per 1,000 words"):
             table.add_column(column, justify="left" if column == "technique" else "right")
         for row in report.rows:
-            table.add_row(_name(row.technique), str(row.spans), f"{row.documents_with}/{row.documents}", f"{row.rate:.2f}")
+            table.add_row(
+                _name(row.technique), str(row.spans), f"{row.documents_with}/{row.documents}", f"{row.rate:.2f}"
+            )
     else:
         for column in (report.by, "documents", "words", "spans", "per 1,000 words", "top techniques (per 1,000 words)"):
-            table.add_column(column, justify="left" if column in (report.by, "top techniques (per 1,000 words)") else "right")
+            table.add_column(
+                column, justify="left" if column in (report.by, "top techniques (per 1,000 words)") else "right"
+            )
         by_group: dict[str, list[RateRow]] = defaultdict(list)
         for row in report.rows:
             by_group[row.group].append(row)
         for group, rows in by_group.items():
             total = next(r for r in rows if r.technique == ALL)
             leaders = ", ".join([f"{_name(r.technique)} {r.rate:.2f}" for r in rows if r.technique != ALL][:top])
-            table.add_row(group, str(total.documents), f"{total.words:,}", str(total.spans), f"{total.rate:.2f}", leaders)
+            table.add_row(
+                group, str(total.documents), f"{total.words:,}", str(total.spans), f"{total.rate:.2f}", leaders
+            )
     console.print(table)
     if report.examples:
         examples = Table(title="Top examples per technique")
@@ -260,7 +294,9 @@ def print_report(report: Report, console: Any = None, *, top: int = 3) -> None:
             examples.add_column(column, overflow="fold")
         for example in report.examples:
             score = "" if example.score is None else f"{example.score:.2f}"
-            examples.add_row(_name(example.technique), score, example.document_id, example.source or "", _clip(example.text))
+            examples.add_row(
+                _name(example.technique), score, example.document_id, example.source or "", _clip(example.text)
+            )
         console.print(examples)
 
 
@@ -275,7 +311,9 @@ def _clip(text: str, limit: int = 160) -> str:
 
 
 # ------------------------------------------------------------------------------------ charts
-def plot(store: Store, folder: str | Path, *, run_id: int | None = None, filters: Filters = Filters(), outlets: int = 15) -> list[Path]:
+def plot(
+    store: Store, folder: str | Path, *, run_id: int | None = None, filters: Filters = Filters(), outlets: int = 15
+) -> list[Path]:
     """Write ``technique_mix_by_source.png`` and ``density_by_month.png`` into ``folder``.
 
     The mix chart stacks each outlet's rate per technique (the ``outlets`` largest by words);
@@ -294,7 +332,10 @@ def plot(store: Store, folder: str | Path, *, run_id: int | None = None, filters
     folder.mkdir(parents=True, exist_ok=True)
     by_source = aggregate(store, run.id, ("source",), filters)
     largest = sorted(by_source, key=lambda key: -by_source[key].words)[:outlets]
-    techniques = sorted({t for key in largest for t in by_source[key].spans}, key=lambda t: -sum(by_source[k].spans.get(t, 0) for k in largest))
+    techniques = sorted(
+        {t for key in largest for t in by_source[key].spans},
+        key=lambda t: -sum(by_source[k].spans.get(t, 0) for k in largest),
+    )
 
     figure = Figure(figsize=(10, 0.5 * len(largest) + 2.5), layout="constrained")
     axes = figure.add_subplot()

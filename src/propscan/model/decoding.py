@@ -104,7 +104,12 @@ def tags_to_token_spans(path: list[int]) -> list[tuple[int, int]]:
 
 
 def decode_spans(
-    texts: list[str], offsets: list[np.ndarray], emissions: list[np.ndarray], transitions: Transitions, *, outside_bias: float
+    texts: list[str],
+    offsets: list[np.ndarray],
+    emissions: list[np.ndarray],
+    transitions: Transitions,
+    *,
+    outside_bias: float,
 ) -> list[list[FoundSpan]]:
     """Viterbi paths turned into trimmed character spans, scored by their mean inside probability."""
     paths = viterbi(emissions, transitions, outside_bias=outside_bias)

@@ -36,7 +36,7 @@ SURFACE_FEATURES = (
 )
 
 _WORD = re.compile(r"\w+")
-_QUOTES = "\"“”«»"
+_QUOTES = '"“”«»'
 _QUOTE_OR_NEWLINE = re.compile(f"[{_QUOTES}\n]")
 
 

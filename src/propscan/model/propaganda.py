@@ -90,7 +90,11 @@ class PropagandaModel:
         texts = [d.text for d in documents]
         outputs = [self._tagger_outputs(enc) for enc in encoded]
         found = decode_spans(
-            texts, [e.offsets for e in encoded], [e for e, _ in outputs], self.transitions_, outside_bias=self.config.outside_bias
+            texts,
+            [e.offsets for e in encoded],
+            [e for e, _ in outputs],
+            self.transitions_,
+            outside_bias=self.config.outside_bias,
         )
         results = []
         for text, enc, spans_found, (_, states) in zip(texts, encoded, found, outputs, strict=True):
@@ -100,7 +104,9 @@ class PropagandaModel:
                 for rank, label_id in enumerate(np.argsort(-probs, kind="stable")):
                     if rank > 0 and probs[label_id] < self.config.secondary_threshold:
                         break
-                    spans.append(Span(span.start, span.end, self.config.labels[label_id], span.score * float(probs[label_id])))
+                    spans.append(
+                        Span(span.start, span.end, self.config.labels[label_id], span.score * float(probs[label_id]))
+                    )
             results.append(spans)
         return results
 
@@ -117,7 +123,9 @@ class PropagandaModel:
         )
         return emissions[0], states[0]
 
-    def classify(self, document: Document, spans: Sequence[tuple[int, int]], encoded: EncodedText | None = None) -> list[Span]:
+    def classify(
+        self, document: Document, spans: Sequence[tuple[int, int]], encoded: EncodedText | None = None
+    ) -> list[Span]:
         """Technique classification of given character spans, one technique each.
 
         A span listed k times gets its k most likely techniques, as SemEval TC templates list a
@@ -138,7 +146,9 @@ class PropagandaModel:
             labelled.append(Span(span[0], span[1], self.config.labels[label_id], float(by_span[span][label_id])))
         return labelled
 
-    def _classify(self, text: str, enc: EncodedText, states: np.ndarray, token_ranges: list[tuple[int, int]]) -> np.ndarray:
+    def _classify(
+        self, text: str, enc: EncodedText, states: np.ndarray, token_ranges: list[tuple[int, int]]
+    ) -> np.ndarray:
         if not token_ranges:
             return np.zeros((0, len(self.config.labels)), dtype=np.float32)
         features = span_representations(text, enc, states, token_ranges)
@@ -146,7 +156,9 @@ class PropagandaModel:
 
     def _fitted(self) -> PropagandaModel:
         if not hasattr(self, "tagger_"):
-            raise NotFittedError("This PropagandaModel is not fitted yet. Train it (propscan.training.train) or use 'PropagandaModel.load'.")
+            raise NotFittedError(
+                "This PropagandaModel is not fitted yet. Train it (propscan.training.train) or use 'PropagandaModel.load'."
+            )
         return self
 
     def set_heads(self, tagger_onnx: bytes, classifier_onnx: bytes, transitions: Transitions) -> None:
@@ -174,7 +186,11 @@ class PropagandaModel:
         folder = Path(folder)
         missing = [name for name in _FILES if not (folder / name).exists()]
         if missing:
-            hint = " (a model saved by propscan 0.1; retrain it with: propscan train)" if (folder / "weights.safetensors").exists() else ""
+            hint = (
+                " (a model saved by propscan 0.1; retrain it with: propscan train)"
+                if (folder / "weights.safetensors").exists()
+                else ""
+            )
             raise ModelError(f"{folder} is not a propscan model: it lacks {', '.join(missing)}{hint}")
         config = ModelConfig.load(folder, **overrides)
         if config.model_type != MODEL_TYPE:

@@ -21,8 +21,11 @@ from propscan.model.features import EncodedText
 _NON_WORD = re.compile(r"\W+")
 
 
-def span_representations(text: str, enc: EncodedText, states: np.ndarray, token_ranges: list[tuple[int, int]]) -> np.ndarray:
+def span_representations(
+    text: str, enc: EncodedText, states: np.ndarray, token_ranges: list[tuple[int, int]]
+) -> np.ndarray:
     """One float32 feature row per ``[first, last)`` token range."""
+
     def mean_state(first: int, last: int) -> np.ndarray:
         """Mean over tokens and layers, computed per range: the whole article's states are never copied."""
         return enc.layers[first:last].mean(axis=(0, 1), dtype=np.float32)

@@ -38,7 +38,7 @@ def decode(data: bytes, *, source: str = "input", max_bytes: int | None = None) 
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InputError(
-            f"{source} is not valid UTF-8 (byte {error.start}: {data[error.start:error.start + 1]!r}); "
+            f"{source} is not valid UTF-8 (byte {error.start}: {data[error.start : error.start + 1]!r}); "
             "convert it first, e.g. iconv -f latin1 -t utf-8"
         ) from None
     text = text.removeprefix("\ufeff")
@@ -112,7 +112,9 @@ def read_input(path: str | Path, *, max_bytes: int | None = None) -> Document:
     limit = get_settings().max_input_bytes if max_bytes is None else max_bytes
     size = path.stat().st_size
     if size > limit:
-        raise InputError(f"{path} is {size:,} bytes, above the limit of {limit:,}; raise it with --max-bytes or PROPSCAN_MAX_BYTES")
+        raise InputError(
+            f"{path} is {size:,} bytes, above the limit of {limit:,}; raise it with --max-bytes or PROPSCAN_MAX_BYTES"
+        )
     text = decode(path.read_bytes(), source=str(path), max_bytes=limit)
     is_html = True if path.suffix.lower() in _HTML_SUFFIXES else None
     return from_text(text, source=str(path), id=path.stem, html=is_html)

@@ -29,7 +29,8 @@ TO_NAME = "text"
 def labeling_config(inventory: Inventory = SEMEVAL2020) -> str:
     """The Label Studio labeling interface matching the tasks ``to_task`` writes."""
     labels = "\n".join(
-        f"    <Label value={quoteattr(label)} background={quoteattr(TECHNIQUES[label].color)}/>" for label in inventory.labels
+        f"    <Label value={quoteattr(label)} background={quoteattr(TECHNIQUES[label].color)}/>"
+        for label in inventory.labels
     )
     return (
         "<View>\n"
@@ -39,7 +40,9 @@ def labeling_config(inventory: Inventory = SEMEVAL2020) -> str:
     )
 
 
-def to_task(document: Document, spans: Sequence[Span], *, model_version: str = "", score: float | None = None) -> dict[str, Any]:
+def to_task(
+    document: Document, spans: Sequence[Span], *, model_version: str = "", score: float | None = None
+) -> dict[str, Any]:
     """A Label Studio task for ``document`` with ``spans`` as a prediction to correct."""
     data = {key: value for key, value in document.metadata.items() if key not in ("text", "doc_id")}
     data.update(text=document.text, doc_id=document.id)
@@ -99,7 +102,9 @@ def read_labelstudio(
     return documents
 
 
-def _read_task(path: Path, number: int, task: Any, inventory: Inventory, text_key: str, use_predictions: bool) -> AnnotatedDocument | None:
+def _read_task(
+    path: Path, number: int, task: Any, inventory: Inventory, text_key: str, use_predictions: bool
+) -> AnnotatedDocument | None:
     where = f"task {number}"
     if not isinstance(task, Mapping) or not isinstance(task.get("data"), Mapping):
         raise CorpusFormatError(path, None, f"{where}: expected an object with a 'data' object")
@@ -113,7 +118,10 @@ def _read_task(path: Path, number: int, task: Any, inventory: Inventory, text_ke
         annotations = list(task.get("predictions") or [])
     if not annotations:
         return None
-    latest = max(enumerate(annotations), key=lambda item: (str(item[1].get("updated_at") or item[1].get("created_at") or ""), item[0]))[1]
+    latest = max(
+        enumerate(annotations),
+        key=lambda item: (str(item[1].get("updated_at") or item[1].get("created_at") or ""), item[0]),
+    )[1]
     spans = set()
     for result in latest.get("result") or []:
         if result.get("type") != "labels":
@@ -127,7 +135,10 @@ def _read_task(path: Path, number: int, task: Any, inventory: Inventory, text_ke
                 raise CorpusFormatError(path, None, f"{where}: {error}") from None
             spans.add(Span(start, end, technique))
     metadata = {key: value for key, value in data.items() if key not in (text_key, "doc_id")}
-    return AnnotatedDocument(Document(text=text, id=ident, metadata=metadata), tuple(sorted(spans, key=lambda s: (s.start, s.end, s.technique))))
+    return AnnotatedDocument(
+        Document(text=text, id=ident, metadata=metadata),
+        tuple(sorted(spans, key=lambda s: (s.start, s.end, s.technique))),
+    )
 
 
 def _offsets(path: Path, where: str, text: str, value: Mapping[str, Any]) -> tuple[int, int]:
@@ -140,7 +151,9 @@ def _offsets(path: Path, where: str, text: str, value: Mapping[str, Any]) -> tup
     expected = value.get("text")
     if expected is None or text[start:end] == expected:
         if end > len(text):
-            raise CorpusFormatError(path, None, f"{where}: span {start}-{end} lies outside the text ({len(text)} chars)")
+            raise CorpusFormatError(
+                path, None, f"{where}: span {start}-{end} lies outside the text ({len(text)} chars)"
+            )
         return start, end
     converted = utf16_to_codepoints(text, start), utf16_to_codepoints(text, end)
     if text[converted[0] : converted[1]] == expected:

@@ -138,7 +138,10 @@ def _folder_files(folder: Path) -> list[Path]:
 
 def _known(path: Path) -> bool:
     name = path.name.lower()
-    return name.endswith(_WARC_SUFFIXES) or path.suffix.lower() in _TEXT_SUFFIXES | _HTML_SUFFIXES | _JSONL_SUFFIXES | _FEED_SUFFIXES
+    return (
+        name.endswith(_WARC_SUFFIXES)
+        or path.suffix.lower() in _TEXT_SUFFIXES | _HTML_SUFFIXES | _JSONL_SUFFIXES | _FEED_SUFFIXES
+    )
 
 
 # --------------------------------------------------------------------------------- JSONL
@@ -160,7 +163,9 @@ def read_jsonl(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
                 yield Failure(_bytes_id(raw), origin, f"{origin}: not a JSON object ({error})")
                 continue
             if not isinstance(record, dict):
-                yield Failure(_bytes_id(raw), origin, f"{origin}: expected a JSON object, found {type(record).__name__}")
+                yield Failure(
+                    _bytes_id(raw), origin, f"{origin}: expected a JSON object, found {type(record).__name__}"
+                )
                 continue
             yield _from_record(record, origin, raw, limit)
 
@@ -177,7 +182,11 @@ def _from_record(record: dict[str, Any], origin: str, raw: bytes, limit: int) ->
         if len(body.encode("utf-8")) > limit:
             raise InputError(f"{origin}: the article is above the limit of {limit:,} bytes")
         check_text(body, source=origin)
-        document = from_html(body, source=origin) if isinstance(html, str) and not isinstance(text, str) else Document(text=body)
+        document = (
+            from_html(body, source=origin)
+            if isinstance(html, str) and not isinstance(text, str)
+            else Document(text=body)
+        )
     except InputError as error:
         return Failure(ident or _bytes_id(raw), origin, str(error), extra)
     metadata = _normalized({**document.metadata, **extra}, origin=origin)
@@ -273,7 +282,9 @@ def read_feed(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
     feedparser = _import_feedparser()
     parsed = feedparser.parse(path.read_bytes())
     if parsed.bozo and not parsed.entries:
-        yield Failure(_bytes_id(path.read_bytes()), str(path), f"{path}: not an RSS or Atom feed ({parsed.bozo_exception})")
+        yield Failure(
+            _bytes_id(path.read_bytes()), str(path), f"{path}: not an RSS or Atom feed ({parsed.bozo_exception})"
+        )
         return
     outlet = parsed.feed.get("title") or path.stem
     for number, entry in enumerate(parsed.entries, start=1):
@@ -284,7 +295,8 @@ def read_feed(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
             "title": entry.get("title"),
             "url": entry.get("link"),
             "author": entry.get("author"),
-            "date": _struct_date(entry.get("published_parsed") or entry.get("updated_parsed")) or entry.get("published"),
+            "date": _struct_date(entry.get("published_parsed") or entry.get("updated_parsed"))
+            or entry.get("published"),
             "source": outlet,
         }
         meta = {k: v for k, v in meta.items() if v}
@@ -392,7 +404,9 @@ def _host(url: str) -> str | None:
 def _normalized(metadata: Mapping[str, Any], *, origin: str, default_source: str | None = None) -> dict[str, Any]:
     """Metadata with ``source``, ``title``, ``url``, ``date`` (ISO when parseable) and ``origin``."""
     out = {k: v for k, v in metadata.items() if v not in (None, "")}
-    source = out.get("source") or out.get("sitename") or out.get("hostname") or _host(out.get("url", "")) or default_source
+    source = (
+        out.get("source") or out.get("sitename") or out.get("hostname") or _host(out.get("url", "")) or default_source
+    )
     if source:
         out["source"] = str(source)
     if "date" in out:

@@ -17,7 +17,13 @@ class TechniqueClassifier(nn.Module):
         super().__init__()
         self.norm = nn.LayerNorm(n_inputs)
         self.members = nn.ModuleList(
-            nn.Sequential(nn.Dropout(dropout), nn.Linear(n_inputs, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_labels))
+            nn.Sequential(
+                nn.Dropout(dropout),
+                nn.Linear(n_inputs, hidden),
+                nn.GELU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, n_labels),
+            )
             for _ in range(ensemble)
         )
 

@@ -78,7 +78,12 @@ def fit_heads(
             (torch.zeros((1, 5, config.top_layers, encoder.dim)), torch.zeros((1, 5, len(SURFACE_FEATURES)))),
             inputs=["layers", "surface"],
             outputs=["emissions", "states"],
-            dynamic={"layers": {1: "tokens"}, "surface": {1: "tokens"}, "emissions": {1: "tokens"}, "states": {1: "tokens"}},
+            dynamic={
+                "layers": {1: "tokens"},
+                "surface": {1: "tokens"},
+                "emissions": {1: "tokens"},
+                "states": {1: "tokens"},
+            },
         ),
         classifier_onnx=_to_onnx(
             classifier,
@@ -108,7 +113,10 @@ def encode_cached(config: ModelConfig, encoder: TokenEncoder, texts: list[str]) 
     lengths = np.load(folder / "lengths.npy")
     arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ("offsets", "layers", "surface")}
     bounds = np.concatenate([[0], np.cumsum(lengths)])
-    return [EncodedText(*(arrays[name][a:b] for name in ("offsets", "layers", "surface"))) for a, b in itertools.pairwise(bounds)]
+    return [
+        EncodedText(*(arrays[name][a:b] for name in ("offsets", "layers", "surface")))
+        for a, b in itertools.pairwise(bounds)
+    ]
 
 
 def _drop_stale_features(root: Path) -> None:
@@ -136,7 +144,9 @@ def _write_features(folder: Path, encoder: TokenEncoder, top_layers: int, texts:
             surface[position : position + len(enc)] = enc.surface
             position += len(enc)
         if first % 64 == 0 or first + 8 >= len(texts):
-            logger.info("encoded %d/%d texts in %.0f s", min(first + 8, len(texts)), len(texts), time.perf_counter() - started)
+            logger.info(
+                "encoded %d/%d texts in %.0f s", min(first + 8, len(texts)), len(texts), time.perf_counter() - started
+            )
     layers.flush()
     surface.flush()
     np.save(folder / "lengths.npy", np.array([len(o) for o in offsets], dtype=np.int64))
@@ -153,7 +163,9 @@ def token_tags(document: AnnotatedDocument, enc: EncodedText) -> torch.Tensor:
     return tags
 
 
-def _fit_tagger(config, dim, train, train_enc, validation, validation_enc, metrics, log) -> tuple[TaggerSnapshots, float]:
+def _fit_tagger(
+    config, dim, train, train_enc, validation, validation_enc, metrics, log
+) -> tuple[TaggerSnapshots, float]:
     """Train the BiLSTM-CRF on random 256-token chunks, stopping when validation SI stalls.
 
     Returns the best ``config.tagger_snapshots`` epochs as one averaged tagger, and the outside
@@ -185,7 +197,9 @@ def _fit_tagger(config, dim, train, train_enc, validation, validation_enc, metri
         total = 0.0
         for first in range(0, len(pieces), batch_size):
             batch = pieces[first : first + batch_size]
-            layers, surface, lengths = _pad([(train_enc[i].layers[a:b], train_enc[i].surface[a:b]) for i, a, b in batch])
+            layers, surface, lengths = _pad(
+                [(train_enc[i].layers[a:b], train_enc[i].surface[a:b]) for i, a, b in batch]
+            )
             gold = torch.zeros(lengths.shape[0], layers.shape[1], dtype=torch.long)
             for row, (i, a, b) in enumerate(batch):
                 gold[row, : b - a] = tags[i][a:b]
@@ -198,7 +212,9 @@ def _fit_tagger(config, dim, train, train_enc, validation, validation_enc, metri
         tagger.eval()
         scores = _validation_si(tagger, validation, validation_enc, biases)
         bias = max(scores, key=scores.get)
-        log(f"tagger epoch {epoch}: loss {total / max(len(pieces), 1):.4f}, validation SI F1 {scores[bias]:.4f} (bias {bias:+.3f})")
+        log(
+            f"tagger epoch {epoch}: loss {total / max(len(pieces), 1):.4f}, validation SI F1 {scores[bias]:.4f} (bias {bias:+.3f})"
+        )
         snapshots.append((scores[bias], epoch, copy.deepcopy(tagger.state_dict())))
         best_epoch = max(snapshots, key=lambda s: s[0])[1]
         if epoch - best_epoch >= patience:
@@ -241,7 +257,9 @@ def _validation_si(tagger, validation, validation_enc, biases) -> dict[float, fl
     scores = {}
     for bias in biases:
         found = decode_spans(texts, offsets, emissions, transitions, outside_bias=bias)
-        predicted = {d.document.id: [(f.start, f.end) for f in spans] for d, spans in zip(validation, found, strict=True)}
+        predicted = {
+            d.document.id: [(f.start, f.end) for f in spans] for d, spans in zip(validation, found, strict=True)
+        }
         scores[bias] = si_score(gold, predicted).f1
     return scores
 
@@ -307,14 +325,23 @@ def _to_onnx(module: torch.nn.Module, example: tuple, *, inputs: list[str], outp
         # The tracer warns about every Python-side shape check in nn.LSTM; the graph is checked below.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            module, example, buffer, input_names=inputs, output_names=outputs, dynamic_axes=dynamic, opset_version=17, dynamo=False
+            module,
+            example,
+            buffer,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=dynamic,
+            opset_version=17,
+            dynamo=False,
         )
     graph = onnx.load_from_string(buffer.getvalue())
     casts = []
     for initializer in list(graph.graph.initializer):
         if initializer.data_type != onnx.TensorProto.FLOAT or np.prod(initializer.dims) < 256:
             continue
-        half = numpy_helper.from_array(numpy_helper.to_array(initializer).astype(np.float16), f"{initializer.name}.fp16")
+        half = numpy_helper.from_array(
+            numpy_helper.to_array(initializer).astype(np.float16), f"{initializer.name}.fp16"
+        )
         graph.graph.initializer.remove(initializer)
         graph.graph.initializer.append(half)
         casts.append(helper.make_node("Cast", [half.name], [initializer.name], to=onnx.TensorProto.FLOAT))

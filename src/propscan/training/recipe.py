@@ -84,7 +84,9 @@ def fit(
     try:
         from propscan.training.fitting import fit_heads
     except ImportError as error:
-        raise ModelError(f"training needs torch ({error.name} is missing); install it with: pip install 'propscan[train]'") from None
+        raise ModelError(
+            f"training needs torch ({error.name} is missing); install it with: pip install 'propscan[train]'"
+        ) from None
     if not model.config.labels:
         raise ModelError("the configuration lists no technique labels")
     started = time.perf_counter()

@@ -51,7 +51,9 @@ class SpanTagger(nn.Module):
         output, _ = self.lstm(packed)
         return pad_packed_sequence(output, batch_first=True, total_length=layers.shape[1])[0]
 
-    def loss(self, layers: torch.Tensor, surface: torch.Tensor, tags: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self, layers: torch.Tensor, surface: torch.Tensor, tags: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
         mask = torch.arange(layers.shape[1])[None, :] < lengths[:, None]
         emissions = self.emit(self.states(layers, surface, lengths))
         return -self.crf(emissions, tags, mask=mask, reduction="token_mean")

@@ -57,7 +57,7 @@ async def read_analyze_input(request: Request, analyzer: AnalyzerDep, settings: 
     raise HTTPException(
         status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         f"unsupported content type {media or '(none)'!r}: send application/json with "
-        "{\"text\": ...} or {\"html\": ...}, or multipart/form-data with a 'file' field (.txt or .html)",
+        '{"text": ...} or {"html": ...}, or multipart/form-data with a \'file\' field (.txt or .html)',
     )
 
 
@@ -69,7 +69,9 @@ async def _from_json(request: Request, analyzer: Analyzer) -> AnalyzeInput:
     try:
         raw = body.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise InputError(f"the request body is not valid UTF-8 (byte {error.start}); send JSON encoded as UTF-8") from None
+        raise InputError(
+            f"the request body is not valid UTF-8 (byte {error.start}); send JSON encoded as UTF-8"
+        ) from None
     try:
         data = json.loads(raw, parse_constant=_reject_constant)
     except ValueError as error:
@@ -96,10 +98,15 @@ async def _from_json(request: Request, analyzer: Analyzer) -> AnalyzeInput:
 async def _from_form(request: Request, analyzer: Analyzer, max_bytes: int) -> AnalyzeInput:
     async with request.form(max_files=1, max_fields=len(_FORM_FIELDS) + 8) as form:
         expected = ", ".join(sorted(_FORM_FIELDS))
-        errors = [_error(("body", key), f"unknown form field; expected: {expected}") for key in sorted(set(form) - _FORM_FIELDS)]
+        errors = [
+            _error(("body", key), f"unknown form field; expected: {expected}")
+            for key in sorted(set(form) - _FORM_FIELDS)
+        ]
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            errors.append(_error(("body", "file"), "attach the article as a file field named 'file' (.txt or .html)", "missing"))
+            errors.append(
+                _error(("body", "file"), "attach the article as a file field named 'file' (.txt or .html)", "missing")
+            )
         if errors or not isinstance(upload, UploadFile):
             raise RequestValidationError(errors)
         name = upload.filename or "upload"
@@ -148,7 +155,9 @@ def _check_encodable(text: str, field: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as error:
-        raise InputError(f"'{field}' contains an unpaired surrogate at character {error.start}; send valid Unicode") from None
+        raise InputError(
+            f"'{field}' contains an unpaired surrogate at character {error.start}; send valid Unicode"
+        ) from None
 
 
 def _reject_constant(name: str) -> None:
@@ -183,10 +192,16 @@ _MULTIPART_SCHEMA = {
 }
 
 _ERRORS = {
-    400: {"model": ErrorPublic, "description": "The body is not UTF-8 JSON, or the article is empty, binary or undecodable."},
+    400: {
+        "model": ErrorPublic,
+        "description": "The body is not UTF-8 JSON, or the article is empty, binary or undecodable.",
+    },
     401: {"model": ErrorPublic, "description": "PROPSCAN_API_KEY is set and the request lacks the key."},
     413: {"model": ErrorPublic, "description": "The body is larger than PROPSCAN_MAX_BYTES."},
-    415: {"model": ErrorPublic, "description": "Neither JSON nor multipart/form-data, or a file that is not .txt/.html."},
+    415: {
+        "model": ErrorPublic,
+        "description": "Neither JSON nor multipart/form-data, or a file that is not .txt/.html.",
+    },
     422: {"model": FieldErrorsPublic, "description": "A field is missing, unknown, of the wrong type or out of range."},
     503: {"model": ErrorPublic, "description": "Too many articles are waiting; retry shortly."},
 }

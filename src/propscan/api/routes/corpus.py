@@ -43,7 +43,9 @@ def get_store(request: Request):
 
                 store = Store.open(os.environ.get("PROPSCAN_DB"))
             except PropscanError as error:
-                raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"the corpus database is unavailable: {error}") from None
+                raise HTTPException(
+                    status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"the corpus database is unavailable: {error}"
+                ) from None
             request.app.state.corpus_store = store
     return store
 
@@ -121,8 +123,14 @@ def _run(store, run_id: int | None) -> RunPublic:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(error)) from None
     documents, spans, failures = store.count(run.id)
     return RunPublic(
-        id=run.id, model=run.model, options=dict(run.options), started_at=run.started_at, updated_at=run.updated_at,
-        documents=documents, spans=spans, failures=failures,
+        id=run.id,
+        model=run.model,
+        options=dict(run.options),
+        started_at=run.started_at,
+        updated_at=run.updated_at,
+        documents=documents,
+        spans=spans,
+        failures=failures,
     )
 
 
@@ -164,7 +172,9 @@ def report(
     )
 
 
-@api.get("/documents/{document_id:path}", response_model=AnalysisPublic, summary="A stored document with the run's spans")
+@api.get(
+    "/documents/{document_id:path}", response_model=AnalysisPublic, summary="A stored document with the run's spans"
+)
 def document(document_id: str, store: StoreDep, run: int | None = None) -> AnalysisPublic:
     from propscan.pipeline import score_sentences
 
@@ -181,7 +191,10 @@ def document(document_id: str, store: StoreDep, run: int | None = None) -> Analy
         model=found.model,
         score=round(stored.score, 4),
         warnings=list(stored.warnings),
-        spans=[SpanPublic(start=s.start, end=s.end, technique=s.technique, score=s.score, text=text[s.start : s.end]) for s in stored.spans],
+        spans=[
+            SpanPublic(start=s.start, end=s.end, technique=s.technique, score=s.score, text=text[s.start : s.end])
+            for s in stored.spans
+        ],
         sentences=[SentencePublic(start=s.start, end=s.end, score=round(s.score, 4)) for s in sentences],
     )
 

@@ -6,4 +6,13 @@ Needs the ``batch`` extra; ``--engine ray`` also needs the ``ray`` extra (import
 from propscan.batch.jobs.engines import ENGINES, AnalyzerSpec, Outcome, analyze_batch, make_engine
 from propscan.batch.jobs.runner import BatchSummary, ProgressSink, run_batch
 
-__all__ = ["ENGINES", "AnalyzerSpec", "BatchSummary", "Outcome", "ProgressSink", "analyze_batch", "make_engine", "run_batch"]
+__all__ = [
+    "ENGINES",
+    "AnalyzerSpec",
+    "BatchSummary",
+    "Outcome",
+    "ProgressSink",
+    "analyze_batch",
+    "make_engine",
+    "run_batch",
+]

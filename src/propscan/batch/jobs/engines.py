@@ -256,7 +256,9 @@ ENGINES: dict[str, Callable[..., Engine]] = {
 }
 
 
-def make_engine(name: str, spec: AnalyzerSpec, *, workers: int = 1, address: str | None = None, analyzer=None) -> Engine:
+def make_engine(
+    name: str, spec: AnalyzerSpec, *, workers: int = 1, address: str | None = None, analyzer=None
+) -> Engine:
     """The engine called ``name`` (``local`` or ``ray``).
 
     Raises:

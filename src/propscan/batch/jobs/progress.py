@@ -21,7 +21,9 @@ from rich.progress import (
 class RichProgress:
     """A ``ProgressSink`` drawing on standard error; use it as a context manager."""
 
-    def __init__(self, description: str = "analyzing", *, console: Console | None = None, disable: bool = False) -> None:
+    def __init__(
+        self, description: str = "analyzing", *, console: Console | None = None, disable: bool = False
+    ) -> None:
         self.failed = 0
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),

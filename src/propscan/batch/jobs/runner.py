@@ -91,12 +91,19 @@ def run_batch(
     started = time.perf_counter()
     wanted = tuple(sorted(set(techniques))) if techniques is not None else None
     total = count_records(inputs)  # fails fast on a missing input, before any model loads
-    spec = AnalyzerSpec(model=str(model), threads=threads or max(1, (os.cpu_count() or 1) // workers), threshold=threshold, techniques=wanted)
+    spec = AnalyzerSpec(
+        model=str(model),
+        threads=threads or max(1, (os.cpu_count() or 1) // workers),
+        threshold=threshold,
+        techniques=wanted,
+    )
     with Store.open(db) as store:
         runner = make_engine(engine, spec, workers=workers, address=ray_address, analyzer=analyzer)
         try:
             name = runner.start()
-            run = store.get_or_create_run(name, {"threshold": threshold, "techniques": list(wanted) if wanted else None})
+            run = store.get_or_create_run(
+                name, {"threshold": threshold, "techniques": list(wanted) if wanted else None}
+            )
             if retry_failed:
                 store.clear_failures(run.id)
             job = _Job(store, run, progress)

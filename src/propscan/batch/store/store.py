@@ -102,7 +102,9 @@ class Store:
             else:
                 engine = create_engine(full, pool_pre_ping=True)
         except ImportError as error:
-            raise StoreError(f"the database driver for {full.split('://')[0]} is missing ({error.name}): pip install propscan[batch]") from None
+            raise StoreError(
+                f"the database driver for {full.split('://')[0]} is missing ({error.name}): pip install propscan[batch]"
+            ) from None
         except Exception as error:
             raise StoreError(f"cannot use database URL {url!r}: {error}") from None
         store = cls(engine)
@@ -128,7 +130,9 @@ class Store:
                 "a database written by a newer propscan needs that version"
             ) from None
         except OperationalError as error:
-            raise StoreError(f"cannot open {self.engine.url.render_as_string(hide_password=True)}: {error.orig}") from None
+            raise StoreError(
+                f"cannot open {self.engine.url.render_as_string(hide_password=True)}: {error.orig}"
+            ) from None
 
     def revision(self) -> str | None:
         """The schema revision the database is at (None before any migration)."""
@@ -158,7 +162,14 @@ class Store:
             now = _now()
             try:
                 with self.sessions.begin() as session:
-                    row = RunRow(key=key, model=model, options=dict(options), propscan_version=__version__, started_at=now, updated_at=now)
+                    row = RunRow(
+                        key=key,
+                        model=model,
+                        options=dict(options),
+                        propscan_version=__version__,
+                        started_at=now,
+                        updated_at=now,
+                    )
                     session.add(row)
                     session.flush()
                     return _run(row)
@@ -223,10 +234,25 @@ class Store:
                             "give each article its own id (or leave ids out to use a hash of the text)"
                         )
                     now = _now()
-                    session.add(AnalysisRow(run_id=run_id, document_id=document.id, score=float(score), warnings=list(warnings), analyzed_at=now))
+                    session.add(
+                        AnalysisRow(
+                            run_id=run_id,
+                            document_id=document.id,
+                            score=float(score),
+                            warnings=list(warnings),
+                            analyzed_at=now,
+                        )
+                    )
                     session.flush()
                     session.add_all(
-                        SpanRow(run_id=run_id, document_id=document.id, start=s.start, end=s.end, technique=s.technique, score=s.score)
+                        SpanRow(
+                            run_id=run_id,
+                            document_id=document.id,
+                            start=s.start,
+                            end=s.end,
+                            technique=s.technique,
+                            score=s.score,
+                        )
                         for s in spans
                     )
                     session.get(RunRow, run_id).updated_at = now
@@ -237,14 +263,23 @@ class Store:
                 # Another writer stored the document or the analysis meanwhile; look again.
         return False
 
-    def save_failure(self, run_id: int, document_id: str, origin: str, error: str, metadata: Mapping[str, Any] | None = None) -> bool:
+    def save_failure(
+        self, run_id: int, document_id: str, origin: str, error: str, metadata: Mapping[str, Any] | None = None
+    ) -> bool:
         """Record that a document could not be analyzed under the run (once; later calls are no-ops)."""
         try:
             with self.sessions.begin() as session:
                 if session.get(FailureRow, (run_id, document_id)) is not None:
                     return False
                 session.add(
-                    FailureRow(run_id=run_id, document_id=document_id, origin=origin, error=error, meta=_jsonable(metadata or {}), failed_at=_now())
+                    FailureRow(
+                        run_id=run_id,
+                        document_id=document_id,
+                        origin=origin,
+                        error=error,
+                        meta=_jsonable(metadata or {}),
+                        failed_at=_now(),
+                    )
                 )
             return True
         except IntegrityError:
@@ -260,7 +295,9 @@ class Store:
     # ----------------------------------------------------------------------------- reading
     def failures(self, run_id: int) -> list[FailureRow]:
         with self.sessions() as session:
-            return list(session.scalars(select(FailureRow).where(FailureRow.run_id == run_id).order_by(FailureRow.document_id)))
+            return list(
+                session.scalars(select(FailureRow).where(FailureRow.run_id == run_id).order_by(FailureRow.document_id))
+            )
 
     def count(self, run_id: int) -> tuple[int, int, int]:
         """Documents analyzed, spans found and failures recorded under the run."""
@@ -283,7 +320,9 @@ class Store:
                 .order_by(SpanRow.start, SpanRow.end, SpanRow.technique)
             )
             spans = tuple(Span(r.start, r.end, r.technique, r.score) for r in rows)
-            return StoredAnalysis(Document(document.text, document.id, document.meta), spans, analysis.score, tuple(analysis.warnings))
+            return StoredAnalysis(
+                Document(document.text, document.id, document.meta), spans, analysis.score, tuple(analysis.warnings)
+            )
 
     def sources(self, run_id: int) -> list[tuple[str, int]]:
         """The outlets of the run's documents, with how many documents each, most first."""
@@ -386,4 +425,3 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-

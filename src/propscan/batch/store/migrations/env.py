@@ -8,7 +8,9 @@ from propscan.batch.store.tables import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("propscan migrations run through propscan.batch.store.Store.open(url), which passes a connection")
+    raise RuntimeError(
+        "propscan migrations run through propscan.batch.store.Store.open(url), which passes a connection"
+    )
 
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
 with context.begin_transaction():
