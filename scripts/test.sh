@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install propscan with every extra plus what the end-to-end tests drive (Debian's Chromium for the
-# browser tests, PostgreSQL 15 for the shared-store tests), then run the test suite.
+# browser tests, PostgreSQL 15 for the shared-store tests), then the lint, format and type checks,
+# then the test suite (arguments go to pytest, e.g. -m "not slow" for the developer's loop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -15,4 +16,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 scripts/install.sh serve,batch,ray,spacy,train,test
 . .venv/bin/activate
+ruff check src tests bench scripts
+ruff format --check src tests bench scripts
+mypy
 python -m pytest "$@"

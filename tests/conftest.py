@@ -7,6 +7,18 @@ import pytest
 TINY = Path(__file__).parent / "data" / "tiny-ptc"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
+# What makes a test slow: training the tiny model, loading a shipped one, a browser, a database
+# server or a subprocess per test. `pytest -m "not slow"` is the developer's loop; CI runs all.
+SLOW_FIXTURES = {"tiny_model_dir", "fast_analyzer", "accurate_analyzer"}
+SLOW_MODULES = {"test_shipped_models", "test_web", "test_jobs", "test_encoders", "test_spacy_component", "test_fitting"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2]
+        if module in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def tiny_corpus():

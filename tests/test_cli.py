@@ -111,6 +111,7 @@ def test_evaluate_names_the_malformed_label_file_and_line(tmp_path, capsys, tiny
     assert f"{labels}:4: offsets must be integers" in err
 
 
+@pytest.mark.slow  # trains a model
 def test_train_command_saves_a_loadable_model(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PROPSCAN_DATA", str(TINY))
     from propscan.settings import get_settings

@@ -7,10 +7,10 @@ import pytest
 pytest.importorskip("fastapi", reason="the serve extra is not installed")
 
 from fastapi.testclient import TestClient
-from shipped import MODEL, needs_model
-from test_report import DOCS
 
 from propscan.batch.store import Store
+from tests.shipped import MODEL, needs_model
+from tests.test_report import DOCS
 
 pytestmark = needs_model
 

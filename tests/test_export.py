@@ -184,6 +184,7 @@ def test_export_command(db, tmp_path, capsys):
     assert "no run 9" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # trains a model
 def test_train_reads_a_label_studio_export(tmp_path, capsys):
     """``propscan train --format label-studio`` fits and saves a model from the annotated tasks."""
     from propscan import Analyzer

@@ -9,9 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-import pg_cluster
 import pytest
-from shipped import MODEL, needs_model
 from sqlalchemy import func, select
 
 from propscan import Document
@@ -20,6 +18,8 @@ from propscan.batch.store import Store
 from propscan.batch.store.tables import AnalysisRow, SpanRow
 from propscan.errors import PropscanError
 from propscan.readers.sources import read_sources
+from tests import pg_cluster
+from tests.shipped import MODEL, needs_model
 
 BATCH = Path(__file__).parent / "data" / "batch"
 ROOT = Path(__file__).resolve().parents[1]

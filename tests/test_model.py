@@ -137,6 +137,7 @@ def test_analyzer_refuses_empty_text(tiny_model_dir):
         Analyzer.load(tiny_model_dir).analyze("  \n ")
 
 
+@pytest.mark.slow  # trains a model
 def test_training_on_the_eighteen_ptc_techniques(tmp_path, tiny_corpus):
     from propscan.document import AnnotatedDocument
     from propscan.techniques import PTC18
@@ -177,6 +178,7 @@ def test_snapshot_ensemble_averages_emissions_and_keeps_the_best_states():
     assert pairs == pytest.approx(sum(m.transitions().pairs for m in members) / 3)
 
 
+@pytest.mark.slow  # trains a model
 def test_training_keeps_the_configured_number_of_snapshots(tmp_path, tiny_corpus):
     from propscan.training import preset_config, train
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 
-import pg_cluster
 import pytest
 
 from propscan import Document, Span
 from propscan.batch.report import ALL, UNDATED, UNKNOWN_SOURCE, Filters, build_report, plot, top_examples, write_csv
 from propscan.batch.store import Store, StoreError, count_words
 from propscan.cli import main
+from tests import pg_cluster
 
 # Our own short texts; spans are placed by hand so every figure below can be worked out on paper.
 DOCS = [

@@ -6,9 +6,8 @@ import pytest
 
 spacy = pytest.importorskip("spacy", reason="the spacy extra is not installed")
 
-from shipped import MODEL, needs_model  # noqa: E402
-
 import propscan.spacy_component  # noqa: E402,F401 - registers the factory
+from tests.shipped import MODEL, needs_model  # noqa: E402
 
 TEXT = (
     "Council delays bridge vote again\n\n"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pg_cluster
 import pytest
 from sqlalchemy import inspect, select, text
 
 from propscan import Document, Span
 from propscan.batch.store import Store, StoreError, count_words, normalize_url
 from propscan.batch.store.tables import Base, DocumentRow
+from tests import pg_cluster
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -19,7 +19,7 @@ def render(analysis: Analysis) -> Group:
     ends: dict[int, list[int]] = {}
     for number, span in enumerate(spans, start=1):
         ends.setdefault(span.end, []).append(number)
-    cover = [None] * len(text)
+    cover: list[str | None] = [None] * len(text)
     for span in sorted(spans, key=lambda s: s.score or 0.0):
         for i in range(span.start, span.end):
             cover[i] = span.technique

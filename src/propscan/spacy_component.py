@@ -11,6 +11,7 @@ so adding the pipe stays cheap; a model given as a folder is referenced, not cop
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 try:
     from spacy.language import Language
@@ -19,6 +20,9 @@ except ImportError:
     raise ImportError("propscan.spacy_component needs spaCy: pip install 'propscan[spacy]'") from None
 
 from propscan.document import Document
+
+if TYPE_CHECKING:
+    from propscan.pipeline import Analyzer
 
 DEFAULT_CONFIG = {"model": "accurate", "threshold": 0.0, "techniques": None, "spans_key": "propaganda", "batch_size": 8}
 
@@ -51,7 +55,7 @@ class PropagandaComponent:
         self.techniques = techniques
         self.spans_key = spans_key
         self.batch_size = batch_size
-        self._analyzer = None
+        self._analyzer: Analyzer | None = None
 
     @property
     def analyzer(self):

@@ -16,6 +16,7 @@ import queue
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from propscan.document import Analysis, Document
 from propscan.errors import PropscanError
@@ -114,7 +115,7 @@ class Batcher:
         stopping = False
         while not stopping:
             first = self._queue.get()
-            if first is _STOP:
+            if not isinstance(first, _Job):  # _STOP
                 break
             jobs = [first]
             chars = len(first.document.text)
@@ -123,7 +124,7 @@ class Batcher:
                     job = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if job is _STOP:
+                if not isinstance(job, _Job):  # _STOP
                     stopping = True
                     break
                 jobs.append(job)
@@ -177,7 +178,7 @@ class Batcher:
             if error is not None:
                 job.future.set_exception(error)
             else:
-                job.future.set_result(analysis)
+                job.future.set_result(cast(Analysis, analysis))  # no error: the batch gave one
 
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
             job.loop.call_soon_threadsafe(deliver)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, distinct, func, or_, select
+from sqlalchemy import ColumnElement, and_, distinct, func, or_, select
 
 from propscan.batch.store import Run, Store, StoreError
 from propscan.batch.store.tables import AnalysisRow, DocumentRow, SpanRow
@@ -214,7 +214,7 @@ def _group_expression(key: str, dialect: str):
 
 
 def _document_filter(filters: Filters):
-    clauses = []
+    clauses: list[ColumnElement[bool]] = []
     if filters.sources:
         clauses.append(DocumentRow.source.in_(filters.sources))
     if filters.since is not None:
@@ -225,7 +225,7 @@ def _document_filter(filters: Filters):
 
 
 def _span_filter(filters: Filters):
-    clauses = []
+    clauses: list[ColumnElement[bool]] = []
     if filters.techniques:
         clauses.append(SpanRow.technique.in_(filters.techniques))
     if filters.min_score > 0:
@@ -250,10 +250,10 @@ def write_csv(report: Report, folder: str | Path) -> list[Path]:
             )
     examples = folder / "examples.csv"
     with examples.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=[f.name for f in Example.__dataclass_fields__.values()])
-        writer.writeheader()
+        by_field = csv.DictWriter(out, fieldnames=[f.name for f in Example.__dataclass_fields__.values()])
+        by_field.writeheader()
         for example in report.examples:
-            writer.writerow(asdict(example))
+            by_field.writerow(asdict(example))
     return [rates, examples]
 
 

@@ -44,11 +44,11 @@ def span_representations(
         rows.append(
             np.concatenate(
                 [
-                    mean_state(first, last),
+                    mean_state(int(first), int(last)),
                     states[first:last].mean(axis=0),
                     states[first],
                     states[last - 1],
-                    mean_state(s_first, s_last),
+                    mean_state(int(s_first), int(s_last)),
                     np.asarray(span_surface(text, char_start, char_end, last - first, sentence), dtype=np.float32),
                 ]
             )

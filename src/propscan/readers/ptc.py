@@ -172,7 +172,8 @@ def split_ids(ids: Iterable[str], validation_fraction: float = 0.15) -> tuple[li
 
     Hashing (not shuffling) keeps an article on the same side however the corpus grows.
     """
-    train, validation = [], []
+    train: list[str] = []
+    validation: list[str] = []
     for ident in sorted(ids):
         bucket = int(hashlib.sha256(ident.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         (validation if bucket < validation_fraction else train).append(ident)

@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,7 +178,7 @@ def _from_record(record: dict[str, Any], origin: str, raw: bytes, limit: int) ->
         text, html = record.get("text"), record.get("html")
         if not isinstance(text, str) and not isinstance(html, str):
             raise InputError(f"{origin}: a record needs a 'text' or 'html' string")
-        body = text if isinstance(text, str) else html
+        body = text if isinstance(text, str) else str(html)
         if len(body.encode("utf-8")) > limit:
             raise InputError(f"{origin}: the article is above the limit of {limit:,} bytes")
         check_text(body, source=origin)
@@ -383,7 +383,7 @@ def _read_single(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
     yield read_file(path, max_bytes=max_bytes)
 
 
-_COUNTERS = {
+_COUNTERS: dict[Callable[..., Iterator[Item]], Callable[[Path], int]] = {
     read_folder: lambda path: sum(_COUNTERS[_reader(p)](p) for p in _folder_files(path)),
     _read_single: lambda path: 1,
     read_jsonl: _count_lines,

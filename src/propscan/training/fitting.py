@@ -188,7 +188,7 @@ def _fit_tagger(
     snapshots: list[tuple[float, int, dict]] = []  # (validation SI F1, epoch, weights)
     for epoch in range(1, config.tagger_epochs + 1):
         tagger.train()
-        pieces = []
+        pieces: list[tuple[int, int, int]] = []
         for i, enc in enumerate(train_enc):
             shift = random.randrange(chunk) if len(enc) > chunk else 0
             starts = [0, *range(shift, len(enc), chunk)] if shift else list(range(0, len(enc), chunk))
@@ -211,7 +211,7 @@ def _fit_tagger(
             total += loss.item() * len(batch)
         tagger.eval()
         scores = _validation_si(tagger, validation, validation_enc, biases)
-        bias = max(scores, key=scores.get)
+        bias = max(scores, key=scores.__getitem__)
         log(
             f"tagger epoch {epoch}: loss {total / max(len(pieces), 1):.4f}, validation SI F1 {scores[bias]:.4f} (bias {bias:+.3f})"
         )
@@ -231,7 +231,7 @@ def _fit_tagger(
     if not validation:
         return ensemble, 0.0
     scores = _validation_si(ensemble, validation, validation_enc, biases)
-    bias = max(scores, key=scores.get)
+    bias = max(scores, key=scores.__getitem__)
     log(f"epochs {metrics['tagger_epochs_kept']}, outside bias {bias:+.3f}: validation SI F1 {scores[bias]:.4f}")
     return ensemble, bias
 
@@ -265,7 +265,8 @@ def _validation_si(tagger, validation, validation_enc, biases) -> dict[float, fl
 
 
 def _span_dataset(tagger, config, documents, encoded) -> tuple[torch.Tensor, torch.Tensor]:
-    rows, targets = [], []
+    rows: list[np.ndarray] = []
+    targets: list[int] = []
     for document, enc in zip(documents, encoded, strict=True):
         if not document.spans:
             continue
@@ -296,7 +297,7 @@ def _fit_classifier(tagger, config, train, train_enc, validation, validation_enc
         for first in range(0, len(order), batch_size):
             index = order[first : first + batch_size]
             logits = classifier.member_logits(x_train[index])
-            loss = sum(torch.nn.functional.cross_entropy(member, y_train[index]) for member in logits)
+            loss = torch.stack([torch.nn.functional.cross_entropy(member, y_train[index]) for member in logits]).sum()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -327,7 +328,7 @@ def _to_onnx(module: torch.nn.Module, example: tuple, *, inputs: list[str], outp
         torch.onnx.export(
             module,
             example,
-            buffer,
+            buffer,  # type: ignore[arg-type]  # torch writes to file-like objects; its stub says paths only
             input_names=inputs,
             output_names=outputs,
             dynamic_axes=dynamic,

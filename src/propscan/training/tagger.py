@@ -88,5 +88,5 @@ class TaggerSnapshots(nn.Module):
         return torch.stack([emissions for emissions, _ in outputs]).mean(dim=0), outputs[0][1]
 
     def transitions(self) -> Transitions:
-        each = [member.transitions() for member in self.members]
+        each = [member.transitions() for member in self.members if isinstance(member, SpanTagger)]
         return Transitions(*(np.mean([getattr(t, name) for t in each], axis=0) for name in ("start", "pairs", "end")))

@@ -191,7 +191,7 @@ _MULTIPART_SCHEMA = {
     },
 }
 
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {
         "model": ErrorPublic,
         "description": "The body is not UTF-8 JSON, or the article is empty, binary or undecodable.",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
@@ -50,7 +50,8 @@ def get_store(request: Request):
     return store
 
 
-StoreDep = Annotated[object, Depends(get_store)]
+# Any: the Store class needs the batch extra, imported only once a corpus route runs.
+StoreDep = Annotated[Any, Depends(get_store)]
 
 
 class RunPublic(BaseModel):

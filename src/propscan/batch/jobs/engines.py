@@ -17,10 +17,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from itertools import islice
 from multiprocessing import get_context
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from propscan.document import Document, Span
 from propscan.errors import PropscanError
+
+if TYPE_CHECKING:
+    from propscan.pipeline import Analyzer
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +94,7 @@ class LocalEngine:
         self.spec = spec
         self.workers = workers
         self.analyzer = analyzer
-        self._analyzer = None
+        self._analyzer: Analyzer | None = None
         self._pool: ProcessPoolExecutor | None = None
 
     def start(self) -> str:
@@ -113,7 +116,8 @@ class LocalEngine:
             return
         if self._pool is None:
             raise PropscanError("the engine was not started")
-        yield from _bounded(lambda batch: self._pool.submit(_worker_analyze, batch), batches, 2 * self.workers)
+        pool = self._pool
+        yield from _bounded(lambda batch: pool.submit(_worker_analyze, batch), batches, 2 * self.workers)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -138,7 +142,7 @@ def _bounded(submit: Callable[[Batch], Future], batches: Iterable[Batch], window
                 pending[submit(following)] = following
 
 
-_worker: dict[str, object] = {}
+_worker: dict[str, Any] = {}
 
 
 def _init_worker(spec: AnalyzerSpec, parent: int) -> None:

@@ -255,7 +255,9 @@ class Store:
                         )
                         for s in spans
                     )
-                    session.get(RunRow, run_id).updated_at = now
+                    run = session.get(RunRow, run_id)
+                    if run is not None:
+                        run.updated_at = now
                 return True
             except IntegrityError:
                 if attempt:
@@ -290,7 +292,8 @@ class Store:
         from sqlalchemy import delete
 
         with self.sessions.begin() as session:
-            return session.execute(delete(FailureRow).where(FailureRow.run_id == run_id)).rowcount
+            result = session.execute(delete(FailureRow).where(FailureRow.run_id == run_id))
+            return int(getattr(result, "rowcount", 0))  # a DML result: SQLAlchemy types it as the base Result
 
     # ----------------------------------------------------------------------------- reading
     def failures(self, run_id: int) -> list[FailureRow]:
@@ -314,6 +317,8 @@ class Store:
             if analysis is None:
                 return None
             document = session.get(DocumentRow, document_id)
+            if document is None:
+                return None
             rows = session.scalars(
                 select(SpanRow)
                 .where(SpanRow.run_id == run_id, SpanRow.document_id == document_id)
@@ -334,7 +339,7 @@ class Store:
                 .group_by(DocumentRow.source)
                 .order_by(func.count().desc(), DocumentRow.source)
             ).all()
-            return [(source, int(count)) for source, count in rows]
+            return [(str(source), int(count)) for source, count in rows]
 
     def analyses(self, run_id: int, *, batch: int = 200) -> Iterator[StoredAnalysis]:
         """Every analysis of the run in document id order, read ``batch`` documents at a time."""
