@@ -65,8 +65,8 @@ class ModelConfig:
 
 # The recipes of the shipped models: `propscan train --model NAME` reproduces them.
 PRESETS: dict[str, ModelConfig] = {
-    # A smaller tagger for fast: its LSTM at 256 -> 192 took 34 ms of every 1,254-token article,
-    # a quarter of the int8 encoder's time; at 128 -> 96 it takes 9 ms.
+    # A smaller tagger for fast: at 256 -> 192 its LSTM cost a quarter of the int8 encoder's time
+    # (README, Benchmarks).
     "fast": ModelConfig(encoder="all-MiniLM-L6-v2", int8=True, projection=128, lstm_hidden=96, tagger_epochs=10),
     "accurate": ModelConfig(encoder="all-mpnet-base-v2", dropout=0.3, tagger_epochs=10, tagger_snapshots=2),
 }

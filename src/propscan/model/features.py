@@ -93,7 +93,7 @@ class TokenEncoder:
 
         One window per encoder call: dynamic int8 quantization scales activations over the whole
         input, so in a batch a window's states would depend on its neighbours; and on a CPU a
-        batch of 16 windows measured no faster (MiniLM int8 5.7 vs 6.4 articles/s alone).
+        batch of windows measured no faster (README, Benchmarks).
         """
         windows = self._windows(len(ids))
         out = np.zeros((len(ids), self.top_layers, self.dim), dtype=np.float32)
