@@ -26,6 +26,16 @@ class Settings:
     threads: int
 
 
+def input_limit(max_bytes: int | None) -> int:
+    """The byte limit a reader applies: the caller's, else ``PROPSCAN_MAX_BYTES``."""
+    return get_settings().max_input_bytes if max_bytes is None else max_bytes
+
+
+def threads_per_worker(workers: int) -> int:
+    """Split the machine's cores between worker processes, so they do not oversubscribe it."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     env = os.environ

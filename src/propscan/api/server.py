@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from propscan.pipeline import model_path
+from propscan.settings import threads_per_worker
 
 
 def serve(
@@ -30,7 +31,7 @@ def serve(
     model_path(model)  # fail now, with propscan's message, rather than in every worker
     os.environ["PROPSCAN_SERVE_MODEL"] = str(model)
     if threads is None and workers > 1:
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = threads_per_worker(workers)
     if threads is not None:
         os.environ["PROPSCAN_THREADS"] = str(threads)
     uvicorn.run(

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from propscan.document import Document
 from propscan.errors import InputError
-from propscan.settings import get_settings
+from propscan.settings import input_limit
 
 logger = logging.getLogger(__name__)
 
-_HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 
 
 def decode(data: bytes, *, source: str = "input", max_bytes: int | None = None) -> str:
@@ -26,7 +26,7 @@ def decode(data: bytes, *, source: str = "input", max_bytes: int | None = None) 
     Raises:
         InputError: if the data is too large, empty, binary, or not UTF-8.
     """
-    limit = get_settings().max_input_bytes if max_bytes is None else max_bytes
+    limit = input_limit(max_bytes)
     if len(data) > limit:
         raise InputError(
             f"{source} is {len(data):,} bytes, above the limit of {limit:,}; "
@@ -109,14 +109,14 @@ def read_input(path: str | Path, *, max_bytes: int | None = None) -> Document:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    limit = get_settings().max_input_bytes if max_bytes is None else max_bytes
+    limit = input_limit(max_bytes)
     size = path.stat().st_size
     if size > limit:
         raise InputError(
             f"{path} is {size:,} bytes, above the limit of {limit:,}; raise it with --max-bytes or PROPSCAN_MAX_BYTES"
         )
     text = decode(path.read_bytes(), source=str(path), max_bytes=limit)
-    is_html = True if path.suffix.lower() in _HTML_SUFFIXES else None
+    is_html = True if path.suffix.lower() in HTML_SUFFIXES else None
     return from_text(text, source=str(path), id=path.stem, html=is_html)
 
 

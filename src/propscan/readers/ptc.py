@@ -26,10 +26,15 @@ _TC_FOLDERS = ("train-labels-TC", "train-labels-task-flc-tc", "train-labels-FLC"
 _TC_FILES = ("train-task-flc-tc.labels", "train.task-FLC.labels")
 
 
-def article_id(path: Path) -> str:
-    """The id PTC files use for ``article<ID>.txt``: its digits."""
+def ptc_article_id(path: Path) -> str | None:
+    """The digits of a PTC article file name ``article<ID>.txt``; None for any other name."""
     match = _ARTICLE_NAME.match(path.name)
-    return match.group(1) if match else path.stem
+    return match.group(1) if match else None
+
+
+def article_id(path: Path) -> str:
+    """The id PTC files use for ``article<ID>.txt``: its digits (else the file's stem)."""
+    return ptc_article_id(path) or path.stem
 
 
 def read_text_exact(path: Path) -> str:

@@ -25,17 +25,16 @@ from typing import Any
 
 from propscan.document import Document
 from propscan.errors import InputError, PropscanError
-from propscan.readers.ingest import check_text, decode, from_html, looks_like_html
-from propscan.settings import get_settings
+from propscan.readers.ingest import HTML_SUFFIXES, check_text, decode, from_html, looks_like_html
+from propscan.readers.ptc import ptc_article_id
+from propscan.settings import input_limit
 
 logger = logging.getLogger(__name__)
 
 _TEXT_SUFFIXES = {".txt"}
-_HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 _JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 _WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 _FEED_SUFFIXES = {".rss", ".atom", ".xml"}
-_PTC_NAME = re.compile(r"^article(\d+)\.txt$")
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ def read_file(path: Path, *, max_bytes: int | None = None) -> Item:
 
     A text file's first line is its title when a blank line follows it (the usual news layout).
     """
-    limit = get_settings().max_input_bytes if max_bytes is None else max_bytes
+    limit = input_limit(max_bytes)
     origin = str(path)
     try:
         data = path.read_bytes()
@@ -113,8 +112,8 @@ def read_file(path: Path, *, max_bytes: int | None = None) -> Item:
         return Failure(_bytes_id(str(path).encode()), origin, f"cannot read {path}: {error.strerror}")
     try:
         text = decode(data, source=origin, max_bytes=limit)
-        is_html = path.suffix.lower() in _HTML_SUFFIXES
-        given = _PTC_NAME.match(path.name)
+        is_html = path.suffix.lower() in HTML_SUFFIXES
+        given = ptc_article_id(path)
         document = from_html(text, source=origin) if is_html else Document(text=text)
     except InputError as error:
         return Failure(_bytes_id(data), origin, str(error))
@@ -122,7 +121,7 @@ def read_file(path: Path, *, max_bytes: int | None = None) -> Item:
     if not is_html and (title := _first_line_title(document.text)):
         metadata["title"] = title
     metadata = _normalized(metadata, origin=origin, default_source=path.parent.name)
-    ident = given.group(1) if given else content_id(document.text)
+    ident = given or content_id(document.text)
     return Document(text=document.text, id=ident, metadata=metadata)
 
 
@@ -140,7 +139,7 @@ def _known(path: Path) -> bool:
     name = path.name.lower()
     return (
         name.endswith(_WARC_SUFFIXES)
-        or path.suffix.lower() in _TEXT_SUFFIXES | _HTML_SUFFIXES | _JSONL_SUFFIXES | _FEED_SUFFIXES
+        or path.suffix.lower() in _TEXT_SUFFIXES | HTML_SUFFIXES | _JSONL_SUFFIXES | _FEED_SUFFIXES
     )
 
 
@@ -151,7 +150,7 @@ def read_jsonl(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
     Other keys are kept as metadata. A line that is not JSON, or has neither text nor html,
     becomes a failure naming the file and line.
     """
-    limit = get_settings().max_input_bytes if max_bytes is None else max_bytes
+    limit = input_limit(max_bytes)
     with path.open("rb") as lines:
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
@@ -207,7 +206,7 @@ def read_warc(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
     from ``date``, because a page fetched today may have been published years ago.
     """
     warcio = _import_warcio()
-    limit = get_settings().max_input_bytes if max_bytes is None else max_bytes
+    limit = input_limit(max_bytes)
     with path.open("rb") as stream:
         iterator = warcio.ArchiveIterator(stream, arc2warc=True)
         for record in iterator:
@@ -371,7 +370,7 @@ def _reader(path: Path):
         return read_jsonl
     if suffix in _FEED_SUFFIXES:
         return read_feed
-    if suffix in _TEXT_SUFFIXES | _HTML_SUFFIXES:
+    if suffix in _TEXT_SUFFIXES | HTML_SUFFIXES:
         return _read_single
     raise SourceError(
         f"{path}: cannot tell the format from the name; expected a folder, .txt, .html, "

@@ -23,11 +23,10 @@ from propscan.api.schemas import AnalysisPublic, AnalyzeOptions, AnalyzeRequest,
 from propscan.document import Document
 from propscan.errors import InputError
 from propscan.pipeline import Analyzer
-from propscan.readers.ingest import check_text, decode, from_html, from_text
+from propscan.readers.ingest import HTML_SUFFIXES, check_text, decode, from_html, from_text
 
 router = APIRouter(prefix="/analyze", tags=["analyze"])
 
-_HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 _TEXT_SUFFIXES = {"", ".txt", ".text"}
 _FORM_FIELDS = {"file", "threshold", "techniques", "id"}
 
@@ -111,7 +110,7 @@ async def _from_form(request: Request, analyzer: Analyzer, max_bytes: int) -> An
             raise RequestValidationError(errors)
         name = upload.filename or "upload"
         suffix = PurePath(name).suffix.lower()
-        if suffix not in _TEXT_SUFFIXES | _HTML_SUFFIXES:
+        if suffix not in _TEXT_SUFFIXES | HTML_SUFFIXES:
             raise HTTPException(
                 status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                 f"{name}: propscan reads .txt and .html files; convert other formats to one of them first",
@@ -132,7 +131,7 @@ async def _from_form(request: Request, analyzer: Analyzer, max_bytes: int) -> An
         text,
         source=name,
         id=str(ident) if isinstance(ident, str) and ident else PurePath(name).stem,
-        html=True if suffix in _HTML_SUFFIXES else None,
+        html=True if suffix in HTML_SUFFIXES else None,
     )
     return AnalyzeInput(document, options.threshold, options.techniques)
 

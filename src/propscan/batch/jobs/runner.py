@@ -9,7 +9,6 @@ the options that change results, so "the same command again" finds the same run.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from propscan.batch.store import Run, Store, StoreError
 from propscan.document import Document
 from propscan.errors import PropscanError
 from propscan.readers.sources import Failure, count_records, read_sources
+from propscan.settings import threads_per_worker
 
 logger = logging.getLogger(__name__)
 
@@ -93,30 +93,39 @@ def run_batch(
     total = count_records(inputs)  # fails fast on a missing input, before any model loads
     spec = AnalyzerSpec(
         model=str(model),
-        threads=threads or max(1, (os.cpu_count() or 1) // workers),
+        threads=threads or threads_per_worker(workers),
         threshold=threshold,
         techniques=wanted,
     )
     with Store.open(db) as store:
-        runner = make_engine(engine, spec, workers=workers, address=ray_address, analyzer=analyzer)
+        analyzing_engine = make_engine(engine, spec, workers=workers, address=ray_address, analyzer=analyzer)
         try:
-            name = runner.start()
+            name = analyzing_engine.start()
             run = store.get_or_create_run(
                 name, {"threshold": threshold, "techniques": list(wanted) if wanted else None}
             )
             if retry_failed:
                 store.clear_failures(run.id)
-            job = _Job(store, run, progress)
+            invocation = _Invocation(store, run, progress)
             if progress is not None:
                 progress.start(total)
-            for batch, outcomes in runner.map(job.batches(read_sources(inputs, max_bytes=max_bytes), batch_size)):
-                job.store_results(batch, outcomes)
+            for batch, outcomes in analyzing_engine.map(
+                invocation.batches(read_sources(inputs, max_bytes=max_bytes), batch_size)
+            ):
+                invocation.store_results(batch, outcomes)
         finally:
-            runner.close()
-        return BatchSummary(run, job.analyzed, job.failed, job.skipped, job.spans, time.perf_counter() - started)
+            analyzing_engine.close()
+        return BatchSummary(
+            run,
+            invocation.analyzed,
+            invocation.failed,
+            invocation.skipped,
+            invocation.spans,
+            time.perf_counter() - started,
+        )
 
 
-class _Job:
+class _Invocation:
     """The state of one invocation: what the run already holds, and the running counts."""
 
     def __init__(self, store: Store, run: Run, progress: ProgressSink | None) -> None:
