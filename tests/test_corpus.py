@@ -6,9 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from propscan.document import Span
+from propscan.document import Document, Span
 from propscan.errors import CorpusFormatError
-from propscan.readers.ptc import load_corpus, parse_label_lines, read_articles, split_ids, write_si, write_tc
+from propscan.readers.ptc import (
+    load_corpus,
+    parse_label_lines,
+    read_articles,
+    read_template,
+    split_ids,
+    write_si,
+    write_tc,
+)
 from propscan.techniques import PTC18, SEMEVAL2020
 
 TINY = Path(__file__).parent / "data" / "tiny-ptc"
@@ -132,3 +140,13 @@ def test_inventories_match_the_official_technique_lists():
         list(SEMEVAL2020.labels) == (folder / "propaganda-techniques-names-semeval2020task11.txt").read_text().split()
     )
     assert list(PTC18.labels) == (folder / "propaganda-techniques-names.txt").read_text().split()
+
+
+def test_a_template_span_past_its_article_names_the_line(tmp_path):
+    template = tmp_path / "template.txt"
+    template.write_text("1\tDoubt\t0\t4\n1\tDoubt\t0\t400\n")
+    articles = {"1": Document("Four words of text.", id="1")}
+    with pytest.raises(CorpusFormatError, match=r"template\.txt:2: span ends beyond the article"):
+        read_template(template, articles)
+    with pytest.raises(CorpusFormatError, match=r"template\.txt:1: no article1\.txt"):
+        read_template(template, {"2": Document("x", id="2")})

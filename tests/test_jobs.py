@@ -45,7 +45,7 @@ def snapshot(url: str) -> dict:
             )
             for a in store.analyses(run.id)
         }
-        failures = {f.document_id: f.error for f in store.failures(run.id)}
+        failures = {f.id: f.error for f in store.failures(run.id)}
         return {"model": run.model, "analyses": analyses, "failures": failures}
 
 

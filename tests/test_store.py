@@ -10,6 +10,7 @@ from sqlalchemy import inspect, select, text
 from propscan import Document, Span
 from propscan.batch.store import Store, StoreError, count_words, normalize_url
 from propscan.batch.store.tables import Base, DocumentRow
+from propscan.readers.sources import Failure
 from tests import pg_cluster
 
 
@@ -122,8 +123,9 @@ def test_failures_are_recorded_once_and_can_be_cleared(db_url):
             run.id, "bad", "x.txt", "x.txt is empty", {"source": "s", "when": dt.date(2021, 1, 1)}
         )
         assert not store.save_failure(run.id, "bad", "x.txt", "again")
-        (failure,) = store.failures(run.id)
-        assert failure.error == "x.txt is empty" and failure.meta == {"source": "s", "when": "2021-01-01"}
+        assert store.failures(run.id) == [
+            Failure("bad", "x.txt", "x.txt is empty", {"source": "s", "when": "2021-01-01"})
+        ]
         assert store.done_ids(run.id) == {"bad"}
         assert store.clear_failures(run.id) == 1 and store.done_ids(run.id) == set()
 

@@ -145,19 +145,11 @@ def _predict_si(args: argparse.Namespace) -> int:
 
 
 def _predict_tc(args: argparse.Namespace) -> int:
-    from propscan.errors import CorpusFormatError
     from propscan.pipeline import Analyzer
-    from propscan.readers.ptc import parse_label_lines, read_articles, write_tc
+    from propscan.readers.ptc import read_articles, read_template, write_tc
 
     articles = read_articles(args.articles)
-    template: dict[str, list[tuple[int, int]]] = {}
-    for line in parse_label_lines(args.spans):
-        document = articles.get(line.article_id)
-        if document is None:
-            raise CorpusFormatError(line.path, line.line, f"no article{line.article_id}.txt in {args.articles}")
-        if line.end > len(document.text):
-            raise CorpusFormatError(line.path, line.line, f"span ends beyond the article ({len(document.text)} chars)")
-        template.setdefault(line.article_id, []).append((line.start, line.end))
+    template = read_template(args.spans, articles)
     analyzer = Analyzer.load(args.model, threads=args.threads)
     write_tc(
         args.output, [(ident, analyzer.model.classify(articles[ident], spans)) for ident, spans in template.items()]
@@ -193,15 +185,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from propscan.pipeline import Analyzer
-    from propscan.readers.ptc import load_corpus, split_ids
+    from propscan.readers.ptc import load_corpus
     from propscan.techniques import get_inventory
-    from propscan.training import evaluate
+    from propscan.training import evaluate, split_corpus
 
     analyzer = Analyzer.load(args.model, threads=args.threads)
     corpus = load_corpus(_resolve_data(args), get_inventory(analyzer.model.config.inventory), labels=args.labels)
     if args.split == "validation":
-        _, keep = split_ids(d.document.id for d in corpus)
-        corpus = [d for d in corpus if d.document.id in set(keep)]
+        _, corpus = split_corpus(corpus)
     report = evaluate(analyzer.model, corpus)
     si, tc = report["si"], report["tc"]
     if args.json:

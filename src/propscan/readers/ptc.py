@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,6 +170,23 @@ def _label_lines(path: Path) -> list[LabelLine]:
     if not files:
         raise CorpusFormatError(path, None, "holds no .labels files")
     return [line for file in files for line in parse_label_lines(file)]
+
+
+def read_template(path: str | Path, articles: Mapping[str, Document]) -> dict[str, list[tuple[int, int]]]:
+    """The spans of a TC template file per article id, each checked against the article it names.
+
+    Raises:
+        CorpusFormatError: naming the line, for an article that is not given or a span past its end.
+    """
+    template: dict[str, list[tuple[int, int]]] = {}
+    for line in parse_label_lines(path):
+        document = articles.get(line.article_id)
+        if document is None:
+            raise CorpusFormatError(line.path, line.line, f"no article{line.article_id}.txt among the articles")
+        if line.end > len(document.text):
+            raise CorpusFormatError(line.path, line.line, f"span ends beyond the article ({len(document.text)} chars)")
+        template.setdefault(line.article_id, []).append((line.start, line.end))
+    return template
 
 
 def split_ids(ids: Iterable[str], validation_fraction: float = 0.15) -> tuple[list[str], list[str]]:

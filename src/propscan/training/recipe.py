@@ -33,6 +33,15 @@ def preset_config(preset: str, inventory: str = "semeval2020") -> ModelConfig:
     return config
 
 
+def split_corpus(
+    corpus: Sequence[AnnotatedDocument], validation_fraction: float = 0.15
+) -> tuple[list[AnnotatedDocument], list[AnnotatedDocument]]:
+    """The recipe's train and held-out documents: the same articles every time (``split_ids``)."""
+    by_id = {d.document.id: d for d in corpus}
+    train_ids, validation_ids = split_ids(by_id, validation_fraction)
+    return [by_id[i] for i in train_ids], [by_id[i] for i in validation_ids]
+
+
 def train(
     corpus: Sequence[AnnotatedDocument],
     config: ModelConfig,
@@ -46,10 +55,7 @@ def train(
     The corpus may come from any reader (PTC folders, Label Studio exports); labels must already
     belong to ``config.inventory``.
     """
-    by_id = {d.document.id: d for d in corpus}
-    train_ids, validation_ids = split_ids(by_id, validation_fraction)
-    train_docs = [by_id[i] for i in train_ids]
-    validation_docs = [by_id[i] for i in validation_ids]
+    train_docs, validation_docs = split_corpus(corpus, validation_fraction)
     log(f"{len(train_docs)} training and {len(validation_docs)} validation articles")
     started = time.perf_counter()
     model = fit(PropagandaModel(config), train_docs, validation_docs, log=log)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import sessionmaker
 from propscan.batch.store.errors import StoreError
 from propscan.batch.store.tables import AnalysisRow, DocumentRow, FailureRow, RunRow, SpanRow
 from propscan.document import Document, Span
+from propscan.readers.sources import Failure
 from propscan.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -296,11 +297,13 @@ class Store:
             return int(getattr(result, "rowcount", 0))  # a DML result: SQLAlchemy types it as the base Result
 
     # ----------------------------------------------------------------------------- reading
-    def failures(self, run_id: int) -> list[FailureRow]:
+    def failures(self, run_id: int) -> list[Failure]:
+        """The run's failures, in the shape the readers report them."""
         with self.sessions() as session:
-            return list(
-                session.scalars(select(FailureRow).where(FailureRow.run_id == run_id).order_by(FailureRow.document_id))
+            rows = session.scalars(
+                select(FailureRow).where(FailureRow.run_id == run_id).order_by(FailureRow.document_id)
             )
+            return [Failure(row.document_id, row.origin, row.error, dict(row.meta)) for row in rows]
 
     def count(self, run_id: int) -> tuple[int, int, int]:
         """Documents analyzed, spans found and failures recorded under the run."""
