@@ -35,7 +35,7 @@ def tiny_model_dir(tmp_path_factory, tiny_corpus):
     output = tmp_path_factory.mktemp("tiny-model")
     config = preset_config("fast")
     config.ensemble, config.tagger_epochs, config.classifier_epochs = 2, 3, 10
-    train(tiny_corpus, config, output, validation_fraction=0.3)
+    train(tiny_corpus, config, output, validation_fraction=0.3, test_fraction=0.0)
     return output
 
 

@@ -53,3 +53,43 @@ def test_feature_caches_of_older_versions_are_removed(cache):
     encode_cached(config, encoder, ["A shameless betrayal of every family."])
     [kept] = list((cache / "features").iterdir())
     assert kept.name.startswith(f"v{FEATURES_VERSION}-") and not any(folder.exists() for folder in stale)
+
+
+def test_cached_states_are_shared_by_any_list_of_the_same_texts(cache, monkeypatch):
+    """Cross-validation folds and reruns on a subset reuse what was encoded once."""
+    config = ModelConfig(int8=True, window=16, overlap=4)
+    encoder = TokenEncoder(config.encoder, int8=True, top_layers=config.top_layers, window=16, overlap=4, threads=1)
+    texts = ["A shameless betrayal of every family.", "Stop the deal now!", "The council voted seven to four."]
+    whole = encode_cached(config, encoder, texts)
+    encoded_again = []
+    original = encoder.encode
+    monkeypatch.setattr(encoder, "encode", lambda batch: encoded_again.extend(batch) or original(batch))
+    subset = encode_cached(config, encoder, [texts[2], texts[0], "A new text."])
+    assert encoded_again == ["A new text."]
+    assert np.array_equal(subset[0].layers, whole[2].layers) and np.array_equal(subset[1].layers, whole[0].layers)
+
+
+def test_split_tags_begin_a_span_at_every_gold_start():
+    from propscan.document import AnnotatedDocument, Document, Span
+    from propscan.model.decoding import BEGIN, INSIDE, OUTSIDE
+    from propscan.model.features import EncodedText
+    from propscan.training.fitting import token_tags
+
+    text = "they are mad sectarian liars"
+    offsets = np.array([[0, 4], [5, 8], [9, 12], [13, 22], [23, 28]])
+    document = AnnotatedDocument(Document(text, "1"), (Span(5, 28, "Doubt"), Span(9, 22, "Loaded_Language")))
+    encoded = EncodedText(offsets, np.zeros((5, 1, 2), np.float32), np.zeros((5, 1), np.float32))
+    assert token_tags(document, encoded, "merged").tolist() == [OUTSIDE, BEGIN, INSIDE, INSIDE, INSIDE]
+    assert token_tags(document, encoded, "split").tolist() == [OUTSIDE, BEGIN, BEGIN, INSIDE, INSIDE]
+
+
+def test_class_bias_recovers_accuracy_lost_to_a_skewed_prior():
+    from propscan.training.fitting import _fit_class_bias
+
+    rng = np.random.default_rng(0)
+    gold = rng.integers(0, 3, 300)
+    log_probs = np.log(np.full((300, 3), 0.2))
+    log_probs[np.arange(300), gold] = np.log(0.35)
+    log_probs[:, 0] += 0.6  # the model leans to label 0 whatever the span
+    bias = _fit_class_bias(log_probs, gold)
+    assert np.mean((log_probs + bias).argmax(1) == gold) == 1.0 > np.mean(log_probs.argmax(1) == gold)

@@ -297,6 +297,26 @@ def test_hover_or_focus_shows_technique_definition_and_confidence(web: Watched, 
     sync_api.expect(tooltip).to_contain_text(inventory[label]["definition"])
 
 
+def test_hover_shows_the_runner_up_techniques_with_their_probability(web: Watched, server: str) -> None:
+    page = web.page
+    inventory = techniques(server)
+    expected = {
+        (inventory[a["technique"]]["name"], f"{a['score']:.2f}")
+        for span in api_analysis(server, ARTICLE)["spans"]
+        for a in span["alternatives"]
+    }
+    assert expected, "the shipped model lists no runner-up on this article: nothing to check"
+    paste_and_analyze(page, ARTICLE)
+    tooltip = page.locator("#tooltip")
+    shown = set()
+    highlights = page.locator("#article mark.hl")
+    for i in range(highlights.count()):
+        highlights.nth(i).hover()
+        for line in tooltip.locator(".tip-alternatives").all_text_contents():
+            shown |= {(name, score) for name, score in expected if f"{name} {score}" in line}
+    assert shown == expected
+
+
 def test_legend_click_hides_and_shows_a_technique(web: Watched, server: str) -> None:
     page = web.page
     expected = api_analysis(server, ARTICLE)

@@ -170,9 +170,10 @@ def _register_evaluate(commands) -> None:
     _data_option(parser)
     parser.add_argument(
         "--split",
-        choices=("validation", "all"),
-        default="validation",
-        help="validation: the held-out articles of the training recipe (default); all: every article",
+        choices=("test", "validation", "all"),
+        default="test",
+        help="test: the articles the training recipe holds out of every choice (default); "
+        "validation: those that choose epochs, bias and calibration; all: every article",
     )
     parser.add_argument("--labels", type=Path, default=None, help="a label file or folder overriding the search")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON")
@@ -191,8 +192,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     analyzer = Analyzer.load(args.model, threads=args.threads)
     corpus = load_corpus(_resolve_data(args), get_inventory(analyzer.model.config.inventory), labels=args.labels)
-    if args.split == "validation":
-        _, corpus = split_corpus(corpus)
+    if args.split != "all":
+        corpus = getattr(split_corpus(corpus), args.split)
     report = evaluate(analyzer.model, corpus)
     si, tc = report["si"], report["tc"]
     if args.json:

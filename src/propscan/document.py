@@ -28,13 +28,27 @@ class Document:
 
 
 @dataclass(frozen=True)
+class Alternative:
+    """A runner-up technique for a span, with the probability that it is the right one."""
+
+    technique: str
+    score: float
+
+
+@dataclass(frozen=True)
 class Span:
-    """A technique at ``[start, end)`` of a document's text, with an optional confidence."""
+    """A technique at ``[start, end)`` of a document's text, with an optional confidence.
+
+    ``score``, when a calibrated model set it, is the probability that the span is right: that it
+    overlaps a span annotators marked with the same technique. ``alternatives`` are the runner-up
+    techniques for the same words, most likely first.
+    """
 
     start: int
     end: int
     technique: str
     score: float | None = None
+    alternatives: tuple[Alternative, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.start < self.end:
@@ -94,6 +108,7 @@ class Analysis:
                     "technique": s.technique,
                     "score": None if s.score is None else round(s.score, 4),
                     "text": text[s.start : s.end],
+                    "alternatives": [{"technique": a.technique, "score": round(a.score, 4)} for a in s.alternatives],
                 }
                 for s in self.spans
             ],

@@ -43,7 +43,7 @@ def render(analysis: Analysis) -> Group:
     parts.extend([Text(""), body, Text("")])
     if spans:
         table = Table(title="Spans", show_lines=False)
-        for column in ("#", "technique", "score", "text"):
+        for column in ("#", "technique", "score", "text", "or"):
             table.add_column(column, overflow="fold")
         for number, span in enumerate(spans, start=1):
             table.add_row(
@@ -51,6 +51,7 @@ def render(analysis: Analysis) -> Group:
                 Text(TECHNIQUES[span.technique].name, style=f"black on {TECHNIQUES[span.technique].color}"),
                 f"{span.score or 0.0:.2f}",
                 text[span.start : span.end].replace("\n", " "),
+                ", ".join(f"{TECHNIQUES[a.technique].name} {a.score:.2f}" for a in span.alternatives),
             )
         parts.append(table)
         legend = Table(title="Techniques", show_header=True)

@@ -108,3 +108,34 @@ def _labels_by_span(spans: Mapping[str, Iterable[Span]]) -> dict[tuple[str, int,
         for span in items:
             grouped.setdefault((ident, span.start, span.end), Counter())[span.technique] += 1
     return grouped
+
+
+def is_right(span: Span, gold: Iterable[Span]) -> bool:
+    """Whether a predicted span overlaps a gold span of the same technique: what a span's
+    calibrated score is the probability of."""
+    return any(g.technique == span.technique and g.start < span.end and span.start < g.end for g in gold)
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Scores against outcomes in equal-width bins: what a reliability diagram plots."""
+
+    bins: tuple[tuple[float, float, float, int], ...]  # (low, mean score, share right, count)
+    ece: float
+
+
+def reliability(scores: Iterable[float], outcomes: Iterable[bool], n_bins: int = 10) -> Reliability:
+    """Expected calibration error over ``n_bins`` equal-width bins of the score, weighted by count."""
+    pairs = list(zip(scores, outcomes, strict=True))
+    bins = []
+    ece = 0.0
+    for k in range(n_bins):
+        low, high = k / n_bins, (k + 1) / n_bins
+        members = [(s, o) for s, o in pairs if low <= s < high or (k == n_bins - 1 and s == 1.0)]
+        if not members:
+            continue
+        mean_score = sum(s for s, _ in members) / len(members)
+        share = sum(o for _, o in members) / len(members)
+        bins.append((low, mean_score, share, len(members)))
+        ece += len(members) / len(pairs) * abs(mean_score - share)
+    return Reliability(tuple(bins), ece)

@@ -40,13 +40,26 @@ class AnalyzeRequest(AnalyzeOptions):
         return self
 
 
+class AlternativePublic(BaseModel):
+    """A runner-up technique for a span."""
+
+    technique: str
+    score: float
+
+
 class SpanPublic(BaseModel):
     """A technique found at ``text[start:end]`` of the analyzed text (Python string indices, end exclusive)."""
 
     start: int
     end: int
     technique: str = Field(description="A technique label from GET /v1/techniques.")
-    score: float | None = Field(description="The model's confidence in [0, 1].")
+    score: float | None = Field(
+        description="The probability that the span is right (overlaps an annotator's span of this technique), calibrated on held-out articles."
+    )
+    alternatives: list[AlternativePublic] = Field(
+        default_factory=list,
+        description="Runner-up techniques for the same words, most likely first, with their probabilities.",
+    )
     text: str = Field(description="The spanned text, the same as text[start:end].")
 
 

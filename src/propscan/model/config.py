@@ -27,11 +27,18 @@ class ModelConfig:
     labels: list[str] = field(default_factory=list)
     inventory: str = "semeval2020"
     top_layers: int = 4
+    # How gold spans become BIO tags for the tagger: "merged" or "split" (fitting.token_tags).
+    tag_scheme: str = "merged"
     window: int = 256
     overlap: int = 32
     projection: int = 256
     lstm_hidden: int = 192
     classifier_hidden: int = 256
+    # Tokens of context on each side that the classifier sees beside a span (0: none).
+    span_context: int = 0
+    # Fit per-technique log-prior corrections on validation spans for accuracy (TC micro-F1).
+    fit_class_bias: bool = False
+    class_bias: list[float] = field(default_factory=list)
     ensemble: int = 5
     dropout: float = 0.4
     # Upper bounds; the epoch with the best validation score is kept.
@@ -41,8 +48,11 @@ class ModelConfig:
     classifier_epochs: int = 60
     # Added to the "outside" emission before decoding: > 0 predicts fewer, surer spans.
     outside_bias: float = 0.0
-    # A second technique is reported on a span when its probability reaches this.
-    secondary_threshold: float = 0.35
+    # Runner-up techniques are listed on a span when their calibrated score reaches this.
+    alternative_floor: float = 0.1
+    # Logistic map from a span's tagger confidence and technique probability to the probability
+    # that it is right, fitted on held-out predictions: {"tagger", "technique", "intercept"}.
+    calibration: dict[str, float] = field(default_factory=dict)
     encoder_sha256: str = ""
     propscan_version: str = ""
     model_type: str = MODEL_TYPE

@@ -20,7 +20,7 @@ from propscan.model.encoders import encoder_path, onnx_encoder
 from propscan.model.runtime import inference_session
 
 # Part of the training cache's key: bump it whenever the features of a text change.
-FEATURES_VERSION = 4
+FEATURES_VERSION = 5
 
 SURFACE_FEATURES = (
     "first_upper",

@@ -22,9 +22,14 @@ _NON_WORD = re.compile(r"\W+")
 
 
 def span_representations(
-    text: str, enc: EncodedText, states: np.ndarray, token_ranges: list[tuple[int, int]]
+    text: str, enc: EncodedText, states: np.ndarray, token_ranges: list[tuple[int, int]], *, context: int = 0
 ) -> np.ndarray:
-    """One float32 feature row per ``[first, last)`` token range."""
+    """One float32 feature row per ``[first, last)`` token range.
+
+    With ``context`` > 0 a row also holds the mean of the ``context`` tokens on each side and the
+    top layer's maximum over the span: the words around a phrase often decide its technique
+    ("according to", "so-called", a question mark).
+    """
 
     def mean_state(first: int, last: int) -> np.ndarray:
         """Mean over tokens and layers, computed per range: the whole article's states are never copied."""
@@ -49,11 +54,25 @@ def span_representations(
                     states[first],
                     states[last - 1],
                     mean_state(int(s_first), int(s_last)),
+                    *(_context_states(enc, first, last, context) if context else ()),
                     np.asarray(span_surface(text, char_start, char_end, last - first, sentence), dtype=np.float32),
                 ]
             )
         )
     return np.stack(rows).astype(np.float32, copy=False)
+
+
+def _context_states(enc: EncodedText, first: int, last: int, context: int) -> tuple[np.ndarray, ...]:
+    """Mean of the layers over ``context`` tokens before and after the span (zeros at an edge),
+    and the top layer's maximum over the span."""
+    dim = enc.layers.shape[-1]
+    before = enc.layers[max(first - context, 0) : first]
+    after = enc.layers[last : last + context]
+    return (
+        before.mean(axis=(0, 1), dtype=np.float32) if len(before) else np.zeros(dim, np.float32),
+        after.mean(axis=(0, 1), dtype=np.float32) if len(after) else np.zeros(dim, np.float32),
+        enc.layers[first:last, -1].max(axis=0).astype(np.float32),
+    )
 
 
 def span_surface(text: str, start: int, end: int, n_tokens: int, sentence: tuple[int, int]) -> list[float]:

@@ -1,5 +1,5 @@
 """Training the heads: needs torch (the ``train`` extra); inference never imports this package."""
 
-from propscan.training.recipe import evaluate, preset_config, split_corpus, train
+from propscan.training.recipe import evaluate, fit_calibration, preset_config, split_corpus, test_ids, train
 
-__all__ = ["evaluate", "preset_config", "split_corpus", "train"]
+__all__ = ["evaluate", "fit_calibration", "preset_config", "split_corpus", "test_ids", "train"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-import itertools
 import logging
 import random
 import shutil
@@ -23,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from numpy.lib.format import open_memmap
 from onnx import helper, numpy_helper
 
 from propscan.document import AnnotatedDocument, merge_intervals
@@ -49,7 +47,9 @@ class TrainedHeads:
     classifier_onnx: bytes
     transitions: Transitions
     outside_bias: float
+    class_bias: list[float] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
+    validation_encoded: list[EncodedText] = field(default_factory=list)
 
 
 def fit_heads(
@@ -60,8 +60,12 @@ def fit_heads(
     *,
     seed: int,
     log: Log,
+    device: str = "cpu",
 ) -> TrainedHeads:
-    """Train the tagger, then the classifier on the tagger's states; choose epochs and bias on ``validation``."""
+    """Train the tagger, then the classifier on the tagger's states; choose epochs and bias on ``validation``.
+
+    ``device`` is where torch trains ("cpu", "cuda"); the exported heads run on the CPU either way.
+    """
     torch.manual_seed(seed)
     random.seed(seed)
     started = time.perf_counter()
@@ -69,8 +73,10 @@ def fit_heads(
     train_enc = encode_cached(config, encoder, [d.document.text for d in train])
     validation_enc = encode_cached(config, encoder, [d.document.text for d in validation])
     metrics: dict = {"encoding_seconds": round(time.perf_counter() - started, 1)}
-    tagger, bias = _fit_tagger(config, encoder.dim, train, train_enc, validation, validation_enc, metrics, log)
-    classifier = _fit_classifier(tagger, config, train, train_enc, validation, validation_enc, metrics, log)
+    tagger, bias = _fit_tagger(
+        config, encoder.dim, train, train_enc, validation, validation_enc, metrics, log, torch.device(device)
+    )
+    classifier, class_bias = _fit_classifier(tagger, config, train, train_enc, validation, validation_enc, metrics, log)
     n_inputs = classifier.norm.normalized_shape[0]
     return TrainedHeads(
         tagger_onnx=_to_onnx(
@@ -94,28 +100,56 @@ def fit_heads(
         ),
         transitions=tagger.transitions(),
         outside_bias=bias,
+        class_bias=class_bias,
         metrics=metrics,
+        validation_encoded=validation_enc,
     )
 
 
-def encode_cached(config: ModelConfig, encoder: TokenEncoder, texts: list[str]) -> list[EncodedText]:
-    """Encode training texts once per encoder setting; re-training reuses the cached states.
+def fit_logistic_calibration(points: Sequence[tuple[float, float]], right: Sequence[bool]) -> dict[str, float]:
+    """A logistic map from (tagger confidence, technique probability) to being right.
 
-    The states go straight into memory-mapped float16 ``.npy`` files (about 4 GB for MPNet over
-    PTC), written batch by batch: neither encoding nor a later run holds them all in RAM.
+    Chosen over isotonic regression, which overfits the few hundred spans of a validation split
+    (the README's calibration section has the cross-fitted comparison).
     """
-    setting = (config.encoder, config.int8, config.top_layers, config.window, config.overlap, texts)
+    from sklearn.linear_model import LogisticRegression
+
+    if len(set(right)) < 2:
+        return {}
+    confidence = np.clip(np.asarray([c for c, _ in points]), 1e-6, 1 - 1e-6)
+    probability = np.clip(np.asarray([p for _, p in points]), 1e-6, 1.0)
+    features = np.column_stack([np.log(confidence / (1 - confidence)), np.log(probability)])
+    model = LogisticRegression(C=100.0).fit(features, np.asarray(right, dtype=int))
+    (tagger, technique), intercept = model.coef_[0], model.intercept_[0]
+    return {
+        "tagger": round(float(tagger), 5),
+        "technique": round(float(technique), 5),
+        "intercept": round(float(intercept), 5),
+    }
+
+
+def encode_cached(config: ModelConfig, encoder: TokenEncoder, texts: list[str]) -> list[EncodedText]:
+    """Encode training texts once per encoder setting; any later run, or cross-validation fold,
+    reuses the cached states of every text it shares.
+
+    Each text's states are a float16 ``.npy`` file read as a memory map (about 4 GB for MPNet
+    over PTC in all), so neither encoding nor training holds them all in RAM.
+    """
+    setting = (config.encoder, config.int8, config.top_layers, config.window, config.overlap)
     root = get_settings().cache_dir / "features"
-    folder = root / f"v{FEATURES_VERSION}-{hashlib.sha256(repr(setting).encode()).hexdigest()[:24]}"
-    if not (folder / "lengths.npy").exists():
+    folder = root / f"v{FEATURES_VERSION}-{hashlib.sha256(repr(setting).encode()).hexdigest()[:16]}"
+    keys = [hashlib.sha256(text.encode()).hexdigest()[:32] for text in texts]
+    missing = {key: text for key, text in zip(keys, texts, strict=True) if not (folder / f"{key}.layers.npy").exists()}
+    if missing:
         _drop_stale_features(root)
-        _write_features(folder, encoder, config.top_layers, texts)
-    lengths = np.load(folder / "lengths.npy")
-    arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ("offsets", "layers", "surface")}
-    bounds = np.concatenate([[0], np.cumsum(lengths)])
+        _write_features(folder, encoder, missing)
     return [
-        EncodedText(*(arrays[name][a:b] for name in ("offsets", "layers", "surface")))
-        for a, b in itertools.pairwise(bounds)
+        EncodedText(
+            np.load(folder / f"{key}.offsets.npy"),
+            np.load(folder / f"{key}.layers.npy", mmap_mode="r"),
+            np.load(folder / f"{key}.surface.npy"),
+        )
+        for key in keys
     ]
 
 
@@ -129,42 +163,46 @@ def _drop_stale_features(root: Path) -> None:
                 shutil.rmtree(folder, ignore_errors=True)
 
 
-def _write_features(folder: Path, encoder: TokenEncoder, top_layers: int, texts: list[str]) -> None:
-    """Fill the cache folder; ``lengths.npy``, written last, marks it complete."""
-    offsets = encoder.tokenize(texts)[1]
-    total = sum(len(o) for o in offsets)
+def _write_features(folder: Path, encoder: TokenEncoder, texts: dict[str, str]) -> None:
+    """Encode and save each text; its ``layers`` file, renamed into place last, marks it complete."""
     folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "offsets.npy", np.concatenate(offsets) if offsets else np.zeros((0, 2), dtype=np.int64))
-    layers = open_memmap(folder / "layers.npy", mode="w+", dtype=np.float16, shape=(total, top_layers, encoder.dim))
-    surface = open_memmap(folder / "surface.npy", mode="w+", dtype=np.float32, shape=(total, len(SURFACE_FEATURES)))
-    position, started = 0, time.perf_counter()
-    for first in range(0, len(texts), 8):
-        for enc in encoder.encode(texts[first : first + 8]):
-            layers[position : position + len(enc)] = enc.layers
-            surface[position : position + len(enc)] = enc.surface
-            position += len(enc)
-        if first % 64 == 0 or first + 8 >= len(texts):
+    items = list(texts.items())
+    started = time.perf_counter()
+    for first in range(0, len(items), 8):
+        batch = items[first : first + 8]
+        for (key, _), enc in zip(batch, encoder.encode([text for _, text in batch]), strict=True):
+            np.save(folder / f"{key}.offsets.npy", enc.offsets)
+            np.save(folder / f"{key}.surface.npy", enc.surface)
+            partial = folder / f"{key}.partial.npy"
+            np.save(partial, enc.layers.astype(np.float16))
+            partial.replace(folder / f"{key}.layers.npy")
+        if first % 64 == 0 or first + 8 >= len(items):
             logger.info(
-                "encoded %d/%d texts in %.0f s", min(first + 8, len(texts)), len(texts), time.perf_counter() - started
+                "encoded %d/%d texts in %.0f s", min(first + 8, len(items)), len(items), time.perf_counter() - started
             )
-    layers.flush()
-    surface.flush()
-    np.save(folder / "lengths.npy", np.array([len(o) for o in offsets], dtype=np.int64))
 
 
-def token_tags(document: AnnotatedDocument, enc: EncodedText) -> torch.Tensor:
-    """BIO tags of each token for the merged gold spans (SI gold is their union)."""
+def token_tags(document: AnnotatedDocument, enc: EncodedText, scheme: str = "merged") -> torch.Tensor:
+    """BIO tags of each token.
+
+    ``merged``: one span per union of overlapping gold spans (SI gold). ``split``: the same
+    tokens, but every gold span's first token begins a span, so a technique inside a longer one
+    starts a span of its own and the tagger learns the annotators' phrase-sized units.
+    """
     tags = torch.zeros(len(enc), dtype=torch.long)
     for start, end in merge_intervals((s.start, s.end) for s in document.spans):
         first, last = token_range(enc.offsets, start, end)
         if last > first:
             tags[first] = BEGIN
             tags[first + 1 : last] = INSIDE
+    if scheme == "split":
+        for span in document.spans:
+            tags[token_range(enc.offsets, span.start, span.end)[0]] = BEGIN
     return tags
 
 
 def _fit_tagger(
-    config, dim, train, train_enc, validation, validation_enc, metrics, log
+    config, dim, train, train_enc, validation, validation_enc, metrics, log, device
 ) -> tuple[TaggerSnapshots, float]:
     """Train the BiLSTM-CRF on random 256-token chunks, stopping when validation SI stalls.
 
@@ -178,8 +216,8 @@ def _fit_tagger(
         projection=config.projection,
         hidden=config.lstm_hidden,
         dropout=config.dropout,
-    )
-    tags = [token_tags(d, e) for d, e in zip(train, train_enc, strict=True)]
+    ).to(device)
+    tags = [token_tags(d, e, config.tag_scheme) for d, e in zip(train, train_enc, strict=True)]
     optimizer = torch.optim.AdamW(tagger.parameters(), lr=2e-3, weight_decay=1e-4)
     # Validation SI F1 swings by a point or two between epochs, so stopping waits three epochs.
     chunk, batch_size, patience = 256, 16, 3
@@ -203,7 +241,7 @@ def _fit_tagger(
             gold = torch.zeros(lengths.shape[0], layers.shape[1], dtype=torch.long)
             for row, (i, a, b) in enumerate(batch):
                 gold[row, : b - a] = tags[i][a:b]
-            loss = tagger.loss(layers, surface, gold, lengths)
+            loss = tagger.loss(layers.to(device), surface.to(device), gold.to(device), lengths)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(tagger.parameters(), 5.0)
@@ -241,8 +279,12 @@ def _tagger_outputs(tagger: SpanTagger | TaggerSnapshots, enc: EncodedText) -> t
     if not len(enc):
         return np.zeros((0, N_TAGS), dtype=np.float32), np.zeros((0, 0), dtype=np.float32)
     # Copies: cached states are read-only memory maps.
-    emissions, states = tagger(torch.tensor(enc.layers[None], dtype=torch.float32), torch.tensor(enc.surface[None]))
-    return emissions[0].numpy(), states[0].numpy()
+    device = next(tagger.parameters()).device
+    emissions, states = tagger(
+        torch.tensor(enc.layers[None], dtype=torch.float32, device=device),
+        torch.tensor(enc.surface[None], device=device),
+    )
+    return emissions[0].cpu().numpy(), states[0].cpu().numpy()
 
 
 def _validation_si(tagger, validation, validation_enc, biases) -> dict[float, float]:
@@ -272,28 +314,31 @@ def _span_dataset(tagger, config, documents, encoded) -> tuple[torch.Tensor, tor
             continue
         states = _tagger_outputs(tagger, enc)[1]
         ranges = [token_range(enc.offsets, s.start, s.end) for s in document.spans]
-        rows.append(span_representations(document.document.text, enc, states, ranges))
+        rows.append(span_representations(document.document.text, enc, states, ranges, context=config.span_context))
         targets.extend(config.labels.index(s.technique) for s in document.spans)
     if not rows:
         return torch.zeros((0, 0)), torch.zeros(0, dtype=torch.long)
     return torch.from_numpy(np.concatenate(rows)), torch.tensor(targets)
 
 
-def _fit_classifier(tagger, config, train, train_enc, validation, validation_enc, metrics, log) -> TechniqueClassifier:
-    x_train, y_train = _span_dataset(tagger, config, train, train_enc)
-    x_val, y_val = _span_dataset(tagger, config, validation, validation_enc)
+def _fit_classifier(
+    tagger, config, train, train_enc, validation, validation_enc, metrics, log
+) -> tuple[TechniqueClassifier, list[float]]:
+    device = next(tagger.parameters()).device
+    x_train, y_train = (t.to(device) for t in _span_dataset(tagger, config, train, train_enc))
+    x_val, y_val = (t.to(device) for t in _span_dataset(tagger, config, validation, validation_enc))
     classifier = TechniqueClassifier(
         n_inputs=x_train.shape[1],
         hidden=config.classifier_hidden,
         n_labels=len(config.labels),
         ensemble=config.ensemble,
         dropout=config.dropout,
-    )
+    ).to(device)
     optimizer = torch.optim.AdamW(classifier.parameters(), lr=1e-3, weight_decay=1e-2)
     best, best_state, batch_size = -1.0, None, 64
     for epoch in range(1, config.classifier_epochs + 1):
         classifier.train()
-        order = torch.randperm(len(y_train))
+        order = torch.randperm(len(y_train), device=device)
         for first in range(0, len(order), batch_size):
             index = order[first : first + batch_size]
             logits = classifier.member_logits(x_train[index])
@@ -312,7 +357,39 @@ def _fit_classifier(tagger, config, train, train_enc, validation, validation_enc
     if best_state is not None:
         classifier.load_state_dict(best_state)
     classifier.eval()
-    return classifier
+    if not (config.fit_class_bias and len(y_val)):
+        return classifier, []
+    with torch.inference_mode():
+        log_probs = torch.log(classifier(x_val).clamp_min(1e-9)).cpu().numpy()
+    bias = _fit_class_bias(log_probs, y_val.cpu().numpy())
+    log(
+        f"class bias {np.round(bias, 2).tolist()}: validation accuracy {np.mean((log_probs + bias).argmax(1) == y_val.cpu().numpy()):.4f}"
+    )
+    return classifier, [round(float(b), 3) for b in bias]
+
+
+def _fit_class_bias(log_probs: np.ndarray, gold: np.ndarray, rounds: int = 3) -> np.ndarray:
+    """Per-technique additive log-prior corrections maximizing accuracy, by coordinate ascent.
+
+    The classifier's priors come from the training spans and its loss, not from the micro-F1
+    goal; a small grid per technique, accepting only strict gains, keeps the correction modest.
+    """
+    bias = np.zeros(log_probs.shape[1])
+    grid = np.linspace(-1.5, 1.5, 13)
+
+    def accuracy(b: np.ndarray) -> float:
+        return float(np.mean((log_probs + b).argmax(1) == gold))
+
+    best = accuracy(bias)
+    for _ in range(rounds):
+        for label in range(len(bias)):
+            for value in grid:
+                trial = bias.copy()
+                trial[label] = value
+                score = accuracy(trial)
+                if score > best + 1e-9:
+                    best, bias = score, trial
+    return bias
 
 
 def _to_onnx(module: torch.nn.Module, example: tuple, *, inputs: list[str], outputs: list[str], dynamic: dict) -> bytes:
@@ -321,7 +398,7 @@ def _to_onnx(module: torch.nn.Module, example: tuple, *, inputs: list[str], outp
     Each float16 weight feeds a Cast to float32, which onnxruntime folds once when it loads.
     """
     buffer = io.BytesIO()
-    module.eval()
+    module.cpu().eval()
     with warnings.catch_warnings():
         # The tracer warns about every Python-side shape check in nn.LSTM; the graph is checked below.
         warnings.simplefilter("ignore")

@@ -1,26 +1,35 @@
-"""The training recipe behind ``propscan train``: split, fit, measure, save.
+"""The training recipe behind ``propscan train``: split, fit, calibrate, measure, save.
 
-The validation split is a fixed hash of article ids (``split_ids``), so every run of the recipe
-holds out the same articles and reported figures stay comparable between models.
+Articles are split by a hash of their id into a test set that chooses nothing (its figures are
+the ones reported), a validation set that chooses epochs, the decoding bias and the calibration,
+and the training set. Hashing keeps every article on the same side however the corpus grows.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from propscan.document import AnnotatedDocument
+import numpy as np
+
+from propscan.document import AnnotatedDocument, Span
 from propscan.errors import ModelError
 from propscan.model import PRESETS, ModelConfig, PropagandaModel
 from propscan.model.encoders import ENCODERS
+from propscan.model.features import EncodedText
 from propscan.readers.ptc import split_ids
-from propscan.scoring import TCReport, si_score, tc_score
+from propscan.scoring import TCReport, is_right, reliability, si_score, tc_score
 from propscan.techniques import get_inventory
 
 logger = logging.getLogger(__name__)
+
+# Runner-up techniques a span can show: calibration learns from as many candidates per span.
+CALIBRATION_CANDIDATES = 4
 
 
 def preset_config(preset: str, inventory: str = "semeval2020") -> ModelConfig:
@@ -33,13 +42,32 @@ def preset_config(preset: str, inventory: str = "semeval2020") -> ModelConfig:
     return config
 
 
+@dataclass(frozen=True)
+class CorpusSplit:
+    """The recipe's three sides of a corpus; the same articles every time for the same ids."""
+
+    train: list[AnnotatedDocument]
+    validation: list[AnnotatedDocument]
+    test: list[AnnotatedDocument]
+
+
+def test_ids(ids: Iterable[str], fraction: float = 0.2) -> list[str]:
+    """The articles held out for the report: a salted hash, independent of the validation split."""
+    return sorted(
+        i for i in ids if int(hashlib.sha256(f"test:{i}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
+    )
+
+
 def split_corpus(
-    corpus: Sequence[AnnotatedDocument], validation_fraction: float = 0.15
-) -> tuple[list[AnnotatedDocument], list[AnnotatedDocument]]:
-    """The recipe's train and held-out documents: the same articles every time (``split_ids``)."""
+    corpus: Sequence[AnnotatedDocument], validation_fraction: float = 0.15, test_fraction: float = 0.2
+) -> CorpusSplit:
+    """Test articles choose nothing; validation articles choose epochs, bias and calibration."""
     by_id = {d.document.id: d for d in corpus}
-    train_ids, validation_ids = split_ids(by_id, validation_fraction)
-    return [by_id[i] for i in train_ids], [by_id[i] for i in validation_ids]
+    held_out = set(test_ids(by_id, test_fraction)) if test_fraction else set()
+    train_ids, validation_ids = split_ids((i for i in by_id if i not in held_out), validation_fraction)
+    return CorpusSplit(
+        [by_id[i] for i in train_ids], [by_id[i] for i in validation_ids], [by_id[i] for i in sorted(held_out)]
+    )
 
 
 def train(
@@ -48,26 +76,25 @@ def train(
     output: str | Path,
     *,
     validation_fraction: float = 0.15,
+    test_fraction: float = 0.2,
+    device: str = "cpu",
     log: Callable[[str], None] = logger.info,
 ) -> PropagandaModel:
-    """Train a model on annotated documents, report held-out scores, and save it to ``output``.
+    """Train a model on annotated documents, report scores on held-out test articles, and save it.
 
     The corpus may come from any reader (PTC folders, Label Studio exports); labels must already
-    belong to ``config.inventory``.
+    belong to ``config.inventory``. ``test_fraction`` of the articles never reach training or any
+    choice; the ``test_*`` metrics in ``config.json`` are measured on them.
     """
-    train_docs, validation_docs = split_corpus(corpus, validation_fraction)
-    log(f"{len(train_docs)} training and {len(validation_docs)} validation articles")
+    split = split_corpus(corpus, validation_fraction, test_fraction)
+    log(f"{len(split.train)} training, {len(split.validation)} validation and {len(split.test)} test articles")
     started = time.perf_counter()
-    model = fit(PropagandaModel(config), train_docs, validation_docs, log=log)
-    if validation_docs:
-        report = evaluate(model, validation_docs)
-        model.config.metrics.update(
-            validation_si_precision=round(report["si"].precision, 4),
-            validation_si_recall=round(report["si"].recall, 4),
-            validation_si_f1=round(report["si"].f1, 4),
-            validation_tc_micro_f1=round(report["tc"].micro.f1, 4),
-        )
-        log(f"validation SI F1 {report['si'].f1:.4f}, TC micro-F1 {report['tc'].micro.f1:.4f}")
+    model = fit(PropagandaModel(config), split.train, split.validation, log=log, device=device)
+    model.config.metrics["test_documents"] = len(split.test)
+    if split.test:
+        report = evaluate(model, split.test)
+        model.config.metrics.update(report_metrics(report, "test"))
+        log(f"test SI F1 {report['si'].f1:.4f}, TC micro-F1 {report['tc'].micro.f1:.4f}, ECE {report['ece']:.4f}")
     model.config.metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
     model.save(output)
     return model
@@ -80,12 +107,15 @@ def fit(
     *,
     seed: int = 13,
     log: Callable[[str], None] = logger.info,
+    device: str = "cpu",
 ) -> PropagandaModel:
-    """Train the tagger and the classifier (needs torch); choose epochs and the outside bias on ``validation``.
+    """Train the tagger and the classifier (needs torch); choose epochs, the outside bias, technique
+    priors and the score calibration on ``validation``.
 
     Args:
         train: documents with gold spans to learn from.
-        validation: held-out documents used for early stopping and the SI threshold only.
+        validation: held-out documents used for early stopping, the SI threshold and calibration.
+        device: where torch trains ("cpu" or "cuda"); the result runs on the CPU either way.
     """
     try:
         from propscan.training.fitting import fit_heads
@@ -95,10 +125,14 @@ def fit(
         ) from None
     if not model.config.labels:
         raise ModelError("the configuration lists no technique labels")
+    if not any(d.spans for d in train):
+        raise ModelError("the training documents hold no technique spans; give more, or annotated, documents")
     started = time.perf_counter()
-    heads = fit_heads(model.config, model.encoder, train, validation, seed=seed, log=log)
+    heads = fit_heads(model.config, model.encoder, train, validation, seed=seed, log=log, device=device)
     model.set_heads(heads.tagger_onnx, heads.classifier_onnx, heads.transitions)
     model.config.outside_bias = heads.outside_bias
+    model.config.class_bias = heads.class_bias
+    model.config.calibration = fit_calibration(model, validation, heads.validation_encoded) if validation else {}
     model.config.encoder_sha256 = ENCODERS[model.config.encoder].weights_sha256
     model.config.metrics.update(
         heads.metrics,
@@ -109,13 +143,72 @@ def fit(
     return model
 
 
+def fit_calibration(
+    model: PropagandaModel, documents: Sequence[AnnotatedDocument], encoded: Sequence[EncodedText] | None = None
+) -> dict[str, float]:
+    """Fit the map from a span's tagger confidence and technique probability to the share of such
+    spans that are right, on annotated documents the model did not train on.
+
+    Every found span contributes its top techniques (those a reader can see, as the technique or
+    as alternatives), each right when a gold span of that technique overlaps it.
+    """
+    from propscan.training.fitting import fit_logistic_calibration
+
+    if encoded is None:
+        encoded = model.encode([d.document.text for d in documents])
+    points, right = [], []
+    scored = model.scored_spans([d.document for d in documents], list(encoded))
+    for document, candidates in zip(documents, scored, strict=True):
+        for found, probabilities in candidates:
+            for label_id in np.argsort(-probabilities, kind="stable")[:CALIBRATION_CANDIDATES]:
+                points.append((found.score, float(probabilities[label_id])))
+                span = Span(found.start, found.end, model.config.labels[label_id])
+                right.append(is_right(span, document.spans))
+    return fit_logistic_calibration(points, right)
+
+
+def report_metrics(report: dict, prefix: str) -> dict[str, float]:
+    """The headline figures of an ``evaluate`` report, rounded, under ``prefix``."""
+    tc = report["tc"]
+    return {
+        f"{prefix}_si_precision": round(report["si"].precision, 4),
+        f"{prefix}_si_recall": round(report["si"].recall, 4),
+        f"{prefix}_si_f1": round(report["si"].f1, 4),
+        f"{prefix}_median_span_chars": report["median_span_chars"],
+        f"{prefix}_tc_micro_f1": round(tc.micro.f1, 4),
+        f"{prefix}_tc_macro_f1": round(macro_f1(tc), 4),
+        f"{prefix}_ece": round(report["ece"], 4),
+    }
+
+
+def macro_f1(tc: TCReport) -> float:
+    """Mean F1 over the techniques that have gold spans."""
+    scored = [prf.f1 for prf in tc.per_technique.values() if prf.support]
+    return sum(scored) / len(scored) if scored else 0.0
+
+
 def evaluate(model: PropagandaModel, documents: list[AnnotatedDocument]) -> dict:
-    """SI scores of end-to-end predictions, and TC scores of labelling the gold spans."""
+    """SI scores and span lengths of end-to-end predictions, their calibration (each predicted
+    span's score against whether it is right), and TC scores of labelling the gold spans."""
     encoded = model.encode([d.document.text for d in documents])
     predicted = model.predict([d.document for d in documents], encoded)
     gold = {d.document.id: d.spans for d in documents}
     si = si_score(gold, {d.document.id: spans for d, spans in zip(documents, predicted, strict=True)})
-    return {"si": si, "tc": tc_on_gold_spans(model, documents, encoded)}
+    scores, right = [], []
+    for document, spans in zip(documents, predicted, strict=True):
+        for span in spans:
+            scores.append(span.score or 0.0)
+            right.append(is_right(span, document.spans))
+    calibration = reliability(scores, right)
+    lengths = sorted(s.end - s.start for spans in predicted for s in spans)
+    return {
+        "si": si,
+        "tc": tc_on_gold_spans(model, documents, encoded),
+        "ece": calibration.ece,
+        "reliability": calibration,
+        "median_span_chars": lengths[len(lengths) // 2] if lengths else 0,
+        "predicted": predicted,
+    }
 
 
 def tc_on_gold_spans(model: PropagandaModel, documents: list[AnnotatedDocument], encoded=None) -> TCReport:

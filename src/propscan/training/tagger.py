@@ -54,7 +54,7 @@ class SpanTagger(nn.Module):
     def loss(
         self, layers: torch.Tensor, surface: torch.Tensor, tags: torch.Tensor, lengths: torch.Tensor
     ) -> torch.Tensor:
-        mask = torch.arange(layers.shape[1])[None, :] < lengths[:, None]
+        mask = torch.arange(layers.shape[1], device=layers.device)[None, :] < lengths.to(layers.device)[:, None]
         emissions = self.emit(self.states(layers, surface, lengths))
         return -self.crf(emissions, tags, mask=mask, reduction="token_mean")
 
@@ -66,9 +66,9 @@ class SpanTagger(nn.Module):
 
     def transitions(self) -> Transitions:
         return Transitions(
-            start=self.crf.start_transitions.detach().numpy().copy(),
-            pairs=self.crf.transitions.detach().numpy().copy(),
-            end=self.crf.end_transitions.detach().numpy().copy(),
+            start=self.crf.start_transitions.detach().cpu().numpy().copy(),
+            pairs=self.crf.transitions.detach().cpu().numpy().copy(),
+            end=self.crf.end_transitions.detach().cpu().numpy().copy(),
         )
 
 

@@ -279,6 +279,14 @@
     const text = span.text.length > 160 ? `${span.text.slice(0, 157)}...` : span.text;
     quote.textContent = `“${text}”`;
     item.append(head, definition, quote);
+    const alternatives = span.alternatives || [];
+    if (alternatives.length) {
+      const others = document.createElement("p");
+      others.className = "tip-alternatives";
+      others.textContent =
+        "Or: " + alternatives.map((alt) => `${technique(alt.technique).name} ${alt.score.toFixed(2)}`).join(", ");
+      item.append(others);
+    }
     return item;
   }
 

@@ -1,0 +1,223 @@
+"""Honest estimates of a training recipe: k-fold cross-validation by article, or the test split.
+
+Every figure comes from articles that chose nothing: each fold's model picks its epochs, decoding
+bias and calibration on a validation split of its own training articles, and is then scored on
+the fold it never saw. The test articles (``training.test_ids``) are left out of the folds, so
+choosing a recipe by these folds never touches them; ``--test`` scores the recipe on them once.
+
+    python bench/cross_validate.py --data ../shared/data/ptc --model fast --folds 4 --jobs 2
+    python bench/cross_validate.py --data ../shared/data/ptc --model accurate --test --save /tmp/accurate
+    python bench/cross_validate.py ... --set tag_scheme=split --plot reliability.png --json cv.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from propscan.readers.ptc import load_corpus
+from propscan.scoring import is_right, reliability
+from propscan.techniques import get_inventory
+from propscan.training.recipe import evaluate, macro_f1, preset_config, test_ids, train
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=os.environ.get("PROPSCAN_DATA"), help="a PTC-format corpus folder")
+    parser.add_argument("--model", default="fast", help="the preset whose recipe is measured")
+    parser.add_argument("--inventory", default="semeval2020")
+    parser.add_argument("--folds", type=int, default=4, help="folds over the development articles")
+    parser.add_argument(
+        "--test", action="store_true", help="train on the development articles, score the test split once"
+    )
+    parser.add_argument("--save", type=Path, help="with --test: keep the trained model here")
+    parser.add_argument("--jobs", type=int, default=1, help="folds trained at once, one process each")
+    parser.add_argument("--device", default="cpu", help="where torch trains: cpu or cuda")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field (JSON value)"
+    )
+    parser.add_argument("--plot", type=Path, help="write the reliability diagram of the pooled predictions here (PNG)")
+    parser.add_argument("--json", type=Path, help="write every figure here")
+    args = parser.parse_args()
+    if args.data is None:
+        parser.error("give --data or set PROPSCAN_DATA")
+
+    inventory = get_inventory(args.inventory)
+    corpus = load_corpus(args.data, inventory)
+    held_out = set(test_ids([d.document.id for d in corpus]))
+    development = [d for d in corpus if d.document.id not in held_out]
+    if args.test:
+        tasks = [(development, [d for d in corpus if d.document.id in held_out], args.save)]
+    else:
+        fold_of = {d.document.id: _fold(d.document.id, args.folds) for d in development}
+        tasks = [
+            (
+                [d for d in development if fold_of[d.document.id] != k],
+                [d for d in development if fold_of[d.document.id] == k],
+                None,
+            )
+            for k in range(args.folds)
+        ]
+    overrides = dict(_parse_override(item) for item in args.set)
+    started = time.perf_counter()
+    jobs = [
+        (args.model, args.inventory, overrides, args.device, train_docs, eval_docs, save)
+        for train_docs, eval_docs, save in tasks
+    ]
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        results = list(pool.map(_run_fold, jobs))
+    summary = _summarize(results, protocol="test" if args.test else f"{args.folds}-fold CV", overrides=overrides)
+    summary["wall_seconds"] = round(time.perf_counter() - started, 1)
+    _print(summary, args.model)
+    if args.plot:
+        _plot(
+            summary["reliability"], args.plot, f"{args.model}: {summary['protocol']}, ECE {summary['pooled_ece']:.3f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+def _fold(ident: str, folds: int) -> int:
+    return int(hashlib.sha256(f"fold:{ident}".encode()).hexdigest()[:8], 16) % folds
+
+
+def _parse_override(item: str) -> tuple[str, object]:
+    key, _, value = item.partition("=")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _run_fold(job) -> dict:
+    """Train on one side, score the other; one process per fold, one torch thread each."""
+    preset, inventory, overrides, device, train_docs, eval_docs, save = job
+    import torch
+
+    torch.set_num_threads(max(1, int(os.environ.get("PROPSCAN_TRAIN_THREADS", "1"))))
+    config = preset_config(preset, inventory)
+    for key, value in overrides.items():
+        if not hasattr(config, key):
+            raise SystemExit(f"unknown config field {key!r}")
+        setattr(config, key, value)
+    with tempfile.TemporaryDirectory() as scratch:
+        model = train(
+            train_docs,
+            config,
+            save or scratch,
+            test_fraction=0.0,
+            device=device,
+            log=lambda m: print(m, file=sys.stderr, flush=True),
+        )
+    report = evaluate(model, eval_docs)
+    tc = report["tc"]
+    pairs = [
+        (span.score or 0.0, is_right(span, document.spans))
+        for document, spans in zip(eval_docs, report["predicted"], strict=True)
+        for span in spans
+    ]
+    lengths = [s.end - s.start for spans in report["predicted"] for s in spans]
+    return {
+        "articles": len(eval_docs),
+        "si": {"precision": report["si"].precision, "recall": report["si"].recall, "f1": report["si"].f1},
+        "tc_micro_f1": tc.micro.f1,
+        "tc_macro_f1": macro_f1(tc),
+        "per_technique": {t: {"f1": prf.f1, "support": prf.support} for t, prf in tc.per_technique.items()},
+        "ece": report["ece"],
+        "lengths": lengths,
+        "pairs": pairs,
+        "epochs": model.config.metrics.get("tagger_epochs_kept"),
+        "outside_bias": model.config.outside_bias,
+    }
+
+
+def _summarize(results: list[dict], *, protocol: str, overrides: dict) -> dict:
+    def spread(values: list[float]) -> dict:
+        return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0}
+
+    techniques = sorted({t for r in results for t in r["per_technique"]})
+    pairs = [p for r in results for p in r["pairs"]]
+    pooled = reliability([s for s, _ in pairs], [o for _, o in pairs])
+    lengths = sorted(length for r in results for length in r["lengths"])
+    return {
+        "protocol": protocol,
+        "overrides": overrides,
+        "articles": sum(r["articles"] for r in results),
+        "si_precision": spread([r["si"]["precision"] for r in results]),
+        "si_recall": spread([r["si"]["recall"] for r in results]),
+        "si_f1": spread([r["si"]["f1"] for r in results]),
+        "tc_micro_f1": spread([r["tc_micro_f1"] for r in results]),
+        "tc_macro_f1": spread([r["tc_macro_f1"] for r in results]),
+        "ece": spread([r["ece"] for r in results]),
+        "pooled_ece": pooled.ece,
+        "median_span_chars": lengths[len(lengths) // 2] if lengths else 0,
+        "per_technique": {
+            t: {
+                **spread([r["per_technique"].get(t, {"f1": 0.0})["f1"] for r in results]),
+                "support": sum(r["per_technique"].get(t, {"support": 0})["support"] for r in results),
+            }
+            for t in techniques
+        },
+        "reliability": [list(b) for b in pooled.bins],
+        "folds": [
+            {k: r[k] for k in ("articles", "si", "tc_micro_f1", "tc_macro_f1", "ece", "epochs", "outside_bias")}
+            for r in results
+        ],
+    }
+
+
+def _print(summary: dict, preset: str) -> None:
+    def f(key: str) -> str:
+        value = summary[key]
+        return f"{value['mean']:.4f} ± {value['std']:.4f}"
+
+    print(f"{preset}, {summary['protocol']}, {summary['articles']} articles, overrides {summary['overrides']}")
+    print(
+        f"SI F1 {f('si_f1')}  (P {f('si_precision')}, R {f('si_recall')}); median span {summary['median_span_chars']} chars"
+    )
+    print(f"TC micro-F1 {f('tc_micro_f1')}, macro-F1 {f('tc_macro_f1')}")
+    print(f"ECE {f('ece')} per fold, {summary['pooled_ece']:.4f} pooled")
+    for technique, row in summary["per_technique"].items():
+        print(f"  {technique:40s} F1 {row['mean']:.3f} ± {row['std']:.3f}  ({row['support']} gold)")
+    print("reliability (bin, mean score, share right, spans):")
+    for low, mean_score, share, count in summary["reliability"]:
+        print(f"  {low:.1f}  {mean_score:.3f}  {share:.3f}  {count}")
+    print(f"wall {summary['wall_seconds']} s")
+
+
+def _plot(bins: list[list[float]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(4.5, 4.5), dpi=120)
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    # Marker area follows the number of spans in the bin: a bin of three spans says little.
+    total = sum(b[3] for b in bins) or 1
+    axis.scatter([b[1] for b in bins], [b[2] for b in bins], s=[20 + 2000 * b[3] / total for b in bins], alpha=0.6)
+    solid = [b for b in bins if b[3] >= 10]
+    axis.plot([b[1] for b in solid], [b[2] for b in solid], marker="", label="propscan spans (bins of 10 or more)")
+    for _, mean_score, share, count in bins:
+        axis.annotate(str(count), (mean_score, share), textcoords="offset points", xytext=(6, -10), fontsize=7)
+    axis.set_xlabel("span score")
+    axis.set_ylabel("share of spans that are right")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1)
+    axis.set_title(title, fontsize=9)
+    axis.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
