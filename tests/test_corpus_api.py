@@ -9,6 +9,7 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed")
 from fastapi.testclient import TestClient
 
 from propscan.batch.store import Store
+from tests.analyses import analysis_of
 from tests.shipped import MODEL, needs_model
 from tests.test_report import DOCS
 
@@ -29,10 +30,10 @@ def client(tmp_path, monkeypatch, analyzer):
     url = f"sqlite:///{tmp_path / 'corpus.db'}"
     with Store.open(url) as store:
         old = store.get_or_create_run("old@1", {})
-        store.save_analysis(old.id, DOCS[0][0], [], 0.0)
+        store.save_analysis(old.id, analysis_of(DOCS[0][0], [], 0.0))
         run = store.get_or_create_run("fast@test", {"threshold": 0.0})
         for document, spans in DOCS:
-            store.save_analysis(run.id, document, spans, 0.5)
+            store.save_analysis(run.id, analysis_of(document, spans, 0.5))
     monkeypatch.setenv("PROPSCAN_DB", url)
     with TestClient(create_app(ServerSettings(model=MODEL), analyzer=analyzer)) as client:
         yield client

@@ -15,6 +15,7 @@ from propscan.errors import CorpusFormatError
 from propscan.readers.labelstudio import labeling_config, read_labelstudio, to_task, utf16_to_codepoints, write_tasks
 from propscan.readers.ptc import parse_label_lines
 from propscan.techniques import PTC18, SEMEVAL2020
+from tests.analyses import analysis_of
 
 LABEL_STUDIO = Path(__file__).parent / "data" / "labelstudio" / "export.json"
 
@@ -39,7 +40,7 @@ def db(tmp_path):
     with Store.open(url) as store:
         run = store.get_or_create_run("fast@test", {"threshold": 0.0})
         for document, spans in STORED:
-            store.save_analysis(run.id, document, spans, 0.4)
+            store.save_analysis(run.id, analysis_of(document, spans, 0.4))
     return url
 
 
@@ -56,6 +57,9 @@ def test_jsonl(db, tmp_path):
         (HEROES, HEROES + 25, "Flag-Waving", "true heroes of the nation"),
     }
     assert records[1]["spans"] == [] and records[1]["text"] == STORED[1][0].text
+    with Store.open(db) as store:  # the shape `propscan analyze --json` prints, sentence scores included
+        assert records == [analysis.to_dict() for analysis in store.analyses(1)]
+    assert first["sentences"] and first["warnings"] == []
 
 
 def test_semeval_lines_parse_back(db, tmp_path):

@@ -81,7 +81,9 @@ def test_batch_stores_each_document_once_and_records_failures(tmp_path, analyzer
     expected = {}
     for first in range(0, len(unique), 4):
         for outcome in analyze_batch(analyzer, unique[first : first + 4], AnalyzerSpec(model=MODEL)):
-            expected[outcome.id] = sorted((s.start, s.end, s.technique, round(s.score, 6)) for s in outcome.spans)
+            expected[outcome.document.id] = sorted(
+                (s.start, s.end, s.technique, round(s.score, 6)) for s in outcome.spans
+            )
     assert {i: a[2] for i, a in state["analyses"].items()} == expected
     assert summary.spans == sum(len(spans) for spans in expected.values()) > 0
 

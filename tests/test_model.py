@@ -8,9 +8,10 @@ import sys
 import pytest
 
 from propscan import Analyzer, Document, InputError, ModelError, NotFittedError, Span
+from propscan.document import Analysis
 from propscan.model import PropagandaModel
 from propscan.model.config import ModelConfig
-from propscan.pipeline import segments
+from propscan.pipeline import predict_each, segments
 
 
 def test_unfitted_model_says_how_to_fix_it():
@@ -189,3 +190,12 @@ def test_training_keeps_the_configured_number_of_snapshots(tmp_path, tiny_corpus
     kept = model.config.metrics["tagger_epochs_kept"]
     assert len(kept) == 2 and len(set(kept)) == 2 and set(kept) <= {1, 2, 3}
     assert isinstance(model.predict([tiny_corpus[0].document])[0], list)
+
+
+def test_predict_each_isolates_the_document_that_fails_its_batch(eager_analyzer, tiny_corpus):
+    good = [tiny_corpus[0].document, tiny_corpus[1].document]
+    bad = Document("   ", "bad")  # empty: the analyzer refuses it, and with it the whole batch
+    results = predict_each(eager_analyzer, [good[0], bad, good[1]])
+    assert [r.document for r in results if isinstance(r, Analysis)] == good
+    assert isinstance(results[1], InputError)
+    assert results[0] == eager_analyzer.predict([good[0]])[0]

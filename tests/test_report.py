@@ -8,10 +8,11 @@ import datetime as dt
 import pytest
 
 from propscan import Document, Span
-from propscan.batch.report import ALL, UNDATED, UNKNOWN_SOURCE, Filters, build_report, plot, top_examples, write_csv
-from propscan.batch.store import Store, StoreError, count_words
+from propscan.batch.report import ALL, build_report, plot, write_csv
+from propscan.batch.store import UNDATED, UNKNOWN_SOURCE, Filters, Store, StoreError, count_words
 from propscan.cli import main
 from tests import pg_cluster
+from tests.analyses import analysis_of
 
 # Our own short texts; spans are placed by hand so every figure below can be worked out on paper.
 DOCS = [
@@ -47,7 +48,7 @@ def store(request, tmp_path):
     with Store.open(url) as store:
         run = store.get_or_create_run("fast@test", {"threshold": 0.0})
         for document, spans in DOCS:
-            store.save_analysis(run.id, document, spans, 0.5)
+            store.save_analysis(run.id, analysis_of(document, spans, 0.5))
         yield store
 
 
@@ -105,7 +106,7 @@ def test_filters(store):
 
 
 def test_top_examples_are_the_highest_scoring_with_their_text(store):
-    examples = top_examples(store, store.get_run().id, Filters(), per_technique=1)
+    examples = store.top_spans(store.get_run().id, Filters(), per_technique=1)
     by_technique = {e.technique: e for e in examples}
     assert len(examples) == len(by_technique) == 4
     assert by_technique["Loaded_Language"].text == "glorious victory"
@@ -141,7 +142,7 @@ def test_report_command(tmp_path, capsys):
     with Store.open(url) as store:
         run = store.get_or_create_run("fast@test", {})
         for document, spans in DOCS:
-            store.save_analysis(run.id, document, spans, 0.5)
+            store.save_analysis(run.id, analysis_of(document, spans, 0.5))
     assert (
         main(
             ["report", "--db", url, "--by", "month", "--csv", str(tmp_path / "out"), "--plot", str(tmp_path / "plots")]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import insert, inspect, select, text
 
 from propscan import Document, Span
 from propscan.batch.store import Store, StoreError, count_words, normalize_url
-from propscan.batch.store.tables import Base, DocumentRow
+from propscan.batch.store.tables import AnalysisRow, Base, DocumentRow, SpanRow
 from propscan.readers.sources import Failure
 from tests import pg_cluster
+from tests.analyses import analysis_of
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -39,7 +40,7 @@ def test_migrations_create_the_schema_the_models_describe(db_url):
     from alembic.runtime.migration import MigrationContext
 
     with Store.open(db_url) as store:
-        assert store.revision() == "0001"
+        assert store.revision() == "0002"
         with store.engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         assert differences == []
@@ -54,9 +55,9 @@ def test_open_upgrades_an_old_database_and_is_idempotent(db_url):
     store.close()
     with Store.open(db_url) as store:  # creates
         run = store.get_or_create_run("m@1", {"threshold": 0.0})
-        store.save_analysis(run.id, ARTICLE, [Span(0, 8, "Loaded_Language", 0.9)], 0.5)
+        store.save_analysis(run.id, analysis_of(ARTICLE, [Span(0, 8, "Loaded_Language", 0.9)], 0.5))
     with Store.open(db_url) as store:  # a second open migrates nothing and keeps the data
-        assert store.revision() == "0001"
+        assert store.revision() == "0002"
         assert store.count(run.id) == (1, 1, 0)
 
 
@@ -76,13 +77,18 @@ def test_analysis_is_stored_once_with_all_its_spans(db_url):
     ]
     with Store.open(db_url) as store:
         run = store.get_or_create_run("m@1", {"threshold": 0.0})
-        assert store.save_analysis(run.id, ARTICLE, spans, 0.6, ["a warning"]) is True
-        assert store.save_analysis(run.id, ARTICLE, spans[:1], 0.1) is False  # second copy refused, nothing changed
+        saved = analysis_of(ARTICLE, spans, 0.6, ["a warning"])
+        assert store.save_analysis(run.id, saved) is True
+        assert (
+            store.save_analysis(run.id, analysis_of(ARTICLE, spans[:1], 0.1)) is False
+        )  # second copy refused, nothing changed
         assert store.count(run.id) == (1, 3, 0)
         (stored,) = store.analyses(run.id)
         assert stored.document == ARTICLE
         assert sorted(stored.spans, key=lambda s: (s.start, s.end)) == sorted(spans, key=lambda s: (s.start, s.end))
         assert stored.score == pytest.approx(0.6) and stored.warnings == ("a warning",)
+        assert stored.sentences == saved.sentences and stored.model == "m@1"  # whole, as the analyzer gave it
+        assert store.get_analysis(run.id, "a1") == stored and store.get_analysis(run.id, "a2") is None
         assert store.done_ids(run.id) == {"a1"}
         with store.sessions() as session:
             row = session.execute(
@@ -91,14 +97,41 @@ def test_analysis_is_stored_once_with_all_its_spans(db_url):
         assert tuple(row) == ("Courier", dt.date(2021, 5, 14), count_words(ARTICLE.text), "Budget")
 
 
+def test_a_database_made_by_0_2_0_upgrades_and_its_analyses_get_sentence_scores(db_url):
+    spans = [Span(0, 8, "Loaded_Language", 0.9), Span(45, 55, "Doubt", 0.4)]
+    with Store.open(db_url, migrate=False) as store:
+        store.migrate("0001")  # the schema 0.2.0 wrote: analyses without sentences
+        run = store.get_or_create_run("m@1", {})
+        now = dt.datetime.now(dt.timezone.utc)
+        with store.engine.begin() as connection:
+            connection.execute(
+                insert(DocumentRow.__table__).values(
+                    id="a1", text=ARTICLE.text, sha256="0" * 64, words=8, metadata={}, added_at=now
+                )
+            )
+            connection.execute(
+                insert(AnalysisRow.__table__).values(
+                    run_id=run.id, document_id="a1", score=0.5, warnings=[], analyzed_at=now
+                )
+            )
+            connection.execute(
+                insert(SpanRow.__table__), [{"run_id": run.id, "document_id": "a1", **vars(s)} for s in spans]
+            )
+    with Store.open(db_url) as store:
+        assert store.revision() == "0002"
+        stored = store.get_analysis(run.id, "a1")
+    assert stored is not None and stored.sentences == analysis_of(Document(ARTICLE.text), spans, 0.5).sentences
+    assert [s.score for s in stored.sentences] == [0.9, 0.4]
+
+
 def test_a_document_is_shared_between_runs(db_url):
     with Store.open(db_url) as store:
         first = store.get_or_create_run("m@1", {"threshold": 0.0})
         second = store.get_or_create_run("m@1", {"threshold": 0.5})
         assert first.id != second.id
         assert store.get_or_create_run("m@1", {"threshold": 0.0}).id == first.id  # same model and options: same run
-        assert store.save_analysis(first.id, ARTICLE, [Span(0, 8, "Doubt", 0.9)], 0.5)
-        assert store.save_analysis(second.id, ARTICLE, [], 0.0)
+        assert store.save_analysis(first.id, analysis_of(ARTICLE, [Span(0, 8, "Doubt", 0.9)], 0.5))
+        assert store.save_analysis(second.id, analysis_of(ARTICLE, [], 0.0))
         with store.sessions() as session:
             assert session.execute(text("SELECT count(*) FROM documents")).scalar() == 1
         assert store.count(first.id) == (1, 1, 0) and store.count(second.id) == (1, 0, 0)
@@ -109,10 +142,10 @@ def test_same_id_with_another_text_is_refused_and_nothing_is_written(db_url):
     with Store.open(db_url) as store:
         run = store.get_or_create_run("m@1", {})
         other_run = store.get_or_create_run("m@2", {})
-        store.save_analysis(run.id, ARTICLE, [], 0.0)
+        store.save_analysis(run.id, analysis_of(ARTICLE, [], 0.0))
         changed = Document(text="A different article entirely.", id="a1")
         with pytest.raises(StoreError, match="different text"):
-            store.save_analysis(other_run.id, changed, [Span(0, 1, "Doubt", 0.5)], 0.2)
+            store.save_analysis(other_run.id, analysis_of(changed, [Span(0, 1, "Doubt", 0.5)], 0.2))
         assert store.count(other_run.id) == (0, 0, 0)
 
 

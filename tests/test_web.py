@@ -432,12 +432,13 @@ def test_corpus_example_opens_the_stored_document_in_the_reading_view(
     from test_report import DOCS  # the hand-placed spans the corpus tests use
 
     from propscan.batch.store import Store
+    from tests.analyses import analysis_of
 
     url = f"sqlite:///{tmp_path / 'corpus.db'}"
     with Store.open(url) as store:
         run = store.get_or_create_run("accurate@test", {"threshold": 0.0})
         for document, spans in DOCS:
-            store.save_analysis(run.id, document, spans, 0.5)
+            store.save_analysis(run.id, analysis_of(document, spans, 0.5))
     monkeypatch.setenv("PROPSCAN_DB", url)  # read when the app first opens its store
     with serving(create_app(ServerSettings(model="accurate"), analyzer=analyzer)) as base:
         context = browser.new_context(viewport={"width": 1100, "height": 900})

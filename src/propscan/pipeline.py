@@ -140,6 +140,23 @@ class Analyzer:
         )
 
 
+def predict_each(analyzer: Analyzer, documents: Sequence[Document], **options) -> list[Analysis | Exception]:
+    """Analyze documents together, or one by one if the batch fails: one bad article fails alone.
+
+    Returns, in the order of ``documents``, each analysis or the exception its document raised.
+    ``options`` go to ``Analyzer.predict``.
+    """
+    try:
+        analyses = analyzer.predict(list(documents), **options)
+        if len(analyses) != len(documents):
+            raise RuntimeError(f"the analyzer returned {len(analyses)} analyses for {len(documents)} documents")
+        return list(analyses)
+    except Exception as error:
+        if len(documents) == 1:
+            return [error]
+        return [result for document in documents for result in predict_each(analyzer, [document], **options)]
+
+
 def segments(text: str, size: int | None = None) -> list[tuple[int, int]]:
     """Cut ``text`` into ``[start, end)`` pieces of about ``size`` chars, at line breaks when possible."""
     size = size or SEGMENT_CHARS

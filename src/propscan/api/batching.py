@@ -20,7 +20,7 @@ from typing import cast
 
 from propscan.document import Analysis, Document
 from propscan.errors import PropscanError
-from propscan.pipeline import Analyzer
+from propscan.pipeline import Analyzer, predict_each
 
 logger = logging.getLogger(__name__)
 
@@ -151,22 +151,14 @@ class Batcher:
             self._predict(group, threshold, techniques)
 
     def _predict(self, group: list[_Job], threshold: float, techniques: tuple[str, ...] | None) -> None:
-        try:
-            analyses = self.analyzer.predict([j.document for j in group], threshold=threshold, techniques=techniques)
-            if len(analyses) != len(group):
-                raise RuntimeError(f"the analyzer returned {len(analyses)} analyses for {len(group)} documents")
-        except Exception as error:
-            if len(group) > 1:
-                # One bad article must not fail the others batched with it: retry them one by one.
-                for job in group:
-                    self._predict([job], threshold, techniques)
-                return
-            if not isinstance(error, PropscanError):
-                logger.exception("analysis failed")
-            self._settle(group[0], None, error)
-            return
-        for job, analysis in zip(group, analyses, strict=True):
-            self._settle(job, analysis, None)
+        results = predict_each(self.analyzer, [j.document for j in group], threshold=threshold, techniques=techniques)
+        for job, result in zip(group, results, strict=True):
+            if isinstance(result, Analysis):
+                self._settle(job, result, None)
+                continue
+            if not isinstance(result, PropscanError):
+                logger.error("analysis failed", exc_info=result)
+            self._settle(job, None, result)
 
     def _settle(self, job: _Job, analysis: Analysis | None, error: BaseException | None) -> None:
         with self._lock:

@@ -1,6 +1,6 @@
 """Exporting a run from the store in the formats people already use.
 
-``jsonl``: one JSON object per document (id, metadata, text, score, spans with their text);
+``jsonl``: one JSON object per document, the shape ``propscan analyze --json`` prints;
 ``semeval``: SemEval-2020 Task 11 TC lines ``id<TAB>technique<TAB>start<TAB>end``;
 ``label-studio``: tasks with the spans as predictions, plus the matching labeling config, so a
 team can correct them in Label Studio and train on the result (``propscan train --format label-studio``).
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
-from propscan.batch.store import Run, Store, StoredAnalysis
+from propscan.batch.store import Run, Store
+from propscan.document import Analysis
 from propscan.errors import PropscanError
 from propscan.readers.labelstudio import labeling_config, to_task, write_tasks
 from propscan.readers.ptc import write_tc
@@ -40,42 +42,24 @@ def export(
     return run, count, [output, *extra]
 
 
-def _kept(analyses: Iterator[StoredAnalysis], min_score: float) -> Iterator[StoredAnalysis]:
+def _kept(analyses: Iterator[Analysis], min_score: float) -> Iterator[Analysis]:
     for analysis in analyses:
         if min_score > 0:
             spans = tuple(s for s in analysis.spans if s.score is None or s.score >= min_score)
-            analysis = StoredAnalysis(analysis.document, spans, analysis.score, analysis.warnings)
+            analysis = replace(analysis, spans=spans)
         yield analysis
 
 
-def _jsonl(analyses: Iterator[StoredAnalysis], output: Path, run: Run) -> tuple[int, list[Path]]:
+def _jsonl(analyses: Iterator[Analysis], output: Path, run: Run) -> tuple[int, list[Path]]:
     count = 0
     with output.open("w", encoding="utf-8") as out:
         for analysis in analyses:
-            document = analysis.document
-            record = {
-                "id": document.id,
-                "metadata": dict(document.metadata),
-                "model": run.model,
-                "score": round(analysis.score, 4),
-                "spans": [
-                    {
-                        "start": s.start,
-                        "end": s.end,
-                        "technique": s.technique,
-                        "score": s.score,
-                        "text": document.text[s.start : s.end],
-                    }
-                    for s in analysis.spans
-                ],
-                "text": document.text,
-            }
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.write(json.dumps(analysis.to_dict(), ensure_ascii=False) + "\n")
             count += 1
     return count, []
 
 
-def _semeval(analyses: Iterator[StoredAnalysis], output: Path, run: Run) -> tuple[int, list[Path]]:
+def _semeval(analyses: Iterator[Analysis], output: Path, run: Run) -> tuple[int, list[Path]]:
     counted = []
 
     def pairs():
@@ -87,7 +71,7 @@ def _semeval(analyses: Iterator[StoredAnalysis], output: Path, run: Run) -> tupl
     return len(counted), []
 
 
-def _label_studio(analyses: Iterator[StoredAnalysis], output: Path, run: Run) -> tuple[int, list[Path]]:
+def _label_studio(analyses: Iterator[Analysis], output: Path, run: Run) -> tuple[int, list[Path]]:
     from propscan.techniques import PTC18, SEMEVAL2020
 
     seen: set[str] = set()
@@ -105,7 +89,7 @@ def _label_studio(analyses: Iterator[StoredAnalysis], output: Path, run: Run) ->
     return count, [config]
 
 
-FORMATS: dict[str, Callable[[Iterator[StoredAnalysis], Path, Run], tuple[int, list[Path]]]] = {
+FORMATS: dict[str, Callable[[Iterator[Analysis], Path, Run], tuple[int, list[Path]]]] = {
     "jsonl": _jsonl,
     "semeval": _semeval,
     "label-studio": _label_studio,

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from propscan.api.config import WEB_DIR
 from propscan.api.deps import ApiKeyDep
-from propscan.api.schemas import AnalysisPublic, SentencePublic, SpanPublic
+from propscan.api.schemas import AnalysisPublic
 from propscan.errors import PropscanError
 
 _lock = threading.Lock()
@@ -176,28 +176,12 @@ def report(
 @api.get(
     "/documents/{document_id:path}", response_model=AnalysisPublic, summary="A stored document with the run's spans"
 )
-def document(document_id: str, store: StoreDep, run: int | None = None) -> AnalysisPublic:
-    from propscan.pipeline import score_sentences
-
+def document(document_id: str, store: StoreDep, run: int | None = None) -> dict[str, Any]:
     found = _run(store, run)
-    stored = store.get_analysis(found.id, document_id)
-    if stored is None:
+    analysis = store.get_analysis(found.id, document_id)
+    if analysis is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"run {found.id} holds no document {document_id!r}")
-    text = stored.document.text
-    sentences = score_sentences(stored.document, stored.spans)
-    return AnalysisPublic(
-        id=stored.document.id,
-        text=text,
-        metadata=dict(stored.document.metadata),
-        model=found.model,
-        score=round(stored.score, 4),
-        warnings=list(stored.warnings),
-        spans=[
-            SpanPublic(start=s.start, end=s.end, technique=s.technique, score=s.score, text=text[s.start : s.end])
-            for s in stored.spans
-        ],
-        sentences=[SentencePublic(start=s.start, end=s.end, score=round(s.score, 4)) for s in sentences],
-    )
+    return analysis.to_dict()
 
 
 @router.get("/corpus", include_in_schema=False)

@@ -1,7 +1,7 @@
 """Engines run the analyzer over batches of documents: in this process, in worker processes, or on Ray.
 
 Every engine does the same thing with each batch: ``analyze_batch`` on an ``Analyzer`` loaded
-once per worker. Batches are formed by the runner, not the engine, so the same input gives the
+once per worker, which gives back each document's ``Analysis`` or its ``Failure``. Batches are formed by the runner, not the engine, so the same input gives the
 same batches, hence the same numbers, whichever engine runs them. Engines never touch the
 database: results go back to the runner, the only writer.
 """
@@ -17,26 +17,18 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from itertools import islice
 from multiprocessing import get_context
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from propscan.document import Document, Span
+from propscan.document import Analysis, Document
 from propscan.errors import PropscanError
-
-if TYPE_CHECKING:
-    from propscan.pipeline import Analyzer
+from propscan.pipeline import Analyzer, predict_each
+from propscan.readers.sources import Failure
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a worker sends back for one document: its spans and score, or the error it hit."""
-
-    id: str
-    spans: tuple[Span, ...] = ()
-    score: float = 0.0
-    warnings: tuple[str, ...] = ()
-    error: str | None = None
+Batch = list[Document]
+Outcome = Analysis | Failure
+Results = Iterator[list[Outcome]]  # a batch's outcomes, in the batch's order
 
 
 @dataclass(frozen=True)
@@ -48,25 +40,22 @@ class AnalyzerSpec:
     threshold: float = 0.0
     techniques: tuple[str, ...] | None = None
 
-    def load(self):
-        from propscan.pipeline import Analyzer
-
+    def load(self) -> Analyzer:
         return Analyzer.load(self.model, threads=self.threads)
 
 
-def analyze_batch(analyzer, documents: Sequence[Document], spec: AnalyzerSpec) -> list[Outcome]:
-    """Analyze documents together; if the batch fails, analyze them one by one to isolate the culprit."""
-    try:
-        analyses = analyzer.predict(list(documents), threshold=spec.threshold, techniques=spec.techniques)
-    except Exception as error:
-        if len(documents) == 1:
-            return [Outcome(documents[0].id, error=f"{type(error).__name__}: {error}")]
-        return [outcome for document in documents for outcome in analyze_batch(analyzer, [document], spec)]
-    return [Outcome(a.document.id, a.spans, float(a.score), tuple(a.warnings)) for a in analyses]
+def analyze_batch(analyzer: Analyzer, documents: Sequence[Document], spec: AnalyzerSpec) -> list[Outcome]:
+    """Each document's analysis, or its failure (a bad document fails alone, not its batch)."""
+    results = predict_each(analyzer, documents, threshold=spec.threshold, techniques=spec.techniques)
+    return [
+        result if isinstance(result, Analysis) else failure(document, f"{type(result).__name__}: {result}")
+        for document, result in zip(documents, results, strict=True)
+    ]
 
 
-Batch = list[Document]
-Results = Iterator[tuple[Batch, list[Outcome]]]
+def failure(document: Document, error: str) -> Failure:
+    """The failure of a document the reader had accepted, recorded where it came from."""
+    return Failure(document.id, str(document.metadata.get("origin", "")), error, document.metadata)
 
 
 class Engine(Protocol):
@@ -112,7 +101,7 @@ class LocalEngine:
     def map(self, batches: Iterable[Batch]) -> Results:
         if self._analyzer is not None:
             for batch in batches:
-                yield batch, analyze_batch(self._analyzer, batch, self.spec)
+                yield analyze_batch(self._analyzer, batch, self.spec)
             return
         if self._pool is None:
             raise PropscanError("the engine was not started")
@@ -129,17 +118,14 @@ class LocalEngine:
 def _bounded(submit: Callable[[Batch], Future], batches: Iterable[Batch], window: int) -> Results:
     """Keep at most ``window`` batches in flight and yield each as it completes."""
     source = iter(batches)
-    pending: dict[Future, Batch] = {}
-    for batch in islice(source, window):
-        pending[submit(batch)] = batch
+    pending = {submit(batch) for batch in islice(source, window)}
     while pending:
-        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
         for future in done:
-            batch = pending.pop(future)
-            yield batch, future.result()
+            yield future.result()
             following = next(source, None)
             if following is not None:
-                pending[submit(following)] = following
+                pending.add(submit(following))
 
 
 _worker: dict[str, Any] = {}
@@ -211,14 +197,13 @@ class RayEngine:
                 if batch is None:
                     break
                 actor = idle.pop()
-                pending[actor.analyze.remote(batch)] = (actor, batch)
+                pending[actor.analyze.remote(batch)] = actor
             if not pending:
                 return
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                actor, batch = pending.pop(ref)
-                idle.append(actor)
-                yield batch, ray.get(ref)
+                idle.append(pending.pop(ref))
+                yield ray.get(ref)
 
     def close(self) -> None:
         if self._ray is None:

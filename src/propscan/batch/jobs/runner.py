@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from propscan.batch.jobs.engines import AnalyzerSpec, Batch, make_engine
+from propscan.batch.jobs.engines import AnalyzerSpec, Batch, Outcome, failure, make_engine
 from propscan.batch.store import Run, Store, StoreError
 from propscan.document import Document
 from propscan.errors import PropscanError
@@ -109,10 +109,10 @@ def run_batch(
             invocation = _Invocation(store, run, progress)
             if progress is not None:
                 progress.start(total)
-            for batch, outcomes in analyzing_engine.map(
+            for outcomes in analyzing_engine.map(
                 invocation.batches(read_sources(inputs, max_bytes=max_bytes), batch_size)
             ):
-                invocation.store_results(batch, outcomes)
+                invocation.store_results(outcomes)
         finally:
             analyzing_engine.close()
         return BatchSummary(
@@ -146,7 +146,7 @@ class _Invocation:
                 continue
             self.seen.add(item.id)
             if isinstance(item, Failure):
-                self._fail(item.id, item.origin, item.error, item.metadata)
+                self._fail(item)
                 continue
             batch.append(item)
             if len(batch) == size:
@@ -155,18 +155,15 @@ class _Invocation:
         if batch:
             yield batch
 
-    def store_results(self, batch: Batch, outcomes: list) -> None:
-        by_id = {d.id: d for d in batch}
+    def store_results(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
-            document = by_id[outcome.id]
-            origin = str(document.metadata.get("origin", ""))
-            if outcome.error is not None:
-                self._fail(document.id, origin, outcome.error, document.metadata)
+            if isinstance(outcome, Failure):
+                self._fail(outcome)
                 continue
             try:
-                stored = self.store.save_analysis(self.run.id, document, outcome.spans, outcome.score, outcome.warnings)
+                stored = self.store.save_analysis(self.run.id, outcome)
             except StoreError as error:
-                self._fail(document.id, origin, str(error), document.metadata)
+                self._fail(failure(outcome.document, str(error)))
                 continue
             if stored:
                 self.analyzed += 1
@@ -178,9 +175,9 @@ class _Invocation:
                 if self.progress is not None:
                     self.progress.skip()
 
-    def _fail(self, ident: str, origin: str, error: str, metadata) -> None:
-        logger.warning("%s: %s", origin or ident, error)
-        self.store.save_failure(self.run.id, ident, origin, error, metadata)
+    def _fail(self, failed: Failure) -> None:
+        logger.warning("%s: %s", failed.origin or failed.id, failed.error)
+        self.store.save_failure(self.run.id, failed.id, failed.origin, failed.error, failed.metadata)
         self.failed += 1
         if self.progress is not None:
             self.progress.advance(failed=1)

@@ -11,6 +11,20 @@ try:
 except ImportError as error:
     raise StoreError(f"the database store needs {error.name}: pip install propscan[batch]") from None
 
-from propscan.batch.store.store import DEFAULT_URL, Run, Store, StoredAnalysis, count_words, normalize_url
+from propscan.batch.store.queries import EVERYTHING, UNDATED, UNKNOWN_SOURCE, Example, Filters, GroupTotals
+from propscan.batch.store.store import DEFAULT_URL, Run, Store, count_words, normalize_url
 
-__all__ = ["DEFAULT_URL", "Run", "Store", "StoreError", "StoredAnalysis", "count_words", "normalize_url"]
+__all__ = [
+    "DEFAULT_URL",
+    "EVERYTHING",
+    "UNDATED",
+    "UNKNOWN_SOURCE",
+    "Example",
+    "Filters",
+    "GroupTotals",
+    "Run",
+    "Store",
+    "StoreError",
+    "count_words",
+    "normalize_url",
+]

@@ -20,11 +20,13 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
+from propscan.batch.store import queries
 from propscan.batch.store.errors import StoreError
+from propscan.batch.store.queries import EVERYTHING, Example, Filters, GroupTotals
 from propscan.batch.store.tables import AnalysisRow, DocumentRow, FailureRow, RunRow, SpanRow
-from propscan.document import Document, Span
+from propscan.document import Analysis, Document, Sentence, Span
 from propscan.readers.sources import Failure
 from propscan.version import __version__
 
@@ -60,16 +62,6 @@ class Run:
     options: Mapping[str, Any]
     started_at: dt.datetime
     updated_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class StoredAnalysis:
-    """A document with the spans and score one run found in it, as read back from the store."""
-
-    document: Document
-    spans: tuple[Span, ...]
-    score: float
-    warnings: tuple[str, ...]
 
 
 def run_key(model: str, options: Mapping[str, Any]) -> str:
@@ -208,9 +200,7 @@ class Store:
             failed = session.scalars(select(FailureRow.document_id).where(FailureRow.run_id == run_id))
             return set(analyzed) | set(failed)
 
-    def save_analysis(
-        self, run_id: int, document: Document, spans: Sequence[Span], score: float, warnings: Sequence[str] = ()
-    ) -> bool:
+    def save_analysis(self, run_id: int, analysis: Analysis) -> bool:
         """Store a document's analysis with all its spans in one transaction.
 
         Returns:
@@ -219,6 +209,7 @@ class Store:
         Raises:
             StoreError: if the id is already stored with a different text (ids must be stable).
         """
+        document = analysis.document
         digest = hashlib.sha256(document.text.encode("utf-8")).hexdigest()
         for attempt in range(2):
             try:
@@ -239,8 +230,9 @@ class Store:
                         AnalysisRow(
                             run_id=run_id,
                             document_id=document.id,
-                            score=float(score),
-                            warnings=list(warnings),
+                            score=float(analysis.score),
+                            warnings=list(analysis.warnings),
+                            sentences=[[s.start, s.end, s.score] for s in analysis.sentences],
                             analyzed_at=now,
                         )
                     )
@@ -254,7 +246,7 @@ class Store:
                             technique=s.technique,
                             score=s.score,
                         )
-                        for s in spans
+                        for s in analysis.spans
                     )
                     run = session.get(RunRow, run_id)
                     if run is not None:
@@ -313,24 +305,26 @@ class Store:
             failed = session.scalar(select(func.count()).select_from(FailureRow).where(FailureRow.run_id == run_id))
             return analyzed or 0, spans or 0, failed or 0
 
-    def get_analysis(self, run_id: int, document_id: str) -> StoredAnalysis | None:
+    def get_analysis(self, run_id: int, document_id: str) -> Analysis | None:
         """One document's analysis under the run, or None if the run does not hold it."""
         with self.sessions() as session:
-            analysis = session.get(AnalysisRow, (run_id, document_id))
-            if analysis is None:
+            found = session.execute(_analyses_of(run_id).where(AnalysisRow.document_id == document_id)).first()
+            if found is None:
                 return None
-            document = session.get(DocumentRow, document_id)
-            if document is None:
-                return None
-            rows = session.scalars(
-                select(SpanRow)
-                .where(SpanRow.run_id == run_id, SpanRow.document_id == document_id)
-                .order_by(SpanRow.start, SpanRow.end, SpanRow.technique)
-            )
-            spans = tuple(Span(r.start, r.end, r.technique, r.score) for r in rows)
-            return StoredAnalysis(
-                Document(document.text, document.id, document.meta), spans, analysis.score, tuple(analysis.warnings)
-            )
+            analysis, document, model = found
+            return _analysis(analysis, document, model, _spans_of(session, run_id, [document_id])[document_id])
+
+    def group_totals(
+        self, run_id: int, keys: Sequence[str], filters: Filters = EVERYTHING
+    ) -> dict[tuple[str, ...], GroupTotals]:
+        """Documents, words and spans per group of the run (keys: ``source``, ``month``; none for all)."""
+        with self.sessions() as session:
+            return queries.group_totals(session, run_id, keys, filters)
+
+    def top_spans(self, run_id: int, filters: Filters = EVERYTHING, per_technique: int = 3) -> list[Example]:
+        """The highest-scoring spans of each technique under the run, with their text and outlet."""
+        with self.sessions() as session:
+            return queries.top_spans(session, run_id, filters, per_technique)
 
     def sources(self, run_id: int) -> list[tuple[str, int]]:
         """The outlets of the run's documents, with how many documents each, most first."""
@@ -344,40 +338,55 @@ class Store:
             ).all()
             return [(str(source), int(count)) for source, count in rows]
 
-    def analyses(self, run_id: int, *, batch: int = 200) -> Iterator[StoredAnalysis]:
+    def analyses(self, run_id: int, *, batch: int = 200) -> Iterator[Analysis]:
         """Every analysis of the run in document id order, read ``batch`` documents at a time."""
         after = None
         while True:
             with self.sessions() as session:
-                query = (
-                    select(AnalysisRow, DocumentRow)
-                    .join(DocumentRow, DocumentRow.id == AnalysisRow.document_id)
-                    .where(AnalysisRow.run_id == run_id)
-                    .order_by(AnalysisRow.document_id)
-                    .limit(batch)
-                )
+                query = _analyses_of(run_id).order_by(AnalysisRow.document_id).limit(batch)
                 if after is not None:
                     query = query.where(AnalysisRow.document_id > after)
                 rows = session.execute(query).all()
                 if not rows:
                     return
-                ids = [analysis.document_id for analysis, _ in rows]
-                spans: dict[str, list[Span]] = {i: [] for i in ids}
-                span_rows = session.scalars(
-                    select(SpanRow)
-                    .where(SpanRow.run_id == run_id, SpanRow.document_id.in_(ids))
-                    .order_by(SpanRow.document_id, SpanRow.start, SpanRow.end, SpanRow.technique)
-                )
-                for row in span_rows:
-                    spans[row.document_id].append(Span(row.start, row.end, row.technique, row.score))
-            for analysis, document in rows:
-                yield StoredAnalysis(
-                    document=Document(text=document.text, id=document.id, metadata=document.meta),
-                    spans=tuple(spans[document.id]),
-                    score=analysis.score,
-                    warnings=tuple(analysis.warnings),
-                )
+                ids = [analysis.document_id for analysis, _, _ in rows]
+                spans = _spans_of(session, run_id, ids)
+            for analysis, document, model in rows:
+                yield _analysis(analysis, document, model, spans[document.id])
             after = ids[-1]
+
+
+def _analyses_of(run_id: int):
+    return (
+        select(AnalysisRow, DocumentRow, RunRow.model)
+        .join(DocumentRow, DocumentRow.id == AnalysisRow.document_id)
+        .join(RunRow, RunRow.id == AnalysisRow.run_id)
+        .where(AnalysisRow.run_id == run_id)
+    )
+
+
+def _spans_of(session: Session, run_id: int, document_ids: list[str]) -> dict[str, list[Span]]:
+    """The spans of these documents under the run, sorted by offset, per document."""
+    spans: dict[str, list[Span]] = {i: [] for i in document_ids}
+    rows = session.scalars(
+        select(SpanRow)
+        .where(SpanRow.run_id == run_id, SpanRow.document_id.in_(document_ids))
+        .order_by(SpanRow.document_id, SpanRow.start, SpanRow.end, SpanRow.technique)
+    )
+    for row in rows:
+        spans[row.document_id].append(Span(row.start, row.end, row.technique, row.score))
+    return spans
+
+
+def _analysis(analysis: AnalysisRow, document: DocumentRow, model: str, spans: list[Span]) -> Analysis:
+    return Analysis(
+        document=Document(text=document.text, id=document.id, metadata=document.meta),
+        spans=tuple(spans),
+        sentences=tuple(Sentence(start, end, score) for start, end, score in analysis.sentences),
+        score=analysis.score,
+        model=model,
+        warnings=tuple(analysis.warnings),
+    )
 
 
 def _document_row(document: Document, digest: str) -> DocumentRow:

@@ -71,6 +71,8 @@ class AnalysisRow(Base):
     document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
     score: Mapped[float] = mapped_column(Float)
     warnings: Mapped[list[str]] = mapped_column(JSON)
+    # Each sentence as [start, end, score]: the scores the reading view colours, kept as the analyzer gave them.
+    sentences: Mapped[list[Any]] = mapped_column(JSON)
     analyzed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_analyses_document_id", "document_id"),)
