@@ -212,7 +212,7 @@ def test_train_reads_a_label_studio_export(tmp_path, capsys):
         ]
     )
     assert code == 0
-    assert "3 training and 0 validation articles" in capsys.readouterr().err
+    assert "3 training, 0 validation and 0 test articles" in capsys.readouterr().err
     analyzer = Analyzer.load(output)
     assert analyzer.model.config.labels == list(SEMEVAL2020.labels)
     analysis = analyzer.analyze("Opponents called the plan a reckless fantasy dreamed up by bureaucrats.")

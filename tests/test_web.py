@@ -429,7 +429,7 @@ def test_phone_width_reads_without_sideways_scrolling(browser, server: str) -> N
 def test_corpus_example_opens_the_stored_document_in_the_reading_view(
     browser, analyzer: Analyzer, tmp_path: Path, monkeypatch
 ) -> None:
-    from test_report import DOCS  # the hand-placed spans the corpus tests use
+    from tests.test_report import DOCS  # the hand-placed spans the corpus tests use
 
     from propscan.batch.store import Store
     from tests.analyses import analysis_of
