@@ -1,10 +1,15 @@
-"""A single model thread that batches whatever requests queued up while it was busy.
+"""Two model threads, a short lane and a long lane, each batching whatever queued up while it was busy.
 
-Why: the analyzer is CPU-bound and not meant to be called from several threads at once, and
-onnxruntime already spreads one call over all cores. So one worker thread owns the analyzer; requests
-wait on asyncio futures (the event loop never blocks), and each time the worker is free it takes
-everything waiting, up to ``max_batch`` articles, into one ``Analyzer.predict`` call. Under load
-batches fill by themselves; when idle a request runs at once, with no timer to wait on.
+Why: the analyzer is CPU-bound and onnxruntime already spreads one call over all cores, so one
+thread per lane owns the analysis of its requests; requests wait on asyncio futures (the event
+loop never blocks), and each time a lane is free it takes everything waiting, up to ``max_batch``
+articles, into one ``Analyzer.predict`` call. Under load batches fill by themselves; when idle a
+request runs at once, with no timer to wait on.
+
+Articles longer than ``long_chars`` go to their own lane, so a long article shares the cores with
+the short ones instead of holding them all back until it is done. Every request has a time
+budget: past it the client is told to retry, and work nobody waits for any more is skipped, or,
+for an article long enough to be cut into segments, stopped at the next segment.
 """
 
 from __future__ import annotations
@@ -26,12 +31,16 @@ logger = logging.getLogger(__name__)
 
 
 class BusyError(PropscanError):
-    """Too many articles are already waiting; the client should retry later."""
+    """Too many articles are already waiting, or one waited past its time budget; retry later."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass
 class BatchStats:
-    """What the worker has done, for /healthz and the tests."""
+    """What the workers have done, for /healthz and the tests."""
 
     batches: int = 0
     documents: int = 0
@@ -47,31 +56,46 @@ class _Job:
     loop: asyncio.AbstractEventLoop
 
 
+class _Abandoned(Exception):
+    """Raised inside ``predict`` to stop a long article that no client waits for any more."""
+
+
 _STOP = object()
 
 
 class Batcher:
-    """Runs analyses on one worker thread, grouping queued requests into batches.
+    """Runs analyses on two worker threads, grouping queued requests into batches.
 
     Args:
-        analyzer: the loaded analyzer; only the worker thread calls it.
+        analyzer: the loaded analyzer; only the worker threads call it.
         max_batch: the most articles in one ``predict`` call.
         max_chars: a batch stops growing once it holds this many characters.
         max_pending: ``analyze`` raises ``BusyError`` when this many articles are already queued or running.
+        long_chars: articles longer than this go to the long lane.
+        timeout: seconds a request may wait for its analysis before ``BusyError``; ``None`` waits forever.
     """
 
     def __init__(
-        self, analyzer: Analyzer, *, max_batch: int = 16, max_chars: int = 200_000, max_pending: int = 256
+        self,
+        analyzer: Analyzer,
+        *,
+        max_batch: int = 16,
+        max_chars: int = 200_000,
+        max_pending: int = 256,
+        long_chars: int = 4_000,
+        timeout: float | None = 60.0,
     ) -> None:
         self.analyzer = analyzer
         self.max_batch = max_batch
         self.max_chars = max_chars
         self.max_pending = max_pending
+        self.long_chars = long_chars
+        self.timeout = timeout
         self.stats = BatchStats()
-        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._lanes = {lane: queue.SimpleQueue[_Job | object]() for lane in ("short", "long")}
         self._pending = 0
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     @property
     def pending(self) -> int:
@@ -79,52 +103,62 @@ class Batcher:
         return self._pending
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name="propscan-analyzer", daemon=True)
-            self._thread.start()
+        if not self._threads:
+            for lane, jobs in self._lanes.items():
+                thread = threading.Thread(target=self._work, args=(jobs,), name=f"propscan-{lane}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def close(self, timeout: float | None = 30.0) -> None:
-        """Let the worker finish what it holds, then stop it."""
-        if self._thread is not None:
-            self._queue.put(_STOP)
-            self._thread.join(timeout)
-            self._thread = None
+        """Let the workers finish what they hold, then stop them."""
+        for jobs in self._lanes.values():
+            jobs.put(_STOP)
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
 
     async def analyze(
         self, document: Document, *, threshold: float = 0.0, techniques: Sequence[str] | None = None
     ) -> Analysis:
         """Queue one document and wait for its analysis without blocking the event loop.
 
+        Cancelling the call (the client went away) drops the document if its turn has not come.
+
         Raises:
-            BusyError: if ``max_pending`` articles are already waiting.
+            BusyError: if ``max_pending`` articles are already waiting, or the analysis is not done in ``timeout``.
             InputError: if the analyzer refuses the document.
         """
         with self._lock:
             if self._pending >= self.max_pending:
-                raise BusyError(f"{self._pending} articles are already waiting; retry in a few seconds")
+                raise BusyError(f"{self._pending} articles are already waiting; retry in a few seconds", retry_after=2)
             self._pending += 1
         loop = asyncio.get_running_loop()
-        job = _Job(
-            document, threshold, tuple(techniques) if techniques is not None else None, loop.create_future(), loop
-        )
-        self._queue.put(job)
-        return await job.future
+        job = _Job(document, threshold, tuple(techniques) if techniques is not None else None, loop.create_future(), loop)
+        self._lanes["long" if len(document.text) > self.long_chars else "short"].put(job)
+        try:
+            return await asyncio.wait_for(job.future, self.timeout)
+        except TimeoutError:
+            raise BusyError(
+                f"the analysis did not finish within this server's time budget of {self.timeout:g} s "
+                "(PROPSCAN_REQUEST_TIMEOUT); retry later or send a shorter article",
+                retry_after=max(1, round(self.timeout or 0)),
+            ) from None
 
-    # ------------------------------------------------------------------------- worker thread
-    def _work(self) -> None:
+    # ------------------------------------------------------------------------- worker threads
+    def _work(self, jobs_queue: queue.SimpleQueue[_Job | object]) -> None:
         stopping = False
         while not stopping:
-            first = self._queue.get()
-            if not isinstance(first, _Job):  # _STOP
+            first = jobs_queue.get()
+            if not isinstance(first, _Job):
                 break
             jobs = [first]
             chars = len(first.document.text)
             while len(jobs) < self.max_batch and chars < self.max_chars:
                 try:
-                    job = self._queue.get_nowait()
+                    job = jobs_queue.get_nowait()
                 except queue.Empty:
                     break
-                if not isinstance(job, _Job):  # _STOP
+                if not isinstance(job, _Job):
                     stopping = True
                     break
                 jobs.append(job)
@@ -134,15 +168,16 @@ class Batcher:
     def _run(self, jobs: list[_Job]) -> None:
         live = []
         for job in jobs:
-            if job.future.cancelled():  # the client went away before its turn
+            if job.future.done():  # the client went away, or its time ran out, before its turn
                 self._settle(job, None, None)
             else:
                 live.append(job)
         if not live:
             return
-        self.stats.batches += 1
-        self.stats.documents += len(live)
-        self.stats.largest_batch = max(self.stats.largest_batch, len(live))
+        with self._lock:
+            self.stats.batches += 1
+            self.stats.documents += len(live)
+            self.stats.largest_batch = max(self.stats.largest_batch, len(live))
         # One predict call per distinct (threshold, techniques): the usual request shares the defaults.
         groups: dict[tuple[float, tuple[str, ...] | None], list[_Job]] = {}
         for job in live:
@@ -151,14 +186,33 @@ class Batcher:
             self._predict(group, threshold, techniques)
 
     def _predict(self, group: list[_Job], threshold: float, techniques: tuple[str, ...] | None) -> None:
-        results = predict_each(self.analyzer, [j.document for j in group], threshold=threshold, techniques=techniques)
-        for job, result in zip(group, results, strict=True):
-            if isinstance(result, Analysis):
-                self._settle(job, result, None)
-                continue
-            if not isinstance(result, PropscanError):
-                logger.error("analysis failed", exc_info=result)
-            self._settle(job, None, result)
+        def stop_if_abandoned(done: int, total: int) -> None:
+            if all(job.future.done() for job in group):
+                raise _Abandoned
+
+        try:
+            analyses = self.analyzer.predict(
+                [j.document for j in group], threshold=threshold, techniques=techniques, progress=stop_if_abandoned
+            )
+            if len(analyses) != len(group):
+                raise RuntimeError(f"the analyzer returned {len(analyses)} analyses for {len(group)} documents")
+        except _Abandoned:
+            logger.info("stopped analyzing %d article(s) that no client waits for any more", len(group))
+            for job in group:
+                self._settle(job, None, None)
+            return
+        except Exception as error:  # noqa: BLE001 - handed to the awaiting request, never lost
+            if len(group) > 1:
+                # One bad article must not fail the others batched with it: retry them one by one.
+                for job in group:
+                    self._predict([job], threshold, techniques)
+                return
+            if not isinstance(error, PropscanError):
+                logger.exception("analysis failed")
+            self._settle(group[0], None, error)
+            return
+        for job, analysis in zip(group, analyses, strict=True):
+            self._settle(job, analysis, None)
 
     def _settle(self, job: _Job, analysis: Analysis | None, error: BaseException | None) -> None:
         with self._lock:

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from propscan.errors import PropscanError
 from propscan.settings import get_settings
 
 # The reading and corpus pages, shipped as package data.
@@ -34,6 +35,10 @@ class ServerSettings:
         max_batch_chars: a batch stops growing past this many characters, to bound memory.
         max_pending: articles waiting or running beyond this get 503 rather than an ever longer wait
             (``PROPSCAN_MAX_PENDING``).
+        long_chars: articles longer than this are analyzed in a lane of their own, so that they
+            never hold back the short ones (``PROPSCAN_LONG_CHARS``).
+        timeout: seconds a request may wait for its analysis; past it the client gets 503 with
+            ``Retry-After`` (``PROPSCAN_REQUEST_TIMEOUT``).
         threads: CPU threads for the model (``PROPSCAN_THREADS``; default all cores).
     """
 
@@ -43,18 +48,40 @@ class ServerSettings:
     max_batch: int = 16
     max_batch_chars: int = 200_000
     max_pending: int = 256
+    long_chars: int = 4_000
+    timeout: float = 60.0
     threads: int | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServerSettings:
-        """Settings from ``PROPSCAN_*`` variables; keyword arguments win over the environment."""
+        """Settings from ``PROPSCAN_*`` variables; keyword arguments win over the environment.
+
+        Raises:
+            PropscanError: naming the variable whose value is not a positive number.
+        """
         env = os.environ
         settings = cls(
             model=env.get("PROPSCAN_SERVE_MODEL", "accurate"),
             api_key=env.get("PROPSCAN_API_KEY") or None,
             max_body_bytes=get_settings().max_input_bytes,
-            max_batch=int(env.get("PROPSCAN_MAX_BATCH", 16)),
-            max_pending=int(env.get("PROPSCAN_MAX_PENDING", 256)),
+            max_batch=int(_positive("PROPSCAN_MAX_BATCH", cls.max_batch)),
+            max_pending=int(_positive("PROPSCAN_MAX_PENDING", cls.max_pending)),
+            long_chars=int(_positive("PROPSCAN_LONG_CHARS", cls.long_chars)),
+            timeout=_positive("PROPSCAN_REQUEST_TIMEOUT", cls.timeout, kind=float),
             threads=int(env["PROPSCAN_THREADS"]) if env.get("PROPSCAN_THREADS") else None,
         )
         return replace(settings, **overrides)
+
+
+def _positive(name: str, default: float, kind: type = int) -> float:
+    """The variable's value, refused with a one-line message unless it is a positive number."""
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = 0
+    if not 0 < value < float("inf"):
+        raise PropscanError(f"{name}={raw!r} is not a positive {'whole ' if kind is int else ''}number")
+    return value
