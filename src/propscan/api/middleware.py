@@ -7,9 +7,12 @@ and so a chunked upload without Content-Length is cut off at the limit too.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
 
 # The page's policy: nothing but propscan's own files, no inline script, no frames.
 PAGE_CSP = (
@@ -19,7 +22,11 @@ PAGE_CSP = (
 
 
 class BodyLimitMiddleware:
-    """Answer 413 to any request whose body exceeds ``max_bytes``, declared or streamed."""
+    """Answer 413 to any request whose body exceeds ``max_bytes``, declared or streamed.
+
+    A client that disconnects before its body is complete gets nothing and costs one log line:
+    the app never sees a body cut short.
+    """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -42,6 +49,9 @@ class BodyLimitMiddleware:
         total = 0
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                logger.info("%s %s: the client left after %d bytes of its body; dropped", scope["method"], scope["path"], total)
+                return
             if message["type"] != "http.request":
                 messages.append(message)
                 break
