@@ -7,12 +7,14 @@ process reads its settings from the environment and loads the model once, at sta
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -28,6 +30,7 @@ from propscan.version import __version__
 logger = logging.getLogger(__name__)
 
 _DOCS_PATHS = ("/docs", "/redoc")
+MAX_FIELD_ERRORS = 20
 
 
 def create_app(settings: ServerSettings | None = None, *, analyzer: Analyzer | None = None) -> FastAPI:
@@ -48,8 +51,15 @@ def create_app(settings: ServerSettings | None = None, *, analyzer: Analyzer | N
         if loaded is None:
             logger.info("loading model %s", settings.model)
             loaded = await run_in_threadpool(Analyzer.load, settings.model, threads=settings.threads)
+        # One analysis before the lanes start: the encoder is built once, not raced for by two threads.
+        await run_in_threadpool(loaded.analyze, "Warm-up.")
         batcher = Batcher(
-            loaded, max_batch=settings.max_batch, max_chars=settings.max_batch_chars, max_pending=settings.max_pending
+            loaded,
+            max_batch=settings.max_batch,
+            max_chars=settings.max_batch_chars,
+            max_pending=settings.max_pending,
+            long_chars=settings.long_chars,
+            timeout=settings.timeout,
         )
         batcher.start()
         app.state.analyzer = loaded
@@ -86,15 +96,36 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(BusyError)
     async def busy(request: Request, error: BusyError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": str(error)}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "2"}
-        )
+        headers = {"Retry-After": str(error.retry_after)}
+        return JSONResponse({"detail": str(error)}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        # FastAPI's default echoes the offending input, which may be a whole article: leave it out.
-        errors = [{key: e[key] for key in ("type", "loc", "msg") if key in e} for e in error.errors()]
-        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return JSONResponse({"detail": field_errors(error.errors())}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+def field_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A 422's detail, kept small whatever the request held.
+
+    FastAPI's default echoes the offending input, which may be a whole article, and lists every
+    error, which may be a million: keep type, place and message, of the first few, each cut short.
+    """
+    kept = [
+        {
+            "type": _cut(str(e.get("type", "value_error"))),
+            "loc": [item if isinstance(item, int) else _cut(str(item)) for item in e.get("loc", ())],
+            "msg": _cut(str(e.get("msg", ""))),
+        }
+        for e in errors[:MAX_FIELD_ERRORS]
+    ]
+    if len(errors) > MAX_FIELD_ERRORS:
+        more = len(errors) - MAX_FIELD_ERRORS
+        kept.append({"type": "too_many_errors", "loc": ["body"], "msg": f"and {more:,} more errors like these"})
+    return kept
+
+
+def _cut(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def _add_page(app: FastAPI) -> None:

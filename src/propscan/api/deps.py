@@ -48,7 +48,9 @@ def require_api_key(
     if not expected:
         return
     given = api_key or (bearer.credentials if bearer is not None else None)
-    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+    # Starlette decodes header bytes as latin-1; undo that to compare the bytes the client sent
+    # with the key's UTF-8, so a key like "clé" works when sent as UTF-8, as clients send it.
+    if given is None or not hmac.compare_digest(given.encode("latin-1"), expected.encode("utf-8")):
         raise HTTPException(
             status_code=status.HTTP_401_UNAUTHORIZED,
             detail="a valid API key is required: send it as 'X-API-Key: KEY' or 'Authorization: Bearer KEY'",

@@ -11,6 +11,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+def _without_default(schema: dict[str, Any]) -> None:
+    """A None default is how pydantic marks a field optional; the schema says so by leaving it out of required."""
+    schema.pop("default", None)
+
+
+MAX_TECHNIQUES = 64  # more labels than any inventory has: a bound, not a choice
+MAX_ID_CHARS = 200
+
+
 class AnalyzeOptions(BaseModel):
     """Options shared by the JSON body and the file upload."""
 
@@ -20,18 +29,33 @@ class AnalyzeOptions(BaseModel):
         0.0, ge=0.0, le=1.0, description="Drop spans whose confidence is below this (0 keeps every span found)."
     )
     techniques: list[str] | None = Field(
-        None, description="Keep only spans of these technique labels (see GET /v1/techniques); omit for all."
+        None,
+        max_length=MAX_TECHNIQUES,
+        description="Keep only spans of these technique labels (see GET /v1/techniques); omit for all.",
     )
+    id: str = Field("", max_length=MAX_ID_CHARS, description="Your identifier for the article, echoed back.")
 
 
 class AnalyzeRequest(AnalyzeOptions):
-    """An article to analyze, as plain text or as an HTML page (exactly one of the two)."""
+    """An article to analyze, as plain text or as an HTML page (exactly one of the two).
 
-    text: str | None = Field(None, description="The article as plain text; offsets in the answer index this text.")
-    html: str | None = Field(
-        None, description="An HTML page; the article is extracted first and offsets index the extracted text."
+    Types are strict: ``true`` or ``"0.5"`` is not a threshold. Neither ``text`` nor ``html``
+    takes ``null``: leave out the one you do not send.
+    """
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["text"]}, {"required": ["html"]}]})
+
+    # Typed str with a None default: absent is allowed, an explicit null is refused, as the schema says.
+    text: str = Field(  # type: ignore[assignment]
+        None,
+        description="The article as plain text; offsets in the answer index this text.",
+        json_schema_extra=_without_default,
     )
-    id: str = Field("", max_length=200, description="Your identifier for the article, echoed back.")
+    html: str = Field(  # type: ignore[assignment]
+        None,
+        description="An HTML page; the article is extracted first and offsets index the extracted text.",
+        json_schema_extra=_without_default,
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> AnalyzeRequest:

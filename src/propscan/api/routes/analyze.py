@@ -8,23 +8,35 @@ body can be wrong ends in 400, 413, 415 or 422 with a message, never in a 500.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from propscan.api.deps import AnalyzerDep, BatcherDep, SettingsDep
-from propscan.api.schemas import AnalysisPublic, AnalyzeOptions, AnalyzeRequest, ErrorPublic, FieldErrorsPublic
+from propscan.api.disconnect import ClientGone, unless_client_leaves
+from propscan.api.schemas import (
+    MAX_ID_CHARS,
+    MAX_TECHNIQUES,
+    AnalysisPublic,
+    AnalyzeOptions,
+    AnalyzeRequest,
+    ErrorPublic,
+    FieldErrorsPublic,
+)
 from propscan.document import Document
 from propscan.errors import InputError
+from propscan.readers.ingest import decode, from_html, from_text
 from propscan.pipeline import Analyzer
 from propscan.readers.ingest import HTML_SUFFIXES, check_text, decode, from_html, from_text
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/analyze", tags=["analyze"])
 
 _TEXT_SUFFIXES = {"", ".txt", ".text"}
@@ -50,7 +62,7 @@ async def read_analyze_input(request: Request, analyzer: AnalyzerDep, settings: 
     """
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
-        return await _from_json(request, analyzer)
+        return await _from_json(request, analyzer, settings.max_body_bytes)
     if media == "multipart/form-data":
         return await _from_form(request, analyzer, settings.max_body_bytes)
     raise HTTPException(
@@ -63,7 +75,7 @@ async def read_analyze_input(request: Request, analyzer: AnalyzerDep, settings: 
 AnalyzeInputDep = Annotated[AnalyzeInput, Depends(read_analyze_input)]
 
 
-async def _from_json(request: Request, analyzer: Analyzer) -> AnalyzeInput:
+async def _from_json(request: Request, analyzer: Analyzer, max_bytes: int) -> AnalyzeInput:
     body = await request.body()
     try:
         raw = body.decode("utf-8")
@@ -78,19 +90,15 @@ async def _from_json(request: Request, analyzer: Analyzer) -> AnalyzeInput:
     except RecursionError:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "the request body nests JSON too deeply") from None
     try:
-        body_model = AnalyzeRequest.model_validate(data)
+        body_model = AnalyzeRequest.model_validate(data, strict=True)  # JSON has types: "0.5" is no number
     except ValidationError as error:
         raise RequestValidationError(_errors(error)) from None
     _check_techniques(body_model.techniques, analyzer)
     if body_model.html is not None:
-        _check_encodable(body_model.html, "html")
-        check_text(body_model.html, source="html")
-        document = await run_in_threadpool(from_html, body_model.html, source="html", id=body_model.id)
+        html = _as_upload(body_model.html, "html", max_bytes)
+        document = await run_in_threadpool(from_html, html, source="html", id=body_model.id)
     else:
-        text = body_model.text or ""
-        _check_encodable(text, "text")
-        check_text(text, source="text")
-        document = Document(text=text, id=body_model.id)
+        document = Document(text=_as_upload(body_model.text, "text", max_bytes), id=body_model.id)
     return AnalyzeInput(document, body_model.threshold, body_model.techniques)
 
 
@@ -109,16 +117,18 @@ async def _from_form(request: Request, analyzer: Analyzer, max_bytes: int) -> An
         if errors or not isinstance(upload, UploadFile):
             raise RequestValidationError(errors)
         name = upload.filename or "upload"
+        if len(name) > MAX_ID_CHARS:
+            raise RequestValidationError([_error(("body", "file"), f"the file name is longer than {MAX_ID_CHARS} characters")])
         suffix = PurePath(name).suffix.lower()
         if suffix not in _TEXT_SUFFIXES | HTML_SUFFIXES:
             raise HTTPException(
                 status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                 f"{name}: propscan reads .txt and .html files; convert other formats to one of them first",
             )
-        ident = form.get("id")
         options_data: dict[str, Any] = {"techniques": form.getlist("techniques") or None}
-        if form.get("threshold") is not None:
-            options_data["threshold"] = form.get("threshold")
+        for field in ("threshold", "id"):
+            if form.get(field) is not None:
+                options_data[field] = form.get(field)
         try:
             options = AnalyzeOptions.model_validate(options_data)
         except ValidationError as error:
@@ -130,8 +140,8 @@ async def _from_form(request: Request, analyzer: Analyzer, max_bytes: int) -> An
         from_text,
         text,
         source=name,
-        id=str(ident) if isinstance(ident, str) and ident else PurePath(name).stem,
-        html=True if suffix in HTML_SUFFIXES else None,
+        id=options.id or PurePath(name).stem,
+        html=True if suffix in _HTML_SUFFIXES else None,
     )
     return AnalyzeInput(document, options.threshold, options.techniques)
 
@@ -149,14 +159,16 @@ def _check_techniques(labels: list[str] | None, analyzer: Analyzer) -> None:
         raise RequestValidationError(errors)
 
 
-def _check_encodable(text: str, field: str) -> None:
-    """JSON may carry lone surrogates (``"\\ud800"``) that no UTF-8 answer could echo back."""
+def _as_upload(text: str, field: str, max_bytes: int) -> str:
+    """A JSON field's text, checked exactly as the same text uploaded as a file is (NUL bytes included).
+
+    JSON may also carry lone surrogates (``"\\ud800"``) that no UTF-8 answer could echo back.
+    """
     try:
-        text.encode("utf-8")
+        data = text.encode("utf-8")
     except UnicodeEncodeError as error:
-        raise InputError(
-            f"'{field}' contains an unpaired surrogate at character {error.start}; send valid Unicode"
-        ) from None
+        raise InputError(f"'{field}' contains an unpaired surrogate at character {error.start}; send valid Unicode") from None
+    return decode(data, source=field, max_bytes=max_bytes)
 
 
 def _reject_constant(name: str) -> None:
@@ -184,9 +196,14 @@ _MULTIPART_SCHEMA = {
         "techniques": {
             "type": "array",
             "items": {"type": "string"},
+            "maxItems": MAX_TECHNIQUES,
             "description": "Repeat the field once per technique label to keep (labels contain commas).",
         },
-        "id": {"type": "string", "description": "Your identifier (default: the file name without suffix)."},
+        "id": {
+            "type": "string",
+            "maxLength": MAX_ID_CHARS,
+            "description": "Your identifier (default: the file name without suffix).",
+        },
     },
 }
 
@@ -202,7 +219,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "Neither JSON nor multipart/form-data, or a file that is not .txt/.html.",
     },
     422: {"model": FieldErrorsPublic, "description": "A field is missing, unknown, of the wrong type or out of range."},
-    503: {"model": ErrorPublic, "description": "Too many articles are waiting; retry shortly."},
+    503: {
+        "model": ErrorPublic,
+        "description": "Too many articles are waiting, or the analysis ran past PROPSCAN_REQUEST_TIMEOUT; "
+        "retry after the seconds in Retry-After.",
+    },
 }
 
 
@@ -221,12 +242,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         }
     },
 )
-async def analyze(request_input: AnalyzeInputDep, batcher: BatcherDep) -> dict[str, Any]:
+async def analyze(request: Request, request_input: AnalyzeInputDep, batcher: BatcherDep) -> Any:
     """Analyze an article given as JSON ``{"text"}`` / ``{"html"}`` or as an uploaded .txt/.html file.
 
     Offsets in the answer index its ``text`` field: the article itself, or the text extracted from HTML.
     """
-    analysis = await batcher.analyze(
-        request_input.document, threshold=request_input.threshold, techniques=request_input.techniques
-    )
+    work = batcher.analyze(request_input.document, threshold=request_input.threshold, techniques=request_input.techniques)
+    try:
+        analysis = await unless_client_leaves(request, work)
+    except ClientGone:
+        logger.info("the client of article %r left before its analysis; dropped it", request_input.document.id)
+        return Response(status_code=499)  # nobody reads it; nginx's code for "client closed request"
     return analysis.to_dict()

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import threading
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from propscan.api.config import WEB_DIR
 from propscan.api.deps import ApiKeyDep
-from propscan.api.schemas import AnalysisPublic
+from propscan.api.schemas import AnalysisPublic, ErrorPublic, FieldErrorsPublic, SentencePublic, SpanPublic
 from propscan.errors import PropscanError
 
 _lock = threading.Lock()
@@ -52,6 +53,28 @@ def get_store(request: Request):
 
 # Any: the Store class needs the batch extra, imported only once a corpus route runs.
 StoreDep = Annotated[Any, Depends(get_store)]
+
+# Run ids are the store's INTEGER keys: 32 bits in PostgreSQL, so anything larger names no run.
+MAX_RUN_ID = 2**31 - 1
+MAX_FILTER_VALUES = 100
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: object) -> object:
+    """Only YYYY-MM-DD: pydantic alone also reads ``0`` or ``1700000000`` as a Unix time."""
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise ValueError("give a date as YYYY-MM-DD")
+    return value
+
+
+RunQuery = Annotated[int | None, Query(ge=1, le=MAX_RUN_ID, description="A run id (default: the latest run).")]
+DateQuery = Annotated[dt.date | None, BeforeValidator(_iso_date), Query(description="A date, YYYY-MM-DD.")]
+_ERRORS: dict[int | str, dict] = {
+    404: {"model": ErrorPublic, "description": "No such run, or the run holds no such document."},
+    422: {"model": FieldErrorsPublic, "description": "A parameter is of the wrong type or out of range."},
+    503: {"model": ErrorPublic, "description": "The corpus database is missing or cannot be opened (PROPSCAN_DB)."},
+}
 
 
 class RunPublic(BaseModel):
@@ -112,7 +135,7 @@ class CorpusReportPublic(BaseModel):
 
 
 router = APIRouter()
-api = APIRouter(prefix="/v1/corpus", tags=["corpus"], dependencies=[ApiKeyDep])
+api = APIRouter(prefix="/v1/corpus", tags=["corpus"], dependencies=[ApiKeyDep], responses=_ERRORS)
 
 
 def _run(store, run_id: int | None) -> RunPublic:
@@ -142,7 +165,7 @@ def list_runs(store: StoreDep) -> RunsPublic:
 
 
 @api.get("/sources", response_model=SourcesPublic, summary="The outlets of a run (default: the latest)")
-def list_sources(store: StoreDep, run: int | None = None) -> SourcesPublic:
+def list_sources(store: StoreDep, run: RunQuery = None) -> SourcesPublic:
     found = _run(store, run)
     data = [SourcePublic(source=source, documents=n) for source, n in store.sources(found.id)]
     return SourcesPublic(data=data, count=len(data))
@@ -152,11 +175,11 @@ def list_sources(store: StoreDep, run: int | None = None) -> SourcesPublic:
 def report(
     store: StoreDep,
     by: Literal["source", "month", "technique"] = "source",
-    run: int | None = None,
-    source: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
-    since: dt.date | None = None,
-    until: dt.date | None = None,
-    technique: Annotated[list[str], Query()] = [],  # noqa: B006
+    run: RunQuery = None,
+    source: Annotated[list[str], Query(max_length=MAX_FILTER_VALUES)] = [],  # noqa: B006 - FastAPI copies defaults
+    since: DateQuery = None,
+    until: DateQuery = None,
+    technique: Annotated[list[str], Query(max_length=MAX_FILTER_VALUES)] = [],  # noqa: B006
     min_score: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
     examples: Annotated[int, Query(ge=0, le=50)] = 3,
 ) -> CorpusReportPublic:
@@ -173,10 +196,10 @@ def report(
     )
 
 
-@api.get(
-    "/documents/{document_id:path}", response_model=AnalysisPublic, summary="A stored document with the run's spans"
-)
-def document(document_id: str, store: StoreDep, run: int | None = None) -> dict[str, Any]:
+@api.get("/documents/{document_id:path}", response_model=AnalysisPublic, summary="A stored document with the run's spans")
+def document(document_id: str, store: StoreDep, run: RunQuery = None) -> AnalysisPublic:
+    from propscan.pipeline import score_sentences
+
     found = _run(store, run)
     analysis = store.get_analysis(found.id, document_id)
     if analysis is None:
