@@ -204,6 +204,11 @@ def test_openapi_documents_both_body_kinds_and_the_key(client: TestClient) -> No
         ('{"text": "ok", "threshold": 1.5}', 422, ["less than or equal to 1"]),
         ('{"text": "ok", "threshold": -0.1}', 422, ["greater than or equal to 0"]),
         ('{"text": "ok", "threshold": "high"}', 422, ["valid number"]),
+        ('{"text": "ok", "threshold": "0.5"}', 422, ["valid number"]),
+        ('{"text": "ok", "threshold": true}', 422, ["valid number"]),
+        ('{"text": null, "html": null}', 422, ["valid string"]),
+        ('{"text": "ok", "techniques": [' + ", ".join(['"Doubt"'] * 65) + "]}", 422, ["at most 64"]),
+        ('{"text": "a NUL \\u0000 in the text"}', 400, ["looks binary", "NUL"]),
         ('{"text": "ok", "techniques": "Loaded_Language"}', 422, ["valid list"]),
         ('{"text": "ok", "techniques": ["Propaganda_In_General"]}', 422, ["unknown technique", "Loaded_Language"]),
         ('{"text": 42}', 422, ["valid string"]),
@@ -240,12 +245,28 @@ def test_other_media_types_get_415(client: TestClient, content_type: str) -> Non
         ({"file": ("a.txt", b"some text")}, {"colour": "red"}, 422, ["unknown form field"]),
         ({"file": ("a.txt", b"some text")}, {"threshold": "2"}, 422, ["less than or equal to 1"]),
         ({"file": ("a.txt", b"some text")}, {"techniques": "Nonsense"}, 422, ["unknown technique"]),
+        ({"file": ("a.txt", b"some text")}, {"id": "x" * 201}, 422, ["at most 200"]),
+        ({"file": ("x" * 300 + ".txt", b"some text")}, {}, 422, ["longer than 200"]),
+        ({"file": ("nul.txt", b"a NUL \x00 in the text")}, {}, 400, ["looks binary", "NUL"]),
     ],
 )
 def test_bad_uploads_are_refused_with_a_reason(
     client: TestClient, files, data, status: int, phrases: list[str]
 ) -> None:
     assert_refused(client.post("/v1/analyze", files=files, data=data), status, *phrases)
+
+
+def test_json_bodies_get_422_exactly_when_the_schema_refuses_them(client: TestClient) -> None:
+    from jsonschema import Draft202012Validator
+
+    schema = client.get("/openapi.json").json()["paths"]["/v1/analyze"]["post"]["requestBody"]["content"]
+    validator = Draft202012Validator(schema["application/json"]["schema"])
+    bodies = [{"text": CALM}, {"html": HTML_PAGE}, {"text": None, "html": None}, {"text": None}, {},
+              {"text": CALM, "html": "<p>x</p>"}, {"text": CALM, "threshold": True}, {"text": CALM, "threshold": "0.5"},
+              {"text": CALM, "threshold": 1}, {"text": CALM, "techniques": None}, {"text": CALM, "id": "x" * 201}]
+    for body in bodies:
+        status = client.post("/v1/analyze", json=body).status_code
+        assert (status != 422) == validator.is_valid(body), (body, status)
 
 
 def test_text_form_field_is_not_a_file(client: TestClient) -> None:
@@ -315,6 +336,16 @@ def keyed_client(analyzer: Analyzer):
 def test_v1_without_the_key_gets_401(keyed_client: TestClient, headers: dict) -> None:
     assert_refused(keyed_client.post("/v1/analyze", json={"text": CALM}, headers=headers), 401, "API key")
     assert keyed_client.get("/v1/techniques", headers=headers).status_code == 401
+
+
+def test_a_non_ascii_key_is_compared_as_utf8(analyzer: Analyzer) -> None:
+    key = "clé-ключ-🔑"
+    app = create_app(ServerSettings(model="fast", api_key=key), analyzer=analyzer)
+    with TestClient(app) as keyed:
+        for header in ({"X-API-Key": key.encode()}, {"Authorization": b"Bearer " + key.encode()}):
+            assert keyed.get("/v1/techniques", headers=header).status_code == 200, header
+        latin1 = "clé".encode("latin-1")  # the same first letters, other bytes: not the key
+        assert keyed.get("/v1/techniques", headers={"X-API-Key": latin1}).status_code == 401
 
 
 @pytest.mark.parametrize("headers", [{"X-API-Key": KEY}, {"Authorization": f"Bearer {KEY}"}])

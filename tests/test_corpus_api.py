@@ -86,3 +86,29 @@ def test_errors_and_the_page(client):
     script = client.get("/static/corpus.js")
     assert script.status_code == 200 and "/v1/corpus/report" in script.text
     assert "innerHTML" not in script.text  # stored texts only ever go through textContent
+
+
+@pytest.mark.parametrize("path", ["/v1/corpus/sources", "/v1/corpus/report", "/v1/corpus/documents/c1"])
+@pytest.mark.parametrize("run", ["9223372036854775808", "2147483648", "0", "-1"])
+def test_run_ids_out_of_range_are_refused_not_a_500(client, path, run):
+    response = client.get(path, params={"run": run})
+    assert response.status_code == 422, response.text
+
+
+@pytest.mark.parametrize("date", ["0", "1700000000", "2021-6-1", "yesterday"])
+def test_dates_must_be_written_as_dates(client, date):
+    for field in ("since", "until"):
+        response = client.get("/v1/corpus/report", params={field: date})
+        assert response.status_code == 422 and "YYYY-MM-DD" in response.text, (field, date, response.text)
+    assert client.get("/v1/corpus/report", params={"until": "2021-06-30"}).status_code == 200
+
+
+def test_filter_lists_are_bounded(client):
+    response = client.get("/v1/corpus/report", params={"source": [f"s{i}" for i in range(101)]})
+    assert response.status_code == 422
+
+
+def test_corpus_routes_document_their_refusals(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/v1/corpus/runs", "/v1/corpus/sources", "/v1/corpus/report", "/v1/corpus/documents/{document_id}"):
+        assert {"404", "503"} <= set(paths[path]["get"]["responses"]), path
