@@ -381,7 +381,7 @@ def test_page_is_served_with_a_strict_policy(client: TestClient) -> None:
 
 def test_page_assets_are_local_and_never_parse_article_markup() -> None:
     web = Path(__file__).resolve().parents[1] / "src" / "propscan" / "web"
-    for asset in ("index.html", "app.js", "app.css"):
+    for asset in ("index.html", "app.js", "app.css", "apikey.js", "corpus.html", "corpus.js"):
         source = (web / asset).read_text(encoding="utf-8")
         assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", source), f"{asset} loads something external"
         assert not re.search(r"@import|url\(\s*[\"']?https?:", source), asset

@@ -464,3 +464,35 @@ def test_corpus_example_opens_the_stored_document_in_the_reading_view(
         page.goto(base + "/?document=no-such-document&run=" + params["run"])
         sync_api.expect(page.locator("#status.error")).to_contain_text("no-such-document")
         context.close()
+
+
+def test_corpus_page_works_once_the_api_key_is_entered(browser, analyzer: Analyzer, tmp_path: Path, monkeypatch) -> None:
+    """With PROPSCAN_API_KEY set, the corpus page asks for the key, then fills its dropdowns, and
+    its "read it" links open the stored document without asking again (a non-ASCII key, as typed)."""
+    from propscan.store import Store
+    from test_report import DOCS
+
+    key = "clé-🔑"
+    url = f"sqlite:///{tmp_path / 'corpus.db'}"
+    with Store.open(url) as store:
+        run = store.get_or_create_run("accurate@test", {"threshold": 0.0})
+        for document, spans in DOCS:
+            store.save_analysis(run.id, document, spans, 0.5)
+    monkeypatch.setenv("PROPSCAN_DB", url)
+    with serving(create_app(ServerSettings(model="accurate", api_key=key), analyzer=analyzer)) as base:
+        context = browser.new_context(viewport={"width": 1100, "height": 900})
+        web = Watched(context.new_page(), base)
+        page = web.page
+        page.goto(base + "/corpus")
+        sync_api.expect(page.locator("#status.error")).to_contain_text("API key")
+        page.fill("#api-key", key)
+        page.press("#api-key", "Tab")
+        sync_api.expect(page.locator("#run option")).to_have_count(1)
+        sync_api.expect(page.locator("#source option")).to_have_count(3)  # all outlets, Courier, Herald
+        assert page.locator("#technique option").count() > 1
+        page.locator("#examples a").first.click()
+        page.wait_for_url(re.compile(r"/\?document="))
+        page.wait_for_selector("#result:not([hidden])")
+        assert page.text_content("#article")
+        assert web.errors == []
+        context.close()

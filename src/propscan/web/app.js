@@ -335,7 +335,7 @@
   // ------------------------------------------------------------------ talking to the API
   function authHeaders(extra) {
     const headers = new Headers(extra || {});
-    const key = $("api-key").value.trim();
+    const key = propscanKey.header($("api-key"));
     if (key) headers.set("X-API-Key", key);
     return headers;
   }
@@ -606,5 +606,6 @@
   }
 
   wire();
+  propscanKey.wire($("api-key"), openStored); // a key entered after a 401 opens the stored document
   openStored();
 })();

@@ -13,7 +13,7 @@
 
   function headers() {
     const h = new Headers({ Accept: "application/json" });
-    const key = $("api-key").value.trim();
+    const key = propscanKey.header($("api-key"));
     if (key) h.set("X-API-Key", key);
     return h;
   }
@@ -102,7 +102,12 @@
     } catch (error) {
       // Names and colours are a nicety: the labels still read.
     }
-    for (const t of techniques.values()) option($("technique"), t.label, t.name);
+    const select = $("technique");
+    const keep = select.value;
+    select.replaceChildren();
+    option(select, "", "all techniques");
+    for (const t of techniques.values()) option(select, t.label, t.name);
+    select.value = keep;
   }
 
   async function loadRuns() {
@@ -229,5 +234,6 @@
     show().catch((error) => say(error.message, true));
   });
   $("run").addEventListener("change", () => loadSources().catch((error) => say(error.message, true)));
+  propscanKey.wire($("api-key"), start); // a key entered after a 401 fills the page
   document.addEventListener("DOMContentLoaded", start);
 })();
