@@ -2,10 +2,12 @@
 
 Starts ``propscan serve`` (the ``fast`` model by default) on a free port, or drives ``--url``,
 then runs ``--clients`` async clients (httpx.AsyncClient), each posting articles back to back for
-``--seconds``. Prints requests/s, latency percentiles, the error count (which must be zero) and
-the server's mean batch size. Exits 1 if any request failed.
+``--seconds``: ``--long-clients`` of them post a long article (``--long-chars``, 8,000 by default),
+the others short ones. Prints requests/s, latency percentiles of short and long requests apart,
+the error count (which must be zero) and the server's mean batch size. Exits 1 if any request failed.
 
-    python bench/bench_server.py                       # 32 clients, 60 s, fast model
+    python bench/bench_server.py                       # 32 clients (4 long), 60 s, fast model
+    python bench/bench_server.py --long-clients 0      # short articles only
     python bench/bench_server.py --seconds 20 --model accurate
     python bench/bench_server.py --url http://127.0.0.1:8000   # a server you started yourself
 """
@@ -43,6 +45,14 @@ ARTICLES = [
     "The cooperative said prices stayed close to last year's, and most growers expect to plant the same crops again. "
     "A spokesperson added that the new storage barn will be finished before the winter.",
 ]
+
+
+def long_article(chars: int) -> str:
+    """The example articles end to end, as paragraphs, cut at a word near ``chars`` characters."""
+    text = ""
+    while len(text) < chars:
+        text += "\n\n".join(ARTICLES) + "\n\n"
+    return text[:chars].rsplit(" ", 1)[0] + "."
 
 
 def free_port() -> int:
@@ -85,8 +95,10 @@ def wait_until_up(url: str, server: subprocess.Popen | None, timeout: float = 18
     raise SystemExit(f"the server at {url} was not ready within {timeout:.0f} s")
 
 
-async def drive(url: str, clients: int, seconds: float, headers: dict[str, str]) -> tuple[list[float], Counter, float]:
-    latencies: list[float] = []
+async def drive(
+    url: str, clients: int, long_clients: int, long_text: str, seconds: float, headers: dict[str, str]
+) -> tuple[dict[str, list[float]], Counter, float]:
+    latencies: dict[str, list[float]] = {"short": [], "long": []}
     errors: Counter = Counter()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits, headers=headers) as http:
@@ -96,8 +108,9 @@ async def drive(url: str, clients: int, seconds: float, headers: dict[str, str])
 
         async def client(number: int) -> None:
             turn = number
+            kind = "long" if number < long_clients else "short"
             while time.perf_counter() < deadline:
-                text = ARTICLES[turn % len(ARTICLES)]
+                text = long_text if kind == "long" else ARTICLES[turn % len(ARTICLES)]
                 turn += 1
                 sent = time.perf_counter()
                 try:
@@ -106,7 +119,7 @@ async def drive(url: str, clients: int, seconds: float, headers: dict[str, str])
                     errors[type(error).__name__] += 1
                     continue
                 if response.status_code == 200 and response.json().get("text") == text:
-                    latencies.append(time.perf_counter() - sent)
+                    latencies[kind].append(time.perf_counter() - sent)
                 else:
                     errors[f"HTTP {response.status_code}"] += 1
 
@@ -123,6 +136,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="fast", help="fast (default), accurate or a model folder")
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--long-clients", type=int, default=4, help="clients that post long articles (default 4)")
+    parser.add_argument("--long-chars", type=int, default=8_000, help="length of the long article (default 8,000)")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=1, help="server processes (when this script starts the server)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per server process")
@@ -140,7 +155,10 @@ def main() -> int:
         wait_until_up(url, server)
         headers = {"X-API-Key": args.api_key} if args.api_key else {}
         before = httpx.get(f"{url}/healthz").json()
-        latencies, errors, elapsed = asyncio.run(drive(url, args.clients, args.seconds, headers))
+        long_text = long_article(args.long_chars)
+        latencies, errors, elapsed = asyncio.run(
+            drive(url, args.clients, args.long_clients, long_text, args.seconds, headers)
+        )
         after = httpx.get(f"{url}/healthz").json()
     finally:
         if server is not None:
@@ -151,15 +169,17 @@ def main() -> int:
                 os.killpg(server.pid, signal.SIGKILL)
 
     total_errors = sum(errors.values())
+    done = sum(len(values) for values in latencies.values())
     print(f"server      {url}  model {after['model']}  ({args.workers} worker(s))")
-    print(f"load        {args.clients} concurrent clients for {elapsed:.1f} s")
-    print(f"requests    {len(latencies)} ok, {total_errors} errors{'  ' + dict(errors).__repr__() if errors else ''}")
-    print(f"throughput  {len(latencies) / elapsed:.2f} requests/s")
-    if latencies:
-        print(
-            f"latency     p50 {percentile(latencies, 50) * 1000:.0f} ms  p95 {percentile(latencies, 95) * 1000:.0f} ms  "
-            f"p99 {percentile(latencies, 99) * 1000:.0f} ms  max {max(latencies) * 1000:.0f} ms"
-        )
+    print(f"load        {args.clients} concurrent clients ({args.long_clients} posting {len(long_text):,}-character articles) for {elapsed:.1f} s")
+    print(f"requests    {done} ok, {total_errors} errors{'  ' + dict(errors).__repr__() if errors else ''}")
+    print(f"throughput  {done / elapsed:.2f} requests/s")
+    for kind, values in latencies.items():
+        if values:
+            print(
+                f"{kind:<5} ({len(values):>4})  p50 {percentile(values, 50) * 1000:.0f} ms  p95 {percentile(values, 95) * 1000:.0f} ms  "
+                f"p99 {percentile(values, 99) * 1000:.0f} ms  max {max(values) * 1000:.0f} ms"
+            )
     batches = after["batches"] - before["batches"]
     if batches and args.workers == 1:
         print(
