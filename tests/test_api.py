@@ -497,6 +497,16 @@ def test_serve_command_hands_its_options_to_the_api(monkeypatch: pytest.MonkeyPa
     assert main(["serve", "--workers", "0"]) == 1
 
 
+def test_serve_refuses_a_bad_setting_in_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from propscan.cli import main
+
+    monkeypatch.setenv("PROPSCAN_REQUEST_TIMEOUT", "soon")
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: pytest.fail("uvicorn started with a bad setting"))
+    assert main(["serve", "--model", "fast"]) == 1
+    error = capsys.readouterr().err
+    assert error.strip().count("\n") == 0 and "PROPSCAN_REQUEST_TIMEOUT='soon'" in error
+
+
 def test_serve_refuses_a_missing_model_before_listening(tmp_path: Path) -> None:
     from propscan.api import serve
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from propscan.api.config import ServerSettings
 from propscan.pipeline import model_path
 from propscan.settings import threads_per_worker
 
@@ -25,6 +26,7 @@ def serve(
 
     Raises:
         ModelError: if the model cannot be found, before anything starts listening.
+        PropscanError: if a ``PROPSCAN_*`` setting of the server is not a valid number, likewise.
     """
     import uvicorn
 
@@ -34,6 +36,7 @@ def serve(
         threads = threads_per_worker(workers)
     if threads is not None:
         os.environ["PROPSCAN_THREADS"] = str(threads)
+    ServerSettings.from_env()  # the workers read the same variables: refuse bad ones here, in one line
     uvicorn.run(
         "propscan.api.app:create_app",
         factory=True,
