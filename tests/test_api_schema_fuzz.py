@@ -20,7 +20,7 @@ from hypothesis.errors import Unsatisfiable  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 
 from propscan.api import ServerSettings, create_app  # noqa: E402
-from propscan.store import Store  # noqa: E402
+from propscan.batch.store import Store  # noqa: E402
 from test_report import DOCS  # noqa: E402 - the hand-placed spans the corpus tests use
 
 # Examples of analyze requests per mode; the other operations, cheaper than an analysis, get twice
