@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from propscan import Analysis, Document
 from propscan.api import ServerSettings, create_app
 from propscan.api.app import MAX_FIELD_ERRORS, field_errors
+from propscan.api.batching import Batcher
 
 LONG = "HOLD " + "a long article. " * 20
 SHORT = "A short one."
@@ -166,6 +167,33 @@ def test_a_request_whose_client_left_is_never_analyzed() -> None:
         assert abandoned not in analyzer.seen
 
     asyncio.run(main())
+
+
+def test_a_long_article_queued_with_others_is_dropped_when_its_client_leaves() -> None:
+    """Long articles are taken one at a time, so one abandoned behind another is never analyzed."""
+    analyzer = GatedAnalyzer()
+    second = "second " * 30
+
+    async def main() -> None:
+        batcher = Batcher(analyzer, long_chars=100)
+        first = asyncio.create_task(batcher.analyze(Document(LONG)))
+        behind = asyncio.create_task(batcher.analyze(Document(second)))
+        await asyncio.sleep(0.05)  # both are queued before the worker starts
+        batcher.start()
+        try:
+            await held(analyzer)
+            behind.cancel()
+            await asyncio.gather(behind, return_exceptions=True)  # the cancellation has reached the job
+            analyzer.release.set()
+            await first
+            while batcher.pending:
+                await asyncio.sleep(0.01)
+        finally:
+            analyzer.release.set()
+            batcher.close()
+
+    asyncio.run(main())
+    assert second not in analyzer.seen
 
 
 def test_a_body_cut_off_mid_upload_logs_one_line_and_no_traceback(caplog: pytest.LogCaptureFixture) -> None:

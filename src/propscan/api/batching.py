@@ -7,9 +7,11 @@ articles, into one ``Analyzer.predict`` call. Under load batches fill by themsel
 request runs at once, with no timer to wait on.
 
 Articles longer than ``long_chars`` go to their own lane, so a long article shares the cores with
-the short ones instead of holding them all back until it is done. Every request has a time
-budget: past it the client is told to retry, and work nobody waits for any more is skipped, or,
-for an article long enough to be cut into segments, stopped at the next segment.
+the short ones instead of holding them all back until it is done. That lane takes one article at
+a time: a batch of long articles takes long enough that some of its clients leave, and each
+article's turn is when it is dropped if nobody waits for it any more. Every request has a time
+budget: past it the client is told to retry, and work nobody waits for is skipped, or, for an
+article long enough to be cut into segments, stopped at the next segment.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class Batcher:
 
     Args:
         analyzer: the loaded analyzer; only the worker threads call it.
-        max_batch: the most articles in one ``predict`` call.
+        max_batch: the most short articles in one ``predict`` call (long ones go one at a time).
         max_chars: a batch stops growing once it holds this many characters.
         max_pending: ``analyze`` raises ``BusyError`` when this many articles are already queued or running.
         long_chars: articles longer than this go to the long lane.
@@ -105,7 +107,8 @@ class Batcher:
     def start(self) -> None:
         if not self._threads:
             for lane, jobs in self._lanes.items():
-                thread = threading.Thread(target=self._work, args=(jobs,), name=f"propscan-{lane}", daemon=True)
+                batch = self.max_batch if lane == "short" else 1
+                thread = threading.Thread(target=self._work, args=(jobs, batch), name=f"propscan-{lane}", daemon=True)
                 thread.start()
                 self._threads.append(thread)
 
@@ -145,7 +148,7 @@ class Batcher:
             ) from None
 
     # ------------------------------------------------------------------------- worker threads
-    def _work(self, jobs_queue: queue.SimpleQueue[_Job | object]) -> None:
+    def _work(self, jobs_queue: queue.SimpleQueue[_Job | object], max_batch: int) -> None:
         stopping = False
         while not stopping:
             first = jobs_queue.get()
@@ -153,7 +156,7 @@ class Batcher:
                 break
             jobs = [first]
             chars = len(first.document.text)
-            while len(jobs) < self.max_batch and chars < self.max_chars:
+            while len(jobs) < max_batch and chars < self.max_chars:
                 try:
                     job = jobs_queue.get_nowait()
                 except queue.Empty:
