@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import sys
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -34,6 +36,7 @@ class GatedAnalyzer:
 
     def __init__(self) -> None:
         self.seen: list[str] = []
+        self.priority: dict[str, int] = {}  # article -> the nice value of the thread that analyzed it
         self.release = threading.Event()
         self.holding = threading.Event()
 
@@ -43,6 +46,7 @@ class GatedAnalyzer:
     def predict(self, documents: Sequence[Document], *, threshold=None, techniques=None, progress=None) -> list[Analysis]:
         for document in documents:
             self.seen.append(document.text)
+            self.priority[document.text] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
             if document.text.startswith("HOLD"):
                 self.holding.set()
                 assert self.release.wait(30), "the test never released the held article"
@@ -90,6 +94,20 @@ def test_a_long_article_does_not_hold_back_a_short_one() -> None:
             assert (await long).status_code == 200
 
     asyncio.run(main())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread priorities are Linux's")
+def test_the_long_lane_yields_the_cores_to_the_short_one() -> None:
+    analyzer = GatedAnalyzer()
+    long = "a long article, not held. " * 10
+
+    async def main() -> None:
+        async with running(analyzer) as (_, http):
+            for text in (SHORT, long):
+                assert (await http.post("/v1/analyze", json={"text": text})).status_code == 200
+
+    asyncio.run(main())
+    assert analyzer.priority[long] > analyzer.priority[SHORT]
 
 
 def test_a_request_past_its_time_budget_gets_503_with_retry_after_and_is_dropped() -> None:

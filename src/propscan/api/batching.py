@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
 import threading
 from collections.abc import Sequence
@@ -63,6 +64,17 @@ class _Abandoned(Exception):
 
 
 _STOP = object()
+# The long lane's threads (and the encoder threads they start) yield the cores to the short lane's.
+LONG_LANE_NICE = 10
+
+
+def _lower_priority(by: int) -> None:
+    """Lower the calling thread's CPU priority; on Linux a thread id given to setpriority is that thread alone."""
+    try:
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + by))
+    except (AttributeError, OSError):  # not Linux: both lanes keep the same priority
+        pass
 
 
 class Batcher:
@@ -107,8 +119,8 @@ class Batcher:
     def start(self) -> None:
         if not self._threads:
             for lane, jobs in self._lanes.items():
-                batch = self.max_batch if lane == "short" else 1
-                thread = threading.Thread(target=self._work, args=(jobs, batch), name=f"propscan-{lane}", daemon=True)
+                batch, nice = (self.max_batch, 0) if lane == "short" else (1, LONG_LANE_NICE)
+                thread = threading.Thread(target=self._work, args=(jobs, batch, nice), name=f"propscan-{lane}", daemon=True)
                 thread.start()
                 self._threads.append(thread)
 
@@ -148,7 +160,9 @@ class Batcher:
             ) from None
 
     # ------------------------------------------------------------------------- worker threads
-    def _work(self, jobs_queue: queue.SimpleQueue[_Job | object], max_batch: int) -> None:
+    def _work(self, jobs_queue: queue.SimpleQueue[_Job | object], max_batch: int, nice: int) -> None:
+        if nice:
+            _lower_priority(nice)
         stopping = False
         while not stopping:
             first = jobs_queue.get()
