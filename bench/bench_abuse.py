@@ -25,7 +25,6 @@ import sys
 import time
 
 import httpx
-
 from bench_server import ARTICLES, free_port, long_article, start_server, wait_until_up
 
 SHORT = ARTICLES[0]

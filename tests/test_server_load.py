@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -32,7 +33,7 @@ class GatedAnalyzer:
     """Analyzes nothing, records every article it was given, and holds ``HOLD`` articles until released."""
 
     name = "gated@test"
-    techniques: list = []
+    techniques: ClassVar[list] = []
 
     def __init__(self) -> None:
         self.seen: list[str] = []

@@ -32,9 +32,8 @@ from propscan.api.schemas import (
 )
 from propscan.document import Document
 from propscan.errors import InputError
-from propscan.readers.ingest import decode, from_html, from_text
 from propscan.pipeline import Analyzer
-from propscan.readers.ingest import HTML_SUFFIXES, check_text, decode, from_html, from_text
+from propscan.readers.ingest import decode, from_html, from_text
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/analyze", tags=["analyze"])
