@@ -29,10 +29,24 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "fuzz.json"
-        env = {**os.environ, "PROPSCAN_FUZZ_EXAMPLES": str(args.examples), "PROPSCAN_FUZZ_RANDOM": "1",
-               "PROPSCAN_FUZZ_REPORT": str(report)}
-        command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:logging",
-                   "tests/test_api_schema_fuzz.py"]
+        env = {
+            **os.environ,
+            "PROPSCAN_FUZZ_EXAMPLES": str(args.examples),
+            "PROPSCAN_FUZZ_RANDOM": "1",
+            "PROPSCAN_FUZZ_REPORT": str(report),
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:logging",
+            "tests/test_api_schema_fuzz.py",
+        ]
         started = time.perf_counter()
         run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
         elapsed = time.perf_counter() - started

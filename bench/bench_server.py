@@ -171,7 +171,9 @@ def main() -> int:
     total_errors = sum(errors.values())
     done = sum(len(values) for values in latencies.values())
     print(f"server      {url}  model {after['model']}  ({args.workers} worker(s))")
-    print(f"load        {args.clients} concurrent clients ({args.long_clients} posting {len(long_text):,}-character articles) for {elapsed:.1f} s")
+    print(
+        f"load        {args.clients} concurrent clients ({args.long_clients} posting {len(long_text):,}-character articles) for {elapsed:.1f} s"
+    )
     print(f"requests    {done} ok, {total_errors} errors{'  ' + dict(errors).__repr__() if errors else ''}")
     print(f"throughput  {done / elapsed:.2f} requests/s")
     for kind, values in latencies.items():

@@ -261,9 +261,19 @@ def test_json_bodies_get_422_exactly_when_the_schema_refuses_them(client: TestCl
 
     schema = client.get("/openapi.json").json()["paths"]["/v1/analyze"]["post"]["requestBody"]["content"]
     validator = Draft202012Validator(schema["application/json"]["schema"])
-    bodies = [{"text": CALM}, {"html": HTML_PAGE}, {"text": None, "html": None}, {"text": None}, {},
-              {"text": CALM, "html": "<p>x</p>"}, {"text": CALM, "threshold": True}, {"text": CALM, "threshold": "0.5"},
-              {"text": CALM, "threshold": 1}, {"text": CALM, "techniques": None}, {"text": CALM, "id": "x" * 201}]
+    bodies = [
+        {"text": CALM},
+        {"html": HTML_PAGE},
+        {"text": None, "html": None},
+        {"text": None},
+        {},
+        {"text": CALM, "html": "<p>x</p>"},
+        {"text": CALM, "threshold": True},
+        {"text": CALM, "threshold": "0.5"},
+        {"text": CALM, "threshold": 1},
+        {"text": CALM, "techniques": None},
+        {"text": CALM, "id": "x" * 201},
+    ]
     for body in bodies:
         status = client.post("/v1/analyze", json=body).status_code
         assert (status != 422) == validator.is_valid(body), (body, status)
@@ -497,7 +507,9 @@ def test_serve_command_hands_its_options_to_the_api(monkeypatch: pytest.MonkeyPa
     assert main(["serve", "--workers", "0"]) == 1
 
 
-def test_serve_refuses_a_bad_setting_in_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_serve_refuses_a_bad_setting_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     from propscan.cli import main
 
     monkeypatch.setenv("PROPSCAN_REQUEST_TIMEOUT", "soon")

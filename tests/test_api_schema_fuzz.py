@@ -15,13 +15,13 @@ from collections import Counter
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis", reason="the property-based run needs schemathesis (the test extra)")
-from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
-from schemathesis import GenerationMode
-from test_report import DOCS
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis.errors import Unsatisfiable  # noqa: E402
+from schemathesis import GenerationMode  # noqa: E402
+from test_report import DOCS  # noqa: E402 - the hand-placed spans the corpus tests use
 
-from propscan.api import ServerSettings, create_app
-from propscan.batch.store import Store
+from propscan.api import ServerSettings, create_app  # noqa: E402
+from propscan.batch.store import Store  # noqa: E402
 
 # Examples of analyze requests per mode; the other operations, cheaper than an analysis, get twice
 # as many. About 30 s here; the same examples each run unless PROPSCAN_FUZZ_RANDOM is set.

@@ -44,7 +44,9 @@ class GatedAnalyzer:
     def analyze(self, text: str) -> Analysis:
         return self.predict([Document(text)])[0]
 
-    def predict(self, documents: Sequence[Document], *, threshold=None, techniques=None, progress=None) -> list[Analysis]:
+    def predict(
+        self, documents: Sequence[Document], *, threshold=None, techniques=None, progress=None
+    ) -> list[Analysis]:
         for document in documents:
             self.seen.append(document.text)
             self.priority[document.text] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
@@ -146,10 +148,18 @@ def test_time_budget_and_lane_are_read_from_the_environment(monkeypatch: pytest.
 # ---------------------------------------------------------------------------------- D4: clients that leave
 def request_scope(body: bytes) -> dict:
     return {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": "/v1/analyze", "raw_path": b"/v1/analyze", "query_string": b"", "root_path": "",
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/analyze",
+        "raw_path": b"/v1/analyze",
+        "query_string": b"",
+        "root_path": "",
         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 5000), "server": ("propscan", 80),
+        "client": ("127.0.0.1", 5000),
+        "server": ("propscan", 80),
     }
 
 
@@ -247,7 +257,10 @@ def test_a_huge_techniques_list_gets_a_small_422() -> None:
 
 
 def test_field_errors_are_capped_in_number_and_length() -> None:
-    errors = [{"type": "value_error", "loc": ("body", "x" * 5_000, i), "msg": "m" * 5_000, "input": "z" * 9_000} for i in range(1_000)]
+    errors = [
+        {"type": "value_error", "loc": ("body", "x" * 5_000, i), "msg": "m" * 5_000, "input": "z" * 9_000}
+        for i in range(1_000)
+    ]
     detail = field_errors(errors)
     assert len(detail) == MAX_FIELD_ERRORS + 1 and "980 more" in detail[-1]["msg"]
     assert len(json.dumps(detail)) < 20_000 and "zzz" not in json.dumps(detail)

@@ -466,11 +466,14 @@ def test_corpus_example_opens_the_stored_document_in_the_reading_view(
         context.close()
 
 
-def test_corpus_page_works_once_the_api_key_is_entered(browser, analyzer: Analyzer, tmp_path: Path, monkeypatch) -> None:
+def test_corpus_page_works_once_the_api_key_is_entered(
+    browser, analyzer: Analyzer, tmp_path: Path, monkeypatch
+) -> None:
     """With PROPSCAN_API_KEY set, the corpus page asks for the key, then fills its dropdowns, and
     its "read it" links open the stored document without asking again (a non-ASCII key, as typed)."""
-    from propscan.batch.store import Store
     from test_report import DOCS
+
+    from propscan.batch.store import Store
 
     key = "clé-🔑"
     url = f"sqlite:///{tmp_path / 'corpus.db'}"

@@ -120,7 +120,9 @@ class Batcher:
         if not self._threads:
             for lane, jobs in self._lanes.items():
                 batch, nice = (self.max_batch, 0) if lane == "short" else (1, LONG_LANE_NICE)
-                thread = threading.Thread(target=self._work, args=(jobs, batch, nice), name=f"propscan-{lane}", daemon=True)
+                thread = threading.Thread(
+                    target=self._work, args=(jobs, batch, nice), name=f"propscan-{lane}", daemon=True
+                )
                 thread.start()
                 self._threads.append(thread)
 
@@ -148,7 +150,9 @@ class Batcher:
                 raise BusyError(f"{self._pending} articles are already waiting; retry in a few seconds", retry_after=2)
             self._pending += 1
         loop = asyncio.get_running_loop()
-        job = _Job(document, threshold, tuple(techniques) if techniques is not None else None, loop.create_future(), loop)
+        job = _Job(
+            document, threshold, tuple(techniques) if techniques is not None else None, loop.create_future(), loop
+        )
         self._lanes["long" if len(document.text) > self.long_chars else "short"].put(job)
         try:
             return await asyncio.wait_for(job.future, self.timeout)
@@ -218,7 +222,7 @@ class Batcher:
             for job in group:
                 self._settle(job, None, None)
             return
-        except Exception as error:  # noqa: BLE001 - handed to the awaiting request, never lost
+        except Exception as error:  # handed to the awaiting request, never lost
             if len(group) > 1:
                 # One bad article must not fail the others batched with it: retry them one by one.
                 for job in group:

@@ -50,7 +50,9 @@ class BodyLimitMiddleware:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                logger.info("%s %s: the client left after %d bytes of its body; dropped", scope["method"], scope["path"], total)
+                logger.info(
+                    "%s %s: the client left after %d bytes of its body; dropped", scope["method"], scope["path"], total
+                )
                 return
             if message["type"] != "http.request":
                 messages.append(message)

@@ -33,7 +33,7 @@ from propscan.api.schemas import (
 from propscan.document import Document
 from propscan.errors import InputError
 from propscan.pipeline import Analyzer
-from propscan.readers.ingest import decode, from_html, from_text
+from propscan.readers.ingest import HTML_SUFFIXES, decode, from_html, from_text
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/analyze", tags=["analyze"])
@@ -117,7 +117,9 @@ async def _from_form(request: Request, analyzer: Analyzer, max_bytes: int) -> An
             raise RequestValidationError(errors)
         name = upload.filename or "upload"
         if len(name) > MAX_ID_CHARS:
-            raise RequestValidationError([_error(("body", "file"), f"the file name is longer than {MAX_ID_CHARS} characters")])
+            raise RequestValidationError(
+                [_error(("body", "file"), f"the file name is longer than {MAX_ID_CHARS} characters")]
+            )
         suffix = PurePath(name).suffix.lower()
         if suffix not in _TEXT_SUFFIXES | HTML_SUFFIXES:
             raise HTTPException(
@@ -140,7 +142,7 @@ async def _from_form(request: Request, analyzer: Analyzer, max_bytes: int) -> An
         text,
         source=name,
         id=options.id or PurePath(name).stem,
-        html=True if suffix in _HTML_SUFFIXES else None,
+        html=True if suffix in HTML_SUFFIXES else None,
     )
     return AnalyzeInput(document, options.threshold, options.techniques)
 
@@ -166,7 +168,9 @@ def _as_upload(text: str, field: str, max_bytes: int) -> str:
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError as error:
-        raise InputError(f"'{field}' contains an unpaired surrogate at character {error.start}; send valid Unicode") from None
+        raise InputError(
+            f"'{field}' contains an unpaired surrogate at character {error.start}; send valid Unicode"
+        ) from None
     return decode(data, source=field, max_bytes=max_bytes)
 
 
@@ -246,7 +250,9 @@ async def analyze(request: Request, request_input: AnalyzeInputDep, batcher: Bat
 
     Offsets in the answer index its ``text`` field: the article itself, or the text extracted from HTML.
     """
-    work = batcher.analyze(request_input.document, threshold=request_input.threshold, techniques=request_input.techniques)
+    work = batcher.analyze(
+        request_input.document, threshold=request_input.threshold, techniques=request_input.techniques
+    )
     try:
         analysis = await unless_client_leaves(request, work)
     except ClientGone:

@@ -196,7 +196,9 @@ def report(
     )
 
 
-@api.get("/documents/{document_id:path}", response_model=AnalysisPublic, summary="A stored document with the run's spans")
+@api.get(
+    "/documents/{document_id:path}", response_model=AnalysisPublic, summary="A stored document with the run's spans"
+)
 def document(document_id: str, store: StoreDep, run: RunQuery = None) -> AnalysisPublic:
     from propscan.pipeline import score_sentences
 
