@@ -18,10 +18,10 @@ schemathesis = pytest.importorskip("schemathesis", reason="the property-based ru
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis.errors import Unsatisfiable  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
-from test_report import DOCS  # noqa: E402 - the hand-placed spans the corpus tests use
 
 from propscan.api import ServerSettings, create_app  # noqa: E402
 from propscan.batch.store import Store  # noqa: E402
+from tests.test_report import DOCS  # noqa: E402 - the hand-placed spans the corpus tests use
 
 # Examples of analyze requests per mode; the other operations, cheaper than an analysis, get twice
 # as many. About 30 s here; the same examples each run unless PROPSCAN_FUZZ_RANDOM is set.

@@ -429,10 +429,8 @@ def test_phone_width_reads_without_sideways_scrolling(browser, server: str) -> N
 def test_corpus_example_opens_the_stored_document_in_the_reading_view(
     browser, analyzer: Analyzer, tmp_path: Path, monkeypatch
 ) -> None:
-    from tests.test_report import DOCS  # the hand-placed spans the corpus tests use
-
     from propscan.batch.store import Store
-    from tests.analyses import analysis_of
+    from tests.test_report import DOCS  # the hand-placed spans the corpus tests use
 
     url = f"sqlite:///{tmp_path / 'corpus.db'}"
     with Store.open(url) as store:
@@ -471,9 +469,8 @@ def test_corpus_page_works_once_the_api_key_is_entered(
 ) -> None:
     """With PROPSCAN_API_KEY set, the corpus page asks for the key, then fills its dropdowns, and
     its "read it" links open the stored document without asking again (a non-ASCII key, as typed)."""
-    from test_report import DOCS
-
     from propscan.batch.store import Store
+    from tests.test_report import DOCS
 
     key = "clé-🔑"
     url = f"sqlite:///{tmp_path / 'corpus.db'}"
