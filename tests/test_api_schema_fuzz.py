@@ -21,6 +21,7 @@ from schemathesis import GenerationMode  # noqa: E402
 
 from propscan.api import ServerSettings, create_app  # noqa: E402
 from propscan.batch.store import Store  # noqa: E402
+from tests.analyses import analysis_of  # noqa: E402
 from tests.test_report import DOCS  # noqa: E402 - the hand-placed spans the corpus tests use
 
 # Examples of analyze requests per mode; the other operations, cheaper than an analysis, get twice
@@ -35,7 +36,7 @@ def api_schema(fast_analyzer, tmp_path_factory):
     with Store.open(url) as store:
         run = store.get_or_create_run("fast@test", {"threshold": 0.0})
         for document, spans in DOCS:
-            store.save_analysis(run.id, document, spans, 0.5)
+            store.save_analysis(run.id, analysis_of(document, spans, 0.5))
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PROPSCAN_DB", url)
         app = create_app(ServerSettings(model="fast", max_body_bytes=100_000), analyzer=fast_analyzer)

@@ -430,6 +430,7 @@ def test_corpus_example_opens_the_stored_document_in_the_reading_view(
     browser, analyzer: Analyzer, tmp_path: Path, monkeypatch
 ) -> None:
     from propscan.batch.store import Store
+    from tests.analyses import analysis_of
     from tests.test_report import DOCS  # the hand-placed spans the corpus tests use
 
     url = f"sqlite:///{tmp_path / 'corpus.db'}"
@@ -470,6 +471,7 @@ def test_corpus_page_works_once_the_api_key_is_entered(
     """With PROPSCAN_API_KEY set, the corpus page asks for the key, then fills its dropdowns, and
     its "read it" links open the stored document without asking again (a non-ASCII key, as typed)."""
     from propscan.batch.store import Store
+    from tests.analyses import analysis_of
     from tests.test_report import DOCS
 
     key = "clé-🔑"
@@ -477,7 +479,7 @@ def test_corpus_page_works_once_the_api_key_is_entered(
     with Store.open(url) as store:
         run = store.get_or_create_run("accurate@test", {"threshold": 0.0})
         for document, spans in DOCS:
-            store.save_analysis(run.id, document, spans, 0.5)
+            store.save_analysis(run.id, analysis_of(document, spans, 0.5))
     monkeypatch.setenv("PROPSCAN_DB", url)
     with serving(create_app(ServerSettings(model="accurate", api_key=key), analyzer=analyzer)) as base:
         context = browser.new_context(viewport={"width": 1100, "height": 900})

@@ -59,8 +59,12 @@ class _Job:
     loop: asyncio.AbstractEventLoop
 
 
-class _Abandoned(Exception):
-    """Raised inside ``predict`` to stop a long article that no client waits for any more."""
+class _Abandoned(BaseException):
+    """Raised inside ``predict`` to stop a long article that no client waits for any more.
+
+    A BaseException, as ``asyncio.CancelledError`` is: ``predict_each`` retries whatever raises an
+    ``Exception`` one document at a time, and this must stop the work instead.
+    """
 
 
 _STOP = object()
@@ -211,29 +215,23 @@ class Batcher:
             if all(job.future.done() for job in group):
                 raise _Abandoned
 
+        documents = [j.document for j in group]
         try:
-            analyses = self.analyzer.predict(
-                [j.document for j in group], threshold=threshold, techniques=techniques, progress=stop_if_abandoned
+            results = predict_each(
+                self.analyzer, documents, threshold=threshold, techniques=techniques, progress=stop_if_abandoned
             )
-            if len(analyses) != len(group):
-                raise RuntimeError(f"the analyzer returned {len(analyses)} analyses for {len(group)} documents")
         except _Abandoned:
             logger.info("stopped analyzing %d article(s) that no client waits for any more", len(group))
             for job in group:
                 self._settle(job, None, None)
             return
-        except Exception as error:  # handed to the awaiting request, never lost
-            if len(group) > 1:
-                # One bad article must not fail the others batched with it: retry them one by one.
-                for job in group:
-                    self._predict([job], threshold, techniques)
-                return
-            if not isinstance(error, PropscanError):
-                logger.exception("analysis failed")
-            self._settle(group[0], None, error)
-            return
-        for job, analysis in zip(group, analyses, strict=True):
-            self._settle(job, analysis, None)
+        for job, result in zip(group, results, strict=True):
+            if isinstance(result, Analysis):
+                self._settle(job, result, None)
+                continue
+            if not isinstance(result, PropscanError):
+                logger.error("analysis failed", exc_info=result)
+            self._settle(job, None, result)
 
     def _settle(self, job: _Job, analysis: Analysis | None, error: BaseException | None) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from propscan.api.config import WEB_DIR
 from propscan.api.deps import ApiKeyDep
-from propscan.api.schemas import AnalysisPublic, ErrorPublic, FieldErrorsPublic, SentencePublic, SpanPublic
+from propscan.api.schemas import AnalysisPublic, ErrorPublic, FieldErrorsPublic
 from propscan.errors import PropscanError
 
 _lock = threading.Lock()
@@ -199,9 +199,7 @@ def report(
 @api.get(
     "/documents/{document_id:path}", response_model=AnalysisPublic, summary="A stored document with the run's spans"
 )
-def document(document_id: str, store: StoreDep, run: RunQuery = None) -> AnalysisPublic:
-    from propscan.pipeline import score_sentences
-
+def document(document_id: str, store: StoreDep, run: RunQuery = None) -> dict[str, Any]:
     found = _run(store, run)
     analysis = store.get_analysis(found.id, document_id)
     if analysis is None:
