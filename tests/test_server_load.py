@@ -113,7 +113,10 @@ def test_the_long_lane_yields_the_cores_to_the_short_one() -> None:
     assert analyzer.priority[long] > analyzer.priority[SHORT]
 
 
-def test_a_request_past_its_time_budget_gets_503_with_retry_after_and_is_dropped() -> None:
+def test_a_request_past_its_time_budget_gets_503_with_retry_after_and_is_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
     analyzer = GatedAnalyzer()
     behind = "HOLD behind " + "x" * 200
 
@@ -128,6 +131,8 @@ def test_a_request_past_its_time_budget_gets_503_with_retry_after_and_is_dropped
             analyzer.release.set()
             await idle(app)
         assert behind not in analyzer.seen  # nobody waited for it any more: never analyzed
+        assert any("no client waits" in r.getMessage() for r in caplog.records)  # the held one was stopped
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
     asyncio.run(main())
 
