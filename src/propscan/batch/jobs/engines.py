@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from itertools import islice
 from multiprocessing import get_context
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from propscan.document import Analysis, Document
 from propscan.errors import PropscanError
@@ -156,8 +158,12 @@ def _worker_analyze(batch: Batch) -> list[Outcome]:
 class RayEngine:
     """A Ray cluster (or a local Ray instance): one actor per worker, each holding an analyzer.
 
+    Each actor loads the model once, when it starts, and keeps it for every batch it is sent;
+    it reserves ``threads`` CPUs of the node it lands on.
+
     Args:
-        address: the cluster to join (``ray://host:10001`` or ``auto``); None uses
+        address: the cluster to join: ``ray://host:10001`` (the Ray Client, from any machine) or
+            ``host:6379`` (the GCS, from a machine that is itself a node); None uses
             ``RAY_ADDRESS`` if set, else starts a local instance with ``workers * threads`` CPUs.
     """
 
@@ -175,10 +181,11 @@ class RayEngine:
         if not ray.is_initialized():
             address = self.address or os.environ.get("RAY_ADDRESS")
             if address:
-                ray.init(address=address, log_to_driver=False)
+                join_cluster(ray, address)
             else:
                 ray.init(num_cpus=self.workers * self.spec.threads, include_dashboard=False, log_to_driver=False)
             self._started_ray = True
+        _warn_if_too_small(ray, self.workers, self.spec.threads)
         actor = ray.remote(num_cpus=self.spec.threads)(_AnalyzerActor)
         self._actors = [actor.remote(self.spec) for _ in range(self.workers)]
         names = ray.get([a.name.remote() for a in self._actors])
@@ -237,6 +244,115 @@ def import_ray():
     except ImportError:
         raise PropscanError("--engine ray needs Ray: pip install propscan[ray]") from None
     return ray
+
+
+# How long to wait for a cluster's port to answer before saying it cannot be reached.
+CONNECT_TIMEOUT_S = 5.0
+
+
+def join_cluster(ray, address: str) -> None:
+    """Join the running cluster at ``address``, or fail in one line that names it and what to check.
+
+    Ray itself retries an address where nothing answers for minutes (20 tries of the GCS client's
+    own timeout, or the Ray Client's backoff) and then raises with a traceback. A bounded TCP
+    connection first answers at once for the common mistakes: a wrong host or port, a head not
+    started. A head on this machine gets this machine's token, if there is one (see
+    ``_present_local_token``).
+
+    Raises:
+        PropscanError: the address is unreachable, malformed, or refuses the driver.
+    """
+    host = _check_reachable(address)
+    if host is not None and _on_this_machine(host):
+        _present_local_token(ray)
+    try:
+        _init(ray, address)
+    except ImportError as error:  # ray:// without the Ray Client (grpcio) on this machine
+        raise PropscanError(f"--ray-address {address} needs the Ray Client ({error.name}): pip install 'propscan[ray]'") from None
+    except (ConnectionError, RuntimeError, TimeoutError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise PropscanError(
+            f"cannot join the Ray cluster at {address}: {reason}; {_what_to_check(address)}; if the cluster uses token "
+            "authentication, set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH to its token file"
+        ) from None
+
+
+def _init(ray, address: str) -> None:
+    """``ray.init`` on the address, once more if a fresh head's Ray Client server fails to start a driver's server.
+
+    Ray 2.60's client proxy reports "Initialization failure from server" for the first driver
+    after ``ray start`` (the specific server it spawns is seen as exited) and serves the next.
+    """
+    try:
+        ray.init(address=address, log_to_driver=False)
+    except ConnectionAbortedError:
+        if not address.startswith("ray://"):
+            raise
+        logger.info("the Ray Client server at %s failed to start a server for this driver; trying once more", address)
+        ray.init(address=address, log_to_driver=False)
+
+
+def _on_this_machine(host: str) -> bool:
+    """Whether ``host`` is one of this machine's own addresses (only they can be bound to)."""
+    try:
+        with socket.socket() as probe:
+            probe.bind((socket.gethostbyname(host), 0))
+    except OSError:
+        return False
+    return True
+
+
+def _present_local_token(ray) -> None:
+    """Present this machine's Ray token, as ``ray start --head`` here would require.
+
+    A head started where a token exists (``~/.ray/auth_token``, written by any local
+    ``ray.init()``, or ``RAY_AUTH_TOKEN(_PATH)``) turns token authentication on, but Ray's driver
+    presents the token only to a cluster it found itself, never to an address it was given: the
+    GCS address then fails with "Failed to connect to Ray cluster" after 20 s, the Ray Client
+    with a timeout. On this machine the token is the head's own. ``RAY_AUTH_MODE``, when set, wins.
+    """
+    try:
+        from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+    except ImportError:  # a Ray without token authentication
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def _check_reachable(address: str) -> str | None:
+    """Open and close a TCP connection to the address's host and port, bounded by ``CONNECT_TIMEOUT_S``; return the host."""
+    if address in ("auto", "local"):  # Ray's own words for "the cluster on this machine"
+        return None
+    parts = urlsplit(address if "://" in address else f"//{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number
+        host, port = None, None
+    if not host or not port:
+        raise PropscanError(f"--ray-address {address!r} is not HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+    except TimeoutError:
+        raise PropscanError(f"cannot reach the Ray cluster at {address}: no answer in {CONNECT_TIMEOUT_S:.0f} s; {_what_to_check(address)}") from None
+    except OSError as error:
+        raise PropscanError(f"cannot reach the Ray cluster at {address}: {error.strerror or error}; {_what_to_check(address)}") from None
+    return host
+
+
+def _what_to_check(address: str) -> str:
+    if address.startswith("ray://"):
+        return "check that the head runs (ray start --head) and that this is its Ray Client port (--ray-client-server-port, default 10001)"
+    return ("check that the head runs (ray start --head) and that this is its GCS port (--port, default 6379); "
+            "a GCS address only works on a node of the cluster, use ray://HOST:10001 from elsewhere")
+
+
+def _warn_if_too_small(ray, workers: int, threads: int) -> None:
+    """Say so when the actors cannot all start: each holds ``threads`` CPUs for life, and the job waits for all of them."""
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if workers * threads > cpus:
+        logger.warning(
+            "the Ray cluster has %d CPUs and %d actors x %d threads need %d: the job waits until the cluster grows "
+            "(lower --workers or --threads)", cpus, workers, threads, workers * threads,
+        )
 
 
 ENGINES: dict[str, Callable[..., Engine]] = {
