@@ -5,18 +5,24 @@ Run on purpose, on a quiet machine (never in CI):
     python bench/bench_batch.py                          # fast model, 40 PTC articles
     python bench/bench_batch.py --model accurate --articles 80 --postgres postgresql://user@host/db
     python bench/bench_batch.py --paired --rounds 5      # batch overhead alone, robust on a busy machine
+    python bench/bench_batch.py --engine ray --rounds 3  # 1 against 2 Ray actors, on a throwaway two-node cluster
+    python bench/bench_batch.py --engine ray --ray-address ray://head:10001   # ... or on a running cluster
 
 Each measurement runs in its own process so its peak memory is its own. "steady" rates count from
 the moment the model is loaded to the last document stored, the same span the bare analyzer rate
 covers; "end to end" includes starting workers and loading the model. The batch path should keep
 at least 80% of the bare rate. Articles are read in place from ``--data`` (default
 ../shared/data/ptc/train-articles), never copied. Without ``--postgres``, a throwaway PostgreSQL
-cluster is started with the test helper when the binaries are there.
+cluster is started with the test helper when the binaries are there. ``--engine ray`` without
+``--ray-address`` starts two one-CPU Ray nodes on loopback with the test helper (``ray start``),
+the layout of tests/test_ray_cluster.py; an actor's memory is not counted (it lives in the cluster).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
 import resource
@@ -66,7 +72,14 @@ class Timer:
 
 
 def measure_batch(
-    paths: list[Path], model: str, batch_size: int, db: str, workers: int, engine: str, threads: int
+    paths: list[Path],
+    model: str,
+    batch_size: int,
+    db: str,
+    workers: int,
+    engine: str,
+    threads: int,
+    ray_address: str | None = None,
 ) -> dict:
     from propscan.batch.jobs import run_batch
 
@@ -80,6 +93,7 @@ def measure_batch(
         threads=threads,
         batch_size=batch_size,
         engine=engine,
+        ray_address=ray_address,
         progress=timer,
     )
     total = time.perf_counter() - started
@@ -136,7 +150,9 @@ def child(args: argparse.Namespace) -> None:
     if args.measure == "bare":
         result = measure_bare(paths, args.model, args.batch_size, args.threads)
     else:
-        result = measure_batch(paths, args.model, args.batch_size, args.db, args.workers, args.engine, args.threads)
+        result = measure_batch(
+            paths, args.model, args.batch_size, args.db, args.workers, args.engine, args.threads, args.ray_address
+        )
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["peak_rss_workers_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps(result))
@@ -180,6 +196,48 @@ def postgres_url(given: str | None) -> str | None:
         return None
 
 
+def local_configurations(args: argparse.Namespace, folder: str, round_: int, url: str | None) -> dict[str, dict]:
+    measured = {
+        "sqlite, 1 worker": run_child(args, "batch", db=f"sqlite:///{folder}/w1-{round_}.db", workers=1),
+        "sqlite, 2 workers": run_child(args, "batch", db=f"sqlite:///{folder}/w2-{round_}.db", workers=2),
+    }
+    # A run resumes what the database holds, so every round needs an empty one: a given URL serves round 1 only.
+    database = url if round_ == 0 else (None if args.postgres else postgres_url(None))
+    if database:
+        measured["postgresql, 1 worker"] = run_child(args, "batch", db=database, workers=1)
+    return measured
+
+
+def ray_configurations(args: argparse.Namespace, folder: str, round_: int) -> dict[str, dict]:
+    return {
+        f"ray, {actors} actor{'s' if actors > 1 else ''}": run_child(
+            args,
+            "batch",
+            db=f"sqlite:///{folder}/ray{actors}-{round_}.db",
+            workers=actors,
+            engine="ray",
+            ray_address=args.ray_address,
+        )
+        for actors in (1, 2)
+    }
+
+
+def throwaway_ray_cluster(folder: Path, cleanup: contextlib.ExitStack) -> str:
+    """Two one-CPU nodes started with ``ray start``, stopped when ``cleanup`` closes; returns the GCS address."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from ray_cluster import RayCluster
+
+    (folder / "ray").mkdir()
+    cluster = RayCluster(folder / "ray")
+    cleanup.callback(cluster.stop)
+    cluster.start_head(cpus=1)
+    cluster.add_node(cpus=1)
+    os.environ.update(
+        cluster.token_env
+    )  # the measuring processes present the cluster's token, as a user's shell here would
+    return cluster.address
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="fast")
@@ -198,10 +256,18 @@ def main() -> None:
         default=1,
         help="model threads per analyzer, bare or worker (default 1: 2 workers then use 2 cores)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="ray: 1 against 2 actors on a Ray cluster instead of local workers and PostgreSQL",
+    )
+    parser.add_argument(
+        "--ray-address", default=None, help="the cluster for --engine ray (default: start a throwaway one)"
+    )
     parser.add_argument("--measure", choices=("bare", "batch", "paired"), help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
-    parser.add_argument("--engine", default="local", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         child(args)
@@ -224,23 +290,22 @@ def main() -> None:
         "load_average": os.getloadavg(),
     }
     rounds: dict[str, list[dict]] = {}
-    with tempfile.TemporaryDirectory() as folder:
-        url = postgres_url(args.postgres)
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as cleanup:
+        if args.engine == "ray":
+            args.ray_address = args.ray_address or throwaway_ray_cluster(Path(folder), cleanup)
+            configurations = ray_configurations
+        else:
+            url = postgres_url(args.postgres)
+            configurations = functools.partial(local_configurations, url=url)
         # Interleaved rounds: a busy machine slows every configuration alike, not just the last one.
         for round_ in range(args.rounds):
             rounds.setdefault("bare analyzer", []).append(run_child(args, "bare"))
-            rounds.setdefault("sqlite, 1 worker", []).append(
-                run_child(args, "batch", db=f"sqlite:///{folder}/w1-{round_}.db", workers=1)
-            )
-            rounds.setdefault("sqlite, 2 workers", []).append(
-                run_child(args, "batch", db=f"sqlite:///{folder}/w2-{round_}.db", workers=2)
-            )
-            # A run resumes what the database holds, so every round needs an empty one: a given URL serves round 1 only.
-            database = url if round_ == 0 else (None if args.postgres else postgres_url(None))
-            if database:
-                rounds.setdefault("postgresql, 1 worker", []).append(run_child(args, "batch", db=database, workers=1))
+            for name, result in configurations(args, folder, round_).items():
+                rounds.setdefault(name, []).append(result)
     for name, measured in rounds.items():
-        results[name] = sorted(measured, key=lambda r: r["rate"])[len(measured) // 2]
+        results[name] = sorted(measured, key=lambda r: r["rate"])[len(measured) // 2] | {
+            "round_rates": [r["rate"] for r in measured]
+        }
     bare = results["bare analyzer"]["rate"]
     if args.json:
         print(json.dumps(results, indent=2))
@@ -249,15 +314,16 @@ def main() -> None:
     print(
         f"model {args.model}, {args.articles} PTC articles, {os.cpu_count()} CPUs, median of {args.rounds} round(s), load average {load}"
     )
-    print(f"{'':24} {'articles/s':>10} {'% of bare':>9} {'end to end':>10} {'peak MiB':>9} {'workers MiB':>11}")
+    print(f"{'':24} {'articles/s':>10} {'% of bare':>9} {'end to end':>10} {'peak MiB':>9} {'workers MiB':>11}  rounds")
     for name, result in results.items():
         if not isinstance(result, dict):
             continue
         share = 100 * result["rate"] / bare
         end_to_end = f"{result['rate_end_to_end']:.2f}" if "rate_end_to_end" in result else "-"
         workers = f"{result['peak_rss_workers_mib']:.0f}" if result["peak_rss_workers_mib"] else "-"
+        each = ", ".join(f"{rate:.2f}" for rate in result["round_rates"])
         print(
-            f"{name:24} {result['rate']:10.2f} {share:8.0f}% {end_to_end:>10} {result['peak_rss_mib']:9.0f} {workers:>11}"
+            f"{name:24} {result['rate']:10.2f} {share:8.0f}% {end_to_end:>10} {result['peak_rss_mib']:9.0f} {workers:>11}  {each}"
         )
 
 
