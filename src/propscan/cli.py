@@ -335,7 +335,9 @@ def _register_batch(commands) -> None:
         "--engine", choices=("local", "ray"), default="local", help="local processes (default) or a Ray cluster"
     )
     parser.add_argument(
-        "--ray-address", default=None, help="Ray cluster to join (default: $RAY_ADDRESS, else a local instance)"
+        "--ray-address",
+        default=None,
+        help="Ray cluster to join: HOST:6379 from a node, ray://HOST:10001 from anywhere (default: $RAY_ADDRESS, else a local instance)",
     )
     parser.add_argument("--batch-size", type=int, default=8, help="documents analyzed together (default 8)")
     parser.add_argument("--threshold", type=float, default=0.0, help="drop spans scoring below this (0-1)")
