@@ -28,6 +28,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _zombie(pid: int) -> bool:
+    """Dead, not yet reaped: nothing to kill (the state follows the command name in /proc/PID/stat)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
 class RayCluster:
     """A head node and optional worker nodes; ``address`` (GCS) and ``client_address`` (Ray Client) join it."""
 
@@ -66,13 +71,12 @@ class RayCluster:
     def processes(self) -> list[int]:
         """Every live process of the nodes' sessions (Ray's daemons and the workers they spawned)."""
         found = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
+        for entry in os.listdir("/proc"):
             try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
+                if entry.isdigit() and os.getsid(int(entry)) in self.sessions and not _zombie(int(entry)):
+                    found.append(int(entry))
+            except OSError:  # it ended meanwhile
                 continue
-            if int(fields[3]) in self.sessions and fields[0] != "Z":
-                found.append(int(stat.parent.name))
         return found
 
     def stop(self) -> None:

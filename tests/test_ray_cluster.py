@@ -113,3 +113,10 @@ def test_a_cluster_too_small_for_the_actors_is_named(caplog):
     assert not caplog.records
     _warn_if_too_small(_SmallCluster, workers=2, threads=2)
     assert "the Ray cluster has 2 CPUs and 2 actors x 2 threads need 4" in caplog.text
+
+
+def test_a_ray_client_address_without_the_ray_client_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "grpc", None)  # makes `import grpc` fail, as without ray[client]
+    engine = make_engine("ray", AnalyzerSpec(model=MODEL), address="ray://127.0.0.1:10001")
+    with pytest.raises(PropscanError, match=r"ray://127.0.0.1:10001 needs the Ray Client: pip install 'propscan\[ray\]'"):
+        engine.start()

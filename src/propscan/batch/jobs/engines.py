@@ -262,19 +262,27 @@ def join_cluster(ray, address: str) -> None:
     Raises:
         PropscanError: the address is unreachable, malformed, or refuses the driver.
     """
+    if address.startswith("ray://"):
+        _needs_ray_client(address)
     host = _check_reachable(address)
     if host is not None and _on_this_machine(host):
         _present_local_token(ray)
     try:
         _init(ray, address)
-    except ImportError as error:  # ray:// without the Ray Client (grpcio) on this machine
-        raise PropscanError(f"--ray-address {address} needs the Ray Client ({error.name}): pip install 'propscan[ray]'") from None
     except (ConnectionError, RuntimeError, TimeoutError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise PropscanError(
             f"cannot join the Ray cluster at {address}: {reason}; {_what_to_check(address)}; if the cluster uses token "
             "authentication, set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH to its token file"
         ) from None
+
+
+def _needs_ray_client(address: str) -> None:
+    """A ray:// address needs the Ray Client's transport, which a minimal Ray lacks."""
+    try:
+        import grpc  # noqa: F401
+    except ImportError:
+        raise PropscanError(f"--ray-address {address} needs the Ray Client: pip install 'propscan[ray]'") from None
 
 
 def _init(ray, address: str) -> None:
