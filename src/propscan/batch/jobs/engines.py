@@ -286,10 +286,11 @@ def _needs_ray_client(address: str) -> None:
 
 
 def _init(ray, address: str) -> None:
-    """``ray.init`` on the address, once more if a fresh head's Ray Client server fails to start a driver's server.
+    """``ray.init`` on the address, once more if the Ray Client server fails to start a server for this driver.
 
-    Ray 2.60's client proxy reports "Initialization failure from server" for the first driver
-    after ``ray start`` (the specific server it spawns is seen as exited) and serves the next.
+    Ray 2.60's client proxy sometimes sees the server it spawns for a driver as exited and answers
+    "Initialization failure from server" (here: the first driver on two of five fresh heads); it
+    served the next driver every time.
     """
     try:
         ray.init(address=address, log_to_driver=False)
@@ -339,10 +340,9 @@ def _check_reachable(address: str) -> str | None:
         raise PropscanError(f"--ray-address {address!r} is not HOST:PORT or ray://HOST:PORT")
     try:
         socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
-    except TimeoutError:
-        raise PropscanError(f"cannot reach the Ray cluster at {address}: no answer in {CONNECT_TIMEOUT_S:.0f} s; {_what_to_check(address)}") from None
     except OSError as error:
-        raise PropscanError(f"cannot reach the Ray cluster at {address}: {error.strerror or error}; {_what_to_check(address)}") from None
+        reason = f"no answer in {CONNECT_TIMEOUT_S:.0f} s" if isinstance(error, TimeoutError) else error.strerror or str(error)
+        raise PropscanError(f"cannot reach the Ray cluster at {address}: {reason}; {_what_to_check(address)}") from None
     return host
 
 
