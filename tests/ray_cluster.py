@@ -8,6 +8,7 @@ propscan from this checkout (``PYTHONPATH``), as cluster nodes need propscan ins
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -19,7 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY = Path(sys.executable).with_name("ray")
-OBJECT_STORE_BYTES = 100_000_000  # Ray's minimum is 75 MB; the default (30% of RAM per node) is far more than batches need
+OBJECT_STORE_BYTES = (
+    100_000_000  # Ray's minimum is 75 MB; the default (30% of RAM per node) is far more than batches need
+)
 
 
 def free_port() -> int:
@@ -52,17 +55,46 @@ class RayCluster:
         self._head_ports = ["--port", str(port), "--ray-client-server-port", str(client_port)]
 
     def start_head(self, cpus: int) -> None:
-        self._start(["--head", "--node-ip-address", "127.0.0.1", *self._head_ports, "--include-dashboard=false",
-                     "--dashboard-port", str(free_port()), "--temp-dir", str(self.temp_dir)], cpus)
+        self._start(
+            [
+                "--head",
+                "--node-ip-address",
+                "127.0.0.1",
+                *self._head_ports,
+                "--include-dashboard=false",
+                "--dashboard-port",
+                str(free_port()),
+                "--temp-dir",
+                str(self.temp_dir),
+            ],
+            cpus,
+        )
 
     def add_node(self, cpus: int) -> None:
         """A worker node: joining a cluster with token authentication takes ``RAY_AUTH_MODE=token``, as Ray says."""
         self._start(["--address", self.address, "--node-ip-address", "127.0.0.1"], cpus, {"RAY_AUTH_MODE": "token"})
 
     def _start(self, options: list[str], cpus: int, env: dict[str, str] | None = None) -> None:
-        command = [str(RAY), "start", *options, "--num-cpus", str(cpus), "--object-store-memory", str(OBJECT_STORE_BYTES),
-                   "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats"]
-        starter = subprocess.Popen(command, env=self.env | (env or {}), start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        command = [
+            str(RAY),
+            "start",
+            *options,
+            "--num-cpus",
+            str(cpus),
+            "--object-store-memory",
+            str(OBJECT_STORE_BYTES),
+            "--dashboard-agent-listen-port",
+            str(free_port()),
+            "--disable-usage-stats",
+        ]
+        starter = subprocess.Popen(
+            command,
+            env=self.env | (env or {}),
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.sessions.append(starter.pid)  # the daemons it leaves behind stay in its session
         output, _ = starter.communicate(timeout=180)
         if starter.returncode != 0:
@@ -84,8 +116,6 @@ class RayCluster:
         deadline = time.monotonic() + 30
         while (alive := self.processes()) and time.monotonic() < deadline:
             for pid in alive:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             time.sleep(0.2)

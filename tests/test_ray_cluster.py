@@ -9,16 +9,17 @@ import sys
 import time
 
 import pytest
-from ray_cluster import ROOT, RayCluster, free_port
-from shipped import MODEL, needs_model
-from test_jobs import BATCH, _analyzed, corpus_folder, snapshot
 
 from propscan.batch.jobs import AnalyzerSpec, make_engine, run_batch
 from propscan.errors import PropscanError
+from tests.ray_cluster import ROOT, RayCluster, free_port
+from tests.shipped import MODEL, needs_model
+from tests.test_jobs import BATCH, _analyzed, corpus_folder, snapshot
 
 pytest.importorskip("ray", reason="the ray extra is not installed")
 
 
+# Marked slow: a Ray cluster (two nodes, 50-60 s to start here) and a propscan subprocess per run.
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """Two nodes of one CPU each, so the two actors of a job run on different nodes."""
@@ -33,8 +34,27 @@ def cluster(tmp_path_factory):
 
 
 def batch_command(inputs, url: str, address: str, *options: str) -> list[str]:
-    return [sys.executable, "-m", "propscan.cli", "batch", *map(str, inputs), "--db", url, "--model", MODEL, "--engine", "ray",
-            "--ray-address", address, "--workers", "2", "--threads", "1", "--no-progress", *options]
+    return [
+        sys.executable,
+        "-m",
+        "propscan.cli",
+        "batch",
+        *map(str, inputs),
+        "--db",
+        url,
+        "--model",
+        MODEL,
+        "--engine",
+        "ray",
+        "--ray-address",
+        address,
+        "--workers",
+        "2",
+        "--threads",
+        "1",
+        "--no-progress",
+        *options,
+    ]
 
 
 def driver_env(cluster: RayCluster | None = None) -> dict[str, str]:
@@ -43,12 +63,20 @@ def driver_env(cluster: RayCluster | None = None) -> dict[str, str]:
     return env | (cluster.token_env if cluster else {}) | {"PYTHONPATH": str(ROOT / "src")}
 
 
+@pytest.mark.slow
 @needs_model
 @pytest.mark.parametrize("form", ["gcs", "client"])
 def test_batch_on_a_cluster_matches_a_local_run(cluster, tmp_path, form):
     address = cluster.address if form == "gcs" else cluster.client_address
     url = f"sqlite:///{tmp_path / 'cluster.db'}"
-    done = subprocess.run(batch_command([BATCH], url, address), check=False, env=driver_env(cluster), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        batch_command([BATCH], url, address),
+        check=False,
+        env=driver_env(cluster),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "9 analyzed, 5 failed" in done.stderr
     local = f"sqlite:///{tmp_path / 'local.db'}"
@@ -56,6 +84,7 @@ def test_batch_on_a_cluster_matches_a_local_run(cluster, tmp_path, form):
     assert snapshot(url) == snapshot(local)
 
 
+@pytest.mark.slow
 @needs_model
 def test_sigkill_of_the_driver_then_rerun_loses_and_repeats_nothing(cluster, tmp_path):
     """The killed driver's actors die with its job: the rerun's two actors need both of the cluster's CPUs."""
@@ -82,6 +111,7 @@ def test_sigkill_of_the_driver_then_rerun_loses_and_repeats_nothing(cluster, tmp
     assert snapshot(url) == snapshot(clean)
 
 
+@pytest.mark.slow  # a subprocess each
 @pytest.mark.parametrize("form", ["ray://127.0.0.1:{port}", "127.0.0.1:{port}"])
 def test_an_unreachable_cluster_is_one_line(tmp_path, form):
     address = form.format(port=free_port())  # nothing listens there
@@ -89,7 +119,9 @@ def test_an_unreachable_cluster_is_one_line(tmp_path, form):
     done = subprocess.run(command, check=False, env=driver_env(), capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
-    assert done.stderr.startswith(f"propscan: error: cannot reach the Ray cluster at {address}: Connection refused; check that the head runs")
+    assert done.stderr.startswith(
+        f"propscan: error: cannot reach the Ray cluster at {address}: Connection refused; check that the head runs"
+    )
 
 
 @pytest.mark.parametrize("address", ["head", "ray://head", "head:port"])
@@ -118,5 +150,7 @@ def test_a_cluster_too_small_for_the_actors_is_named(caplog):
 def test_a_ray_client_address_without_the_ray_client_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "grpc", None)  # makes `import grpc` fail, as without ray[client]
     engine = make_engine("ray", AnalyzerSpec(model=MODEL), address="ray://127.0.0.1:10001")
-    with pytest.raises(PropscanError, match=r"ray://127.0.0.1:10001 needs the Ray Client: pip install 'propscan\[ray\]'"):
+    with pytest.raises(
+        PropscanError, match=r"ray://127.0.0.1:10001 needs the Ray Client: pip install 'propscan\[ray\]'"
+    ):
         engine.start()

@@ -8,6 +8,7 @@ database: results go back to the runner, the only writer.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import socket
@@ -278,11 +279,9 @@ def join_cluster(ray, address: str) -> None:
 
 
 def _needs_ray_client(address: str) -> None:
-    """A ray:// address needs the Ray Client's transport, which a minimal Ray lacks."""
-    try:
-        import grpc  # noqa: F401
-    except ImportError:
-        raise PropscanError(f"--ray-address {address} needs the Ray Client: pip install 'propscan[ray]'") from None
+    """A ray:// address needs the Ray Client's transport (grpcio), which a minimal Ray lacks."""
+    if importlib.util.find_spec("grpc") is None:
+        raise PropscanError(f"--ray-address {address} needs the Ray Client: pip install 'propscan[ray]'")
 
 
 def _init(ray, address: str) -> None:
@@ -341,7 +340,11 @@ def _check_reachable(address: str) -> str | None:
     try:
         socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as error:
-        reason = f"no answer in {CONNECT_TIMEOUT_S:.0f} s" if isinstance(error, TimeoutError) else error.strerror or str(error)
+        reason = (
+            f"no answer in {CONNECT_TIMEOUT_S:.0f} s"
+            if isinstance(error, TimeoutError)
+            else error.strerror or str(error)
+        )
         raise PropscanError(f"cannot reach the Ray cluster at {address}: {reason}; {_what_to_check(address)}") from None
     return host
 
@@ -349,8 +352,10 @@ def _check_reachable(address: str) -> str | None:
 def _what_to_check(address: str) -> str:
     if address.startswith("ray://"):
         return "check that the head runs (ray start --head) and that this is its Ray Client port (--ray-client-server-port, default 10001)"
-    return ("check that the head runs (ray start --head) and that this is its GCS port (--port, default 6379); "
-            "a GCS address only works on a node of the cluster, use ray://HOST:10001 from elsewhere")
+    return (
+        "check that the head runs (ray start --head) and that this is its GCS port (--port, default 6379); "
+        "a GCS address only works on a node of the cluster, use ray://HOST:10001 from elsewhere"
+    )
 
 
 def _warn_if_too_small(ray, workers: int, threads: int) -> None:
@@ -359,7 +364,11 @@ def _warn_if_too_small(ray, workers: int, threads: int) -> None:
     if workers * threads > cpus:
         logger.warning(
             "the Ray cluster has %d CPUs and %d actors x %d threads need %d: the job waits until the cluster grows "
-            "(lower --workers or --threads)", cpus, workers, threads, workers * threads,
+            "(lower --workers or --threads)",
+            cpus,
+            workers,
+            threads,
+            workers * threads,
         )
 
 
