@@ -267,7 +267,7 @@ def join_cluster(ray, address: str) -> None:
         _needs_ray_client(address)
     host = _check_reachable(address)
     if host is not None and _on_this_machine(host):
-        _present_local_token(ray)
+        _present_local_token()
     try:
         _init(ray, address)
     except (ConnectionError, RuntimeError, TimeoutError, ValueError) as error:
@@ -310,7 +310,7 @@ def _on_this_machine(host: str) -> bool:
     return True
 
 
-def _present_local_token(ray) -> None:
+def _present_local_token() -> None:
     """Present this machine's Ray token, as ``ray start --head`` here would require.
 
     A head started where a token exists (``~/.ray/auth_token``, written by any local
