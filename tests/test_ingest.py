@@ -62,3 +62,30 @@ def test_non_english_gets_a_warning_english_does_not():
     assert "not English" in language_warning(german)
     english = "The government decided on Tuesday to repair the bridge before the winter arrives. " * 3
     assert language_warning(english) is None
+
+
+LATIN_PAGE = """<!doctype html><html><head>{meta}<title>Caf\u00e9 terraces</title></head><body><article>
+<p>Caf\u00e9 owners say the new terrace rules are a disaster for the whole street and that the council never listened.</p>
+<p>The so-called reform will ruin every cr\u00e8me-br\u00fbl\u00e9e seller on the quay before the summer season even starts.</p>
+</article></body></html>"""
+
+
+@pytest.mark.parametrize(
+    "meta", ['<meta charset="iso-8859-1">', '<meta http-equiv="Content-Type" content="text/html; charset=windows-1252">']
+)
+def test_html_file_is_decoded_with_its_declared_charset(tmp_path, meta):
+    page = tmp_path / "cafe.html"
+    page.write_bytes(LATIN_PAGE.format(meta=meta).encode("latin-1"))
+    assert "Caf\u00e9 owners" in read_input(page).text
+
+
+def test_bytes_that_break_the_declared_charset_are_refused():
+    with pytest.raises(InputError, match="not valid ascii|not valid shift_jis"):
+        decode(b"\x81\x20 text", charset="shift_jis")
+
+
+def test_undeclared_charset_is_still_utf8_only(tmp_path):
+    page = tmp_path / "cafe.html"
+    page.write_bytes(LATIN_PAGE.format(meta="").encode("latin-1"))
+    with pytest.raises(InputError, match="not valid UTF-8"):
+        read_input(page)

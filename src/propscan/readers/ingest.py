@@ -1,18 +1,22 @@
-"""Turning what users hand us (bytes, files, HTML, standard input) into a ``Document``.
+"""Turning what users hand us (bytes, files, HTML, standard input, URLs) into a ``Document``.
 
 Everything that can be wrong with an input is caught here, with a message that says what was
-expected: empty text, binary data, bytes that are not UTF-8, inputs above the size limit. HTML goes
-through trafilatura, a real article extractor; offsets then refer to the extracted text.
+expected: empty text, binary data, bytes that are not UTF-8 (or not in the charset an HTML page
+declares), inputs above the size limit. HTML goes through trafilatura, a real article extractor;
+offsets then refer to the extracted text. URLs are fetched by ``propscan.fetch``.
 """
 
 from __future__ import annotations
 
+import codecs
 import logging
+import re
 import sys
 from pathlib import Path
 
 from propscan.document import Document
 from propscan.errors import InputError
+from propscan.fetch import FetchPolicy, Page, fetch, is_url
 from propscan.settings import input_limit
 
 logger = logging.getLogger(__name__)
@@ -20,11 +24,15 @@ logger = logging.getLogger(__name__)
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 
 
-def decode(data: bytes, *, source: str = "input", max_bytes: int | None = None) -> str:
-    """Decode UTF-8 bytes into text, refusing what cannot be an article.
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+_UTF8_NAMES = {"utf-8", "ascii"}  # pages that say ASCII often hold UTF-8
+
+
+def decode(data: bytes, *, source: str = "input", max_bytes: int | None = None, charset: str | None = None) -> str:
+    """Decode bytes into text, UTF-8 unless ``charset`` declares another, refusing what cannot be an article.
 
     Raises:
-        InputError: if the data is too large, empty, binary, or not UTF-8.
+        InputError: if the data is too large, empty, binary, or not in its charset.
     """
     limit = input_limit(max_bytes)
     if len(data) > limit:
@@ -34,16 +42,49 @@ def decode(data: bytes, *, source: str = "input", max_bytes: int | None = None) 
         )
     if b"\x00" in data[:65536]:
         raise InputError(f"{source} looks binary (it contains NUL bytes); propscan reads UTF-8 text or HTML")
+    encoding = _codec(charset)
     try:
-        text = data.decode("utf-8")
+        text = data.decode(encoding)
     except UnicodeDecodeError as error:
+        byte = data[error.start : error.start + 1]
+        if encoding != "utf-8":
+            raise InputError(f"{source} is not valid {charset} (byte {error.start}: {byte!r}), the charset it declares") from None
         raise InputError(
-            f"{source} is not valid UTF-8 (byte {error.start}: {data[error.start : error.start + 1]!r}); "
+            f"{source} is not valid UTF-8 (byte {error.start}: {byte!r}); "
             "convert it first, e.g. iconv -f latin1 -t utf-8"
         ) from None
     text = text.removeprefix("\ufeff")
     check_text(text, source=source)
     return text
+
+
+def _codec(charset: str | None) -> str:
+    """Python's codec for a declared charset; UTF-8 when none is declared or the name is unknown."""
+    if not charset:
+        return "utf-8"
+    try:
+        name = codecs.lookup(charset.strip().lower()).name
+    except LookupError:
+        logger.info("unknown charset %r, reading UTF-8", charset)
+        return "utf-8"
+    return "utf-8" if name in _UTF8_NAMES else name
+
+
+def decode_html(data: bytes, *, source: str = "input", max_bytes: int | None = None, charset: str | None = None) -> str:
+    """Decode what may be an HTML page: with ``charset`` (HTTP headers) if given, else its ``<meta>`` charset, else UTF-8.
+
+    Plain text has no ``<meta>`` tag, so it is read as UTF-8, as by ``decode``.
+
+    Raises:
+        InputError: as ``decode``.
+    """
+    return decode(data, source=source, max_bytes=max_bytes, charset=charset or meta_charset(data))
+
+
+def meta_charset(data: bytes) -> str | None:
+    """The charset a page declares in its head (``<meta charset>`` or ``http-equiv`` Content-Type)."""
+    match = _META_CHARSET.search(data[:4096])
+    return match.group(1).decode("ascii") if match else None
 
 
 def check_text(text: str, *, source: str = "input") -> None:
@@ -96,15 +137,43 @@ def from_text(text: str, *, source: str = "input", id: str = "", html: bool | No
     return Document(text=text, id=id)
 
 
-def read_input(path: str | Path, *, max_bytes: int | None = None) -> Document:
-    """Read a ``.txt`` or ``.html`` file, or standard input for ``-``.
+def read_url(url: str, *, policy: FetchPolicy | None = None, max_bytes: int | None = None) -> Document:
+    """Fetch a page and extract its article; ``policy`` defaults to one that may reach any address.
 
     Raises:
-        InputError: if the file is missing or unreadable, or its content is refused by ``decode``.
+        FetchError: if the page cannot be fetched (``AddressRefusedError`` if the policy refuses it).
+        InputError: if its content is refused, as for a file.
     """
+    limit = input_limit(max_bytes)
+    return from_page(fetch(url, policy or FetchPolicy(max_bytes=limit)), max_bytes=limit)
+
+
+def from_page(page: Page, *, max_bytes: int | None = None) -> Document:
+    """The document of a fetched page; its metadata keeps the URL (and where redirects led)."""
+    if page.media_type == "text/plain":
+        text = decode(page.data, source=page.url, max_bytes=max_bytes, charset=page.charset)
+        document = Document(text=text, id=page.url)
+    else:
+        html = decode_html(page.data, source=page.url, max_bytes=max_bytes, charset=page.charset)
+        document = from_html(html, source=page.url, id=page.url)
+    metadata = {**document.metadata, "url": page.url}
+    if page.final_url != page.url:
+        metadata["fetched_url"] = page.final_url
+    return Document(text=document.text, id=document.id, metadata=metadata)
+
+
+def read_input(path: str | Path, *, max_bytes: int | None = None) -> Document:
+    """Read a ``.txt`` or ``.html`` file, standard input for ``-``, or a page for an http(s) URL.
+
+    Raises:
+        InputError: if the file is missing or unreadable, the page cannot be fetched, or the
+            content is refused by ``decode``.
+    """
+    if is_url(str(path)):
+        return read_url(str(path), max_bytes=max_bytes)
     if str(path) == "-":
         data = sys.stdin.buffer.read()
-        text = decode(data, source="standard input", max_bytes=max_bytes)
+        text = decode_html(data, source="standard input", max_bytes=max_bytes)
         return from_text(text, source="standard input", id="stdin")
     path = Path(path)
     if not path.is_file():
@@ -115,7 +184,7 @@ def read_input(path: str | Path, *, max_bytes: int | None = None) -> Document:
         raise InputError(
             f"{path} is {size:,} bytes, above the limit of {limit:,}; raise it with --max-bytes or PROPSCAN_MAX_BYTES"
         )
-    text = decode(path.read_bytes(), source=str(path), max_bytes=limit)
+    text = decode_html(path.read_bytes(), source=str(path), max_bytes=limit)
     is_html = True if path.suffix.lower() in HTML_SUFFIXES else None
     return from_text(text, source=str(path), id=path.stem, html=is_html)
 
