@@ -46,8 +46,12 @@ PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
 }
 
 
+REQUESTS: list[str] = []  # every path asked for, in order: tests count fetches with it
+
+
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        REQUESTS.append(self.path)
         status, headers, body = PAGES.get(self.path, (404, {}, b""))
         self.send_response(status)
         for name, value in headers.items():

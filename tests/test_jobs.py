@@ -231,3 +231,32 @@ def test_batch_command(tmp_path, analyzer, capsys):
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     assert main(["batch", str(BATCH / "feeds"), "--db", url, "--model", MODEL, "--no-progress"]) == 0
     assert "3 analyzed, 1 failed, 0 already done" in capsys.readouterr().err
+
+
+def test_batch_of_urls_resumes_without_fetching_again(tmp_path, analyzer, capsys):
+    from page_server import REQUESTS, serving
+
+    from propscan.cli import main
+
+    url = f"sqlite:///{tmp_path / 'urls.db'}"
+    with serving() as site:
+        urls = tmp_path / "urls.txt"
+        urls.write_text(f"{site}/article.html\n{site}/latin-meta.html\n{site}/missing\n", encoding="utf-8")
+        command = ["batch", "--urls", str(urls), "--db", url, "--model", MODEL, "--no-progress"]
+        assert main(command) == 0
+        assert "2 analyzed, 1 failed, 0 already done" in capsys.readouterr().err
+        before = len(REQUESTS)
+        assert main(command) == 0
+        assert "0 analyzed, 0 failed, 3 already done" in capsys.readouterr().err
+        assert len(REQUESTS) == before  # nothing fetched twice
+    state = snapshot(url)
+    assert set(state["analyses"]) == {f"{site}/article.html", f"{site}/latin-meta.html"}
+    assert "Café" in state["analyses"][f"{site}/latin-meta.html"][0]
+    assert "HTTP 404" in state["failures"][f"{site}/missing"]
+
+
+def test_batch_without_inputs_is_a_clear_error(capsys):
+    from propscan.cli import main
+
+    assert main(["batch", "--no-progress"]) == 1
+    assert "batch needs inputs" in capsys.readouterr().err

@@ -170,3 +170,64 @@ def test_oversized_article_is_a_failure(tmp_path):
 )
 def test_parse_date(value, expected):
     assert parse_date(value) == expected
+
+
+@pytest.fixture(scope="module")
+def site():
+    from page_server import serving
+
+    with serving() as base:
+        yield base
+
+
+def url_list(tmp_path: Path, site: str) -> Path:
+    path = tmp_path / "urls.txt"
+    path.write_text(
+        f"# pages to read\n{site}/article.html\n\n{site}/latin-header.html\nnot a url\n{site}/missing\n{site}/article.html\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_url_list_fetches_each_page_and_records_failures(tmp_path, site):
+    path = url_list(tmp_path, site)
+    items = list(read_sources([], urls=[path]))
+    assert [type(i).__name__ for i in items] == ["Document", "Document", "Failure", "Failure", "Document"]
+    article, latin = items[0], items[1]
+    assert article.id == article.metadata["url"] == f"{site}/article.html"  # the id is known before fetching
+    assert article.metadata["origin"] == f"{path}:2" and article.metadata["source"] == "127.0.0.1"
+    assert "Café" in latin.text
+    assert "not an http:// or https:// URL" in items[2].error and "HTTP 404" in items[3].error
+    assert count_records([], urls=[path]) == 5
+
+
+def test_url_list_passes_over_known_urls_without_fetching(tmp_path, site):
+    from page_server import REQUESTS
+
+    path = url_list(tmp_path, site)
+    before = len(REQUESTS)
+    items = list(read_sources([], urls=[path], known={f"{site}/article.html", f"{site}/missing"}))
+    assert [type(i).__name__ for i in items] == ["Known", "Document", "Failure", "Known", "Known"]
+    assert REQUESTS[before:] == ["/latin-header.html"]
+
+
+def test_missing_url_list_is_an_error(tmp_path):
+    with pytest.raises(SourceError, match="no such file"):
+        count_records([], urls=[tmp_path / "urls.txt"])
+
+
+def test_sidecar_and_source_option_set_a_text_files_metadata(tmp_path):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Plain headline\n\nThe council voted on Tuesday to close the pool.", encoding="utf-8")
+    (folder / "b.txt").write_text("The mayor said the bridge will open in May.", encoding="utf-8")
+    (folder / "b.json").write_text('{"date": "2024-05-01T09:30:00Z", "source": "Herald", "title": "Bridge"}', encoding="utf-8")
+    (folder / "c.txt").write_text("The harbour will close for a week.", encoding="utf-8")
+    (folder / "c.json").write_text("[1, 2]", encoding="utf-8")
+    items = {Path(i.metadata.get("origin", getattr(i, "origin", ""))).name: i for i in read_sources([folder], source="Wire")}
+    assert items["a.txt"].metadata["source"] == "Wire" and items["a.txt"].metadata["title"] == "Plain headline"
+    assert "date" not in items["a.txt"].metadata
+    assert {k: items["b.txt"].metadata[k] for k in ("source", "title", "date")} == {"source": "Herald", "title": "Bridge", "date": "2024-05-01"}
+    assert isinstance(items["c.txt"], Failure) and "expected a JSON object" in items["c.txt"].error
+    (default,) = [i for i in read_sources([folder / "a.txt"])]
+    assert default.metadata["source"] == "inbox"  # without --source, the folder names the outlet

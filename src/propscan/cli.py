@@ -73,8 +73,8 @@ def _resolve_data(args: argparse.Namespace) -> Path:
 
 # ----------------------------------------------------------------------------------- analyze
 def _register_analyze(commands) -> None:
-    parser = commands.add_parser("analyze", help="highlight the propaganda in one article (.txt, .html or -)")
-    parser.add_argument("input", help="a .txt or .html file, or - for standard input")
+    parser = commands.add_parser("analyze", help="highlight the propaganda in one article (.txt, .html, - or a URL)")
+    parser.add_argument("input", help="a .txt or .html file, - for standard input, or an http(s):// URL to fetch")
     parser.add_argument("--json", action="store_true", help="print the analysis as JSON")
     parser.add_argument("--html", action="store_true", help="treat the input as HTML whatever its name")
     parser.add_argument("--threshold", type=float, default=0.0, help="hide spans scoring below this (0-1)")
@@ -328,7 +328,9 @@ def _serve(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------- batch
 def _register_batch(commands) -> None:
     parser = commands.add_parser("batch", help="analyze a corpus into a database (resumable; needs the batch extra)")
-    parser.add_argument("inputs", nargs="+", help="folders of .txt/.html, .jsonl, .warc(.gz), .rss/.atom/.xml files")
+    parser.add_argument("inputs", nargs="*", help="folders of .txt/.html, .jsonl, .warc(.gz), .rss/.atom/.xml files")
+    parser.add_argument("--urls", action="append", default=[], metavar="FILE", help="a file of URLs to fetch, one a line (repeatable)")
+    parser.add_argument("--source", default=None, help="the outlet of documents whose input names none (default: a .txt file's folder)")
     parser.add_argument("--db", default=None, help="database URL or SQLite file (default sqlite:///propscan.db)")
     parser.add_argument("--workers", type=int, default=1, help="analyzer processes (local) or actors (ray) (default 1)")
     parser.add_argument(
@@ -354,10 +356,14 @@ def _batch(args: argparse.Namespace) -> int:
         from propscan.batch.jobs import run_batch
         from propscan.batch.jobs.progress import RichProgress
 
+    if not args.inputs and not args.urls:
+        raise PropscanError("batch needs inputs: folders or files, or --urls FILE")
     techniques = [t.strip() for t in args.techniques.split(",")] if args.techniques else None
     with RichProgress("analyzing", disable=args.no_progress) as progress:
         summary = run_batch(
             args.inputs,
+            urls=args.urls,
+            source=args.source,
             db=args.db,
             model=args.model,
             engine=args.engine,

@@ -1,4 +1,4 @@
-"""Reading corpora for batch analysis: folders, JSONL, WARC crawls and RSS/Atom feeds.
+"""Reading corpora for batch analysis: folders, JSONL, WARC crawls, RSS/Atom feeds and lists of URLs.
 
 Every reader yields ``Document`` objects with a stable id, or a ``Failure`` for a record that
 cannot be analyzed; one bad record never stops a corpus. Ids are the one the format gives (JSONL
@@ -7,25 +7,28 @@ same article read twice, from the same or different files, is analyzed once.
 
 Metadata is normalized to ``source`` (the outlet), ``title``, ``url`` and ``date`` (ISO
 ``YYYY-MM-DD`` when it can be parsed) plus ``origin`` (where the record came from), so reports
-can group by outlet and month whatever the input format.
+can group by outlet and month whatever the input format. A ``.txt`` or ``.html`` file may have a
+sidecar, ``article.json`` beside ``article.txt``, whose fields override what the file gives.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import email.message
 import email.utils
 import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from propscan.document import Document
 from propscan.errors import InputError, PropscanError
-from propscan.readers.ingest import HTML_SUFFIXES, check_text, decode, from_html, looks_like_html
+from propscan.fetch import is_url
+from propscan.readers.ingest import HTML_SUFFIXES, check_text, decode, decode_html, from_html, looks_like_html, read_url
 from propscan.readers.ptc import ptc_article_id
 from propscan.settings import input_limit
 
@@ -53,7 +56,14 @@ class Failure:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
-Item = Document | Failure
+@dataclass(frozen=True)
+class Known:
+    """A URL the run already holds: passed over by its id, without fetching the page again."""
+
+    id: str
+
+
+Item = Document | Failure | Known
 
 
 class SourceError(PropscanError):
@@ -65,44 +75,58 @@ def content_id(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
-def read_sources(inputs: Iterable[str | Path], *, max_bytes: int | None = None) -> Iterator[Item]:
-    """Yield the documents (and failures) of every input, each input by its kind.
+def read_sources(
+    inputs: Iterable[str | Path],
+    *,
+    urls: Iterable[str | Path] = (),
+    max_bytes: int | None = None,
+    source: str | None = None,
+    known: Container[str] = frozenset(),
+) -> Iterator[Item]:
+    """Yield the documents (and failures) of every input, each input by its kind, then of the URL lists.
+
+    Args:
+        urls: files listing one URL a line; each page is fetched, unless its URL is in ``known``.
+        source: the outlet of ``.txt`` files (instead of their folder's name) and of pages that
+            do not name their site.
+        known: ids the run already holds (only URL lists use it: the others cost no fetch).
 
     Raises:
         SourceError: if an input does not exist or its format cannot be told from its name.
     """
     for path in map(Path, inputs):
-        yield from _reader(path)(path, max_bytes=max_bytes)
+        yield from _reader(path)(path, max_bytes=max_bytes, source=source)
+    for path in map(Path, urls):
+        yield from read_url_list(_existing(path), max_bytes=max_bytes, source=source, known=known)
 
 
-def count_records(inputs: Iterable[str | Path]) -> int:
-    """How many records the inputs hold, cheaply (no extraction): the progress bar's total.
+def count_records(inputs: Iterable[str | Path], *, urls: Iterable[str | Path] = ()) -> int:
+    """How many records the inputs hold, cheaply (no extraction, no fetch): the progress bar's total.
 
     Raises:
         SourceError: as ``read_sources``.
     """
-    total = 0
-    for path in map(Path, inputs):
-        reader = _reader(path)
-        total += _COUNTERS[reader](path)
-    return total
+    total = sum(_COUNTERS[_reader(path)](path) for path in map(Path, inputs))
+    return total + sum(len(_url_lines(_existing(path))) for path in map(Path, urls))
 
 
 # --------------------------------------------------------------------------------- folders
-def read_folder(folder: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
+def read_folder(folder: Path, *, max_bytes: int | None = None, source: str | None = None) -> Iterator[Item]:
     """Every file under ``folder`` (recursively, in path order) whose name says a known format.
 
     ``.txt`` and ``.html`` files are articles; ``.jsonl``, WARC and feed files found inside are
     read as such, so one folder can hold a mixed corpus.
     """
     for path in _folder_files(folder):
-        yield from _reader(path)(path, max_bytes=max_bytes)
+        yield from _reader(path)(path, max_bytes=max_bytes, source=source)
 
 
-def read_file(path: Path, *, max_bytes: int | None = None) -> Item:
-    """One ``.txt`` or ``.html`` file; the outlet defaults to the name of its folder.
+def read_file(path: Path, *, max_bytes: int | None = None, source: str | None = None) -> Item:
+    """One ``.txt`` or ``.html`` file; the outlet defaults to ``source``, else the name of its folder.
 
     A text file's first line is its title when a blank line follows it (the usual news layout).
+    A sidecar ``<name>.json`` beside the file sets any of ``source``, ``title``, ``date``,
+    ``url``, ``author``, overriding the rest.
     """
     limit = input_limit(max_bytes)
     origin = str(path)
@@ -111,18 +135,37 @@ def read_file(path: Path, *, max_bytes: int | None = None) -> Item:
     except OSError as error:
         return Failure(_bytes_id(str(path).encode()), origin, f"cannot read {path}: {error.strerror}")
     try:
-        text = decode(data, source=origin, max_bytes=limit)
         is_html = path.suffix.lower() in HTML_SUFFIXES
         given = ptc_article_id(path)
+        text = decode_html(data, source=origin, max_bytes=limit) if is_html else decode(data, source=origin, max_bytes=limit)
         document = from_html(text, source=origin) if is_html else Document(text=text)
+        sidecar = read_sidecar(path)
     except InputError as error:
         return Failure(_bytes_id(data), origin, str(error))
     metadata = dict(document.metadata)
     if not is_html and (title := _first_line_title(document.text)):
         metadata["title"] = title
-    metadata = _normalized(metadata, origin=origin, default_source=path.parent.name)
+    metadata = _normalized({**metadata, **sidecar}, origin=origin, default_source=source or path.parent.name)
     ident = given or content_id(document.text)
     return Document(text=document.text, id=ident, metadata=metadata)
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    """The metadata of ``article.json`` beside ``article.txt``; empty when there is none.
+
+    Raises:
+        InputError: if the sidecar is not a JSON object.
+    """
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        return {}
+    try:
+        data = json.loads(sidecar.read_bytes())
+    except (OSError, ValueError) as error:
+        raise InputError(f"{sidecar}: not a readable JSON object ({error})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{sidecar}: expected a JSON object such as {{\"date\": \"2024-05-01\", \"source\": \"Herald\"}}")
+    return {k: v for k, v in data.items() if v not in (None, "")}
 
 
 def _first_line_title(text: str) -> str | None:
@@ -144,11 +187,11 @@ def _known(path: Path) -> bool:
 
 
 # --------------------------------------------------------------------------------- JSONL
-def read_jsonl(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
+def read_jsonl(path: Path, *, max_bytes: int | None = None, source: str | None = None) -> Iterator[Item]:
     """One JSON object a line: ``id``, ``text`` or ``html``, optional ``source``, ``url``, ``date``, ``title``.
 
     Other keys are kept as metadata. A line that is not JSON, or has neither text nor html,
-    becomes a failure naming the file and line.
+    becomes a failure naming the file and line. ``source`` is the outlet of records without one.
     """
     limit = input_limit(max_bytes)
     with path.open("rb") as lines:
@@ -166,10 +209,10 @@ def read_jsonl(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
                     _bytes_id(raw), origin, f"{origin}: expected a JSON object, found {type(record).__name__}"
                 )
                 continue
-            yield _from_record(record, origin, raw, limit)
+            yield _from_record(record, origin, raw, limit, source)
 
 
-def _from_record(record: dict[str, Any], origin: str, raw: bytes, limit: int) -> Item:
+def _from_record(record: dict[str, Any], origin: str, raw: bytes, limit: int, source: str | None) -> Item:
     given = record.get("id")
     ident = str(given) if given not in (None, "") else None
     extra = {k: v for k, v in record.items() if k not in ("id", "text", "html") and v is not None}
@@ -188,7 +231,7 @@ def _from_record(record: dict[str, Any], origin: str, raw: bytes, limit: int) ->
         )
     except InputError as error:
         return Failure(ident or _bytes_id(raw), origin, str(error), extra)
-    metadata = _normalized({**document.metadata, **extra}, origin=origin)
+    metadata = _normalized({**document.metadata, **extra}, origin=origin, default_source=source)
     return Document(text=document.text, id=ident or content_id(document.text), metadata=metadata)
 
 
@@ -198,11 +241,11 @@ def _count_lines(path: Path) -> int:
 
 
 # --------------------------------------------------------------------------------- WARC
-def read_warc(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
+def read_warc(path: Path, *, max_bytes: int | None = None, source: str | None = None) -> Iterator[Item]:
     """The HTML ``response`` records of a WARC (or ARC) file, extracted with trafilatura.
 
     Other records (requests, metadata, images, redirects) are passed over silently. The outlet
-    is the page's site name, else the host of its URL. The crawl time is kept as ``crawled``, apart
+    is the page's site name, else ``source``, else the host of its URL. The crawl time is kept as ``crawled``, apart
     from ``date``, because a page fetched today may have been published years ago.
     """
     warcio = _import_warcio()
@@ -226,7 +269,7 @@ def read_warc(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
                 yield Failure(_bytes_id(data), origin, str(error), {k: v for k, v in meta.items() if v})
                 continue
             metadata = {**document.metadata, **{k: v for k, v in meta.items() if v}}
-            metadata = _normalized(metadata, origin=origin, default_source=_host(url))
+            metadata = _normalized(metadata, origin=origin, default_source=source or _host(url))
             yield Document(text=document.text, id=content_id(document.text), metadata=metadata)
 
 
@@ -241,20 +284,10 @@ def _is_html_response(record) -> bool:
 
 
 def _page_text(record, data: bytes, source: str, limit: int) -> str:
-    """Decode a page: UTF-8, unless its HTTP headers declare another charset (latin-1, cp1252...)."""
-    content_type = record.http_headers.get_header("Content-Type") or ""
-    match = re.search(r"charset=([\w-]+)", content_type, re.IGNORECASE)
-    charset = match.group(1).lower().replace("_", "-") if match else "utf-8"
-    if charset in ("utf-8", "utf8", "us-ascii", "ascii"):
-        return decode(data, source=source, max_bytes=limit)
-    if len(data) > limit:
-        raise InputError(f"{source}: the page is {len(data):,} bytes, above the limit of {limit:,}")
-    try:
-        text = data.decode(charset)
-    except (LookupError, UnicodeDecodeError):
-        raise InputError(f"{source}: cannot decode the page with its declared charset {charset!r}") from None
-    check_text(text, source=source)
-    return text
+    """Decode a page with the charset its HTTP headers declare, else its ``<meta>`` one, else UTF-8."""
+    header = email.message.Message()
+    header["Content-Type"] = record.http_headers.get_header("Content-Type") or ""
+    return decode_html(data, source=source, max_bytes=limit, charset=header.get_content_charset())
 
 
 def _count_warc(path: Path) -> int:
@@ -272,11 +305,11 @@ def _import_warcio():
 
 
 # --------------------------------------------------------------------------------- feeds
-def read_feed(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
+def read_feed(path: Path, *, max_bytes: int | None = None, source: str | None = None) -> Iterator[Item]:
     """The entries of an RSS or Atom file: full content when the feed carries it, else the summary.
 
     The id is the entry's id (guid), else its link, else a hash of its text; the outlet is the
-    feed's title.
+    feed's title, else ``source``, else the file's name.
     """
     feedparser = _import_feedparser()
     parsed = feedparser.parse(path.read_bytes())
@@ -285,7 +318,7 @@ def read_feed(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
             _bytes_id(path.read_bytes()), str(path), f"{path}: not an RSS or Atom feed ({parsed.bozo_exception})"
         )
         return
-    outlet = parsed.feed.get("title") or path.stem
+    outlet = parsed.feed.get("title") or source or path.stem
     for number, entry in enumerate(parsed.entries, start=1):
         origin = f"{path}#{number}"
         given = entry.get("id") or entry.get("link")
@@ -356,6 +389,45 @@ def _import_feedparser():
     return feedparser
 
 
+# --------------------------------------------------------------------------------- URL lists
+def read_url_list(
+    path: Path, *, max_bytes: int | None = None, source: str | None = None, known: Container[str] = frozenset()
+) -> Iterator[Item]:
+    """Fetch and extract each page a file lists, one URL a line (blank lines and ``#`` comments skipped).
+
+    The id is the URL itself, known before fetching, so a resumed run fetches only what it lacks.
+    A line that is not an http(s) URL, or a page that cannot be fetched, becomes a failure. The
+    command line may fetch any address, private ones included: the user fetches for themselves.
+    """
+    for number, url in _url_lines(path):
+        origin = f"{path}:{number}"
+        if url in known:
+            yield Known(url)
+            continue
+        if not is_url(url):
+            yield Failure(url, origin, f"{origin}: {url!r} is not an http:// or https:// URL")
+            continue
+        try:
+            document = read_url(url, max_bytes=max_bytes)
+        except InputError as error:
+            yield Failure(url, origin, str(error), {"url": url})
+            continue
+        metadata = _normalized(document.metadata, origin=origin, default_source=source or _host(url))
+        yield Document(text=document.text, id=url, metadata=metadata)
+
+
+def _url_lines(path: Path) -> list[tuple[int, str]]:
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        numbered = ((number, line.strip()) for number, line in enumerate(lines, start=1))
+        return [(number, line) for number, line in numbered if line and not line.startswith("#")]
+
+
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise SourceError(f"{path}: no such file")
+    return path
+
+
 # --------------------------------------------------------------------------------- helpers
 def _reader(path: Path):
     if path.is_dir():
@@ -378,8 +450,8 @@ def _reader(path: Path):
     )
 
 
-def _read_single(path: Path, *, max_bytes: int | None = None) -> Iterator[Item]:
-    yield read_file(path, max_bytes=max_bytes)
+def _read_single(path: Path, *, max_bytes: int | None = None, source: str | None = None) -> Iterator[Item]:
+    yield read_file(path, max_bytes=max_bytes, source=source)
 
 
 _COUNTERS: dict[Callable[..., Iterator[Item]], Callable[[Path], int]] = {

@@ -17,9 +17,8 @@ from typing import Protocol
 
 from propscan.batch.jobs.engines import AnalyzerSpec, Batch, Outcome, failure, make_engine
 from propscan.batch.store import Run, Store, StoreError
-from propscan.document import Document
 from propscan.errors import PropscanError
-from propscan.readers.sources import Failure, count_records, read_sources
+from propscan.readers.sources import Failure, Item, Known, count_records, read_sources
 from propscan.settings import threads_per_worker
 
 logger = logging.getLogger(__name__)
@@ -55,6 +54,8 @@ class BatchSummary:
 def run_batch(
     inputs: Sequence[str | Path],
     *,
+    urls: Sequence[str | Path] = (),
+    source: str | None = None,
     db: str | None = None,
     model: str = "accurate",
     engine: str = "local",
@@ -73,6 +74,8 @@ def run_batch(
 
     Args:
         inputs: folders of .txt/.html, .jsonl, .warc(.gz), .rss/.atom/.xml files, in any mix.
+        urls: files of URLs, one a line; the pages are fetched by this process.
+        source: the outlet of documents whose input names none (instead of a .txt file's folder).
         db: a SQLAlchemy URL or a SQLite file path (default ``sqlite:///propscan.db``).
         model: ``accurate``, ``fast`` or a model folder.
         engine: ``local`` (this machine) or ``ray``.
@@ -90,7 +93,7 @@ def run_batch(
         raise PropscanError("--workers and --batch-size must be at least 1")
     started = time.perf_counter()
     wanted = tuple(sorted(set(techniques))) if techniques is not None else None
-    total = count_records(inputs)  # fails fast on a missing input, before any model loads
+    total = count_records(inputs, urls=urls)  # fails fast on a missing input, before any model loads
     spec = AnalyzerSpec(
         model=str(model),
         threads=threads or threads_per_worker(workers),
@@ -109,9 +112,8 @@ def run_batch(
             invocation = _Invocation(store, run, progress)
             if progress is not None:
                 progress.start(total)
-            for outcomes in analyzing_engine.map(
-                invocation.batches(read_sources(inputs, max_bytes=max_bytes), batch_size)
-            ):
+            items = read_sources(inputs, urls=urls, max_bytes=max_bytes, source=source, known=invocation.seen)
+            for outcomes in analyzing_engine.map(invocation.batches(items, batch_size)):
                 invocation.store_results(outcomes)
         finally:
             analyzing_engine.close()
@@ -135,11 +137,11 @@ class _Invocation:
         self.seen = store.done_ids(run.id)
         self.analyzed = self.failed = self.skipped = self.spans = 0
 
-    def batches(self, items: Iterable[Document | Failure], size: int) -> Iterator[Batch]:
+    def batches(self, items: Iterable[Item], size: int) -> Iterator[Batch]:
         """Documents not yet in the run, ``size`` at a time; failures are stored on the way."""
         batch: Batch = []
         for item in items:
-            if item.id in self.seen:
+            if isinstance(item, Known) or item.id in self.seen:
                 self.skipped += 1
                 if self.progress is not None:
                     self.progress.skip()
