@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from propscan.errors import PropscanError
+from propscan.fetch import FetchPolicy, IPNetwork, parse_networks
 from propscan.settings import get_settings
 
 # The reading and corpus pages, shipped as package data.
@@ -40,6 +41,10 @@ class ServerSettings:
         timeout: seconds a request may wait for its analysis; past it the client gets 503 with
             ``Retry-After`` (``PROPSCAN_REQUEST_TIMEOUT``).
         threads: CPU threads for the model (``PROPSCAN_THREADS``; default all cores).
+        fetch_urls: whether ``{"url": ...}`` requests are fetched (``PROPSCAN_FETCH_URLS=1``); off by
+            default because a server that fetches what clients name can be aimed at its own network.
+        fetch_allow: networks fetched although private, e.g. an intranet (``PROPSCAN_FETCH_ALLOW``,
+            comma-separated addresses or CIDR networks).
     """
 
     model: str = "accurate"
@@ -51,6 +56,12 @@ class ServerSettings:
     long_chars: int = 4_000
     timeout: float = 60.0
     threads: int | None = None
+    fetch_urls: bool = False
+    fetch_allow: tuple[IPNetwork, ...] = ()
+
+    def fetch_policy(self) -> FetchPolicy:
+        """Only global addresses, plus the allow-list; pages no larger than a request body."""
+        return FetchPolicy(private=False, allow=self.fetch_allow, max_bytes=self.max_body_bytes)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServerSettings:
@@ -69,6 +80,8 @@ class ServerSettings:
             long_chars=int(_positive("PROPSCAN_LONG_CHARS", cls.long_chars)),
             timeout=_positive("PROPSCAN_REQUEST_TIMEOUT", cls.timeout, kind=float),
             threads=int(env["PROPSCAN_THREADS"]) if env.get("PROPSCAN_THREADS") else None,
+            fetch_urls=env.get("PROPSCAN_FETCH_URLS", "").strip().lower() in ("1", "true", "yes", "on"),
+            fetch_allow=parse_networks(env.get("PROPSCAN_FETCH_ALLOW", "").split(",")),
         )
         return replace(settings, **overrides)
 

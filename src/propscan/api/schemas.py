@@ -37,13 +37,15 @@ class AnalyzeOptions(BaseModel):
 
 
 class AnalyzeRequest(AnalyzeOptions):
-    """An article to analyze, as plain text or as an HTML page (exactly one of the two).
+    """An article to analyze: plain text, an HTML page, or the URL of a page (exactly one of the three).
 
-    Types are strict: ``true`` or ``"0.5"`` is not a threshold. Neither ``text`` nor ``html``
-    takes ``null``: leave out the one you do not send.
+    Types are strict: ``true`` or ``"0.5"`` is not a threshold. None of ``text``, ``html`` and
+    ``url`` takes ``null``: leave out the ones you do not send.
     """
 
-    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["text"]}, {"required": ["html"]}]})
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["text"]}, {"required": ["html"]}, {"required": ["url"]}]}
+    )
 
     # Typed str with a None default: absent is allowed, an explicit null is refused, as the schema says.
     text: str = Field(  # type: ignore[assignment]
@@ -56,11 +58,20 @@ class AnalyzeRequest(AnalyzeOptions):
         description="An HTML page; the article is extracted first and offsets index the extracted text.",
         json_schema_extra=_without_default,
     )
+    url: str = Field(  # type: ignore[assignment]
+        None,
+        max_length=2048,
+        description="An http(s) URL the server fetches and extracts like 'html'; only when its operator "
+        "enabled fetching (PROPSCAN_FETCH_URLS), and never to a private or loopback address unless allowed.",
+        json_schema_extra=_without_default,
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> AnalyzeRequest:
-        if (self.text is None) == (self.html is None):
-            raise ValueError("give exactly one of 'text' (plain text) or 'html' (an HTML page)")
+        if sum(value is not None for value in (self.text, self.html, self.url)) != 1:
+            raise ValueError(
+                "give exactly one of 'text' (plain text), 'html' (an HTML page) or 'url' (a page to fetch)"
+            )
         return self
 
 

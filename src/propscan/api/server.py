@@ -27,6 +27,7 @@ def serve(
     Raises:
         ModelError: if the model cannot be found, before anything starts listening.
         PropscanError: if a ``PROPSCAN_*`` setting of the server is not a valid number, likewise.
+        InputError: if PROPSCAN_FETCH_ALLOW holds something that is not an address or network.
     """
     import uvicorn
 

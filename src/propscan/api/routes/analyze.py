@@ -1,4 +1,4 @@
-"""POST /v1/analyze: an article in (JSON text or HTML, or an uploaded file), its analysis out.
+"""POST /v1/analyze: an article in (JSON text, HTML or a URL, or an uploaded file), its analysis out.
 
 The body is read by hand rather than declared as one pydantic parameter because the same endpoint
 takes two media types; the OpenAPI schema still documents both (``openapi_extra``). Every way a
@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from propscan.api.config import ServerSettings
 from propscan.api.deps import AnalyzerDep, BatcherDep, SettingsDep
 from propscan.api.disconnect import ClientGone, unless_client_leaves
 from propscan.api.schemas import (
@@ -32,8 +33,9 @@ from propscan.api.schemas import (
 )
 from propscan.document import Document
 from propscan.errors import InputError
+from propscan.fetch import AddressRefusedError
 from propscan.pipeline import Analyzer
-from propscan.readers.ingest import HTML_SUFFIXES, decode, from_html, from_text
+from propscan.readers.ingest import HTML_SUFFIXES, decode, decode_html, from_html, from_text, read_url
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/analyze", tags=["analyze"])
@@ -55,26 +57,28 @@ async def read_analyze_input(request: Request, analyzer: AnalyzerDep, settings: 
     """Parse and check the body of an analyze request.
 
     Raises:
-        HTTPException: 400 for a body that is not UTF-8 JSON, 415 for another media type or file kind.
+        HTTPException: 400 for a body that is not UTF-8 JSON or a page that cannot be fetched, 403 for a
+            URL when fetching is off or its address is refused, 415 for another media type or file kind.
         RequestValidationError: 422 for missing, extra or out-of-range fields and unknown techniques.
         InputError: 400 for empty, binary or undecodable article text.
     """
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
-        return await _from_json(request, analyzer, settings.max_body_bytes)
+        return await _from_json(request, analyzer, settings)
     if media == "multipart/form-data":
         return await _from_form(request, analyzer, settings.max_body_bytes)
     raise HTTPException(
         status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         f"unsupported content type {media or '(none)'!r}: send application/json with "
-        '{"text": ...} or {"html": ...}, or multipart/form-data with a \'file\' field (.txt or .html)',
+        '{"text": ...}, {"html": ...} or {"url": ...}, or multipart/form-data with a \'file\' field (.txt or .html)',
     )
 
 
 AnalyzeInputDep = Annotated[AnalyzeInput, Depends(read_analyze_input)]
 
 
-async def _from_json(request: Request, analyzer: Analyzer, max_bytes: int) -> AnalyzeInput:
+async def _from_json(request: Request, analyzer: Analyzer, settings: ServerSettings) -> AnalyzeInput:
+    max_bytes = settings.max_body_bytes
     body = await request.body()
     try:
         raw = body.decode("utf-8")
@@ -93,7 +97,9 @@ async def _from_json(request: Request, analyzer: Analyzer, max_bytes: int) -> An
     except ValidationError as error:
         raise RequestValidationError(_errors(error)) from None
     _check_techniques(body_model.techniques, analyzer)
-    if body_model.html is not None:
+    if body_model.url is not None:
+        document = await _fetched(body_model.url, body_model.id, settings)
+    elif body_model.html is not None:
         html = _as_upload(body_model.html, "html", max_bytes)
         document = await run_in_threadpool(from_html, html, source="html", id=body_model.id)
     else:
@@ -136,7 +142,7 @@ async def _from_form(request: Request, analyzer: Analyzer, max_bytes: int) -> An
             raise RequestValidationError(_errors(error)) from None
         _check_techniques(options.techniques, analyzer)
         data = await upload.read()
-    text = decode(data, source=name, max_bytes=max_bytes)
+    text = decode_html(data, source=name, max_bytes=max_bytes)
     document = await run_in_threadpool(
         from_text,
         text,
@@ -145,6 +151,29 @@ async def _from_form(request: Request, analyzer: Analyzer, max_bytes: int) -> An
         html=True if suffix in HTML_SUFFIXES else None,
     )
     return AnalyzeInput(document, options.threshold, options.techniques)
+
+
+async def _fetched(url: str, ident: str, settings: ServerSettings) -> Document:
+    """The article at ``url``, fetched under the server's policy.
+
+    Raises:
+        HTTPException: 403 when fetching is off or the address is refused.
+        InputError: 400 when the page cannot be fetched or holds no article.
+    """
+    if not settings.fetch_urls:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "this server does not fetch URLs (its operator can enable it with PROPSCAN_FETCH_URLS=1); "
+            'send the page itself as {"html": ...}',
+        )
+    url = _as_upload(url, "url", settings.max_body_bytes)  # no NUL bytes, no lone surrogates
+    try:
+        document = await run_in_threadpool(
+            read_url, url, policy=settings.fetch_policy(), max_bytes=settings.max_body_bytes
+        )
+    except AddressRefusedError as error:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(error)) from None
+    return Document(text=document.text, id=ident or document.id, metadata=document.metadata)
 
 
 def _check_techniques(labels: list[str] | None, analyzer: Analyzer) -> None:
@@ -213,9 +242,13 @@ _MULTIPART_SCHEMA = {
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {
         "model": ErrorPublic,
-        "description": "The body is not UTF-8 JSON, or the article is empty, binary or undecodable.",
+        "description": "The body is not UTF-8 JSON, the article is empty, binary or undecodable, or the URL cannot be fetched.",
     },
     401: {"model": ErrorPublic, "description": "PROPSCAN_API_KEY is set and the request lacks the key."},
+    403: {
+        "model": ErrorPublic,
+        "description": "A 'url' while fetching is off, or one that leads to a refused address.",
+    },
     413: {"model": ErrorPublic, "description": "The body is larger than PROPSCAN_MAX_BYTES."},
     415: {
         "model": ErrorPublic,
@@ -246,7 +279,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     },
 )
 async def analyze(request: Request, request_input: AnalyzeInputDep, batcher: BatcherDep) -> Any:
-    """Analyze an article given as JSON ``{"text"}`` / ``{"html"}`` or as an uploaded .txt/.html file.
+    """Analyze an article given as JSON ``{"text"}`` / ``{"html"}`` / ``{"url"}`` or as an uploaded .txt/.html file.
 
     Offsets in the answer index its ``text`` field: the article itself, or the text extracted from HTML.
     """
