@@ -370,10 +370,10 @@
 
   async function run(label, request) {
     const status = $("status");
-    const button = $("analyze-button");
+    const buttons = [$("analyze-button"), $("fetch-button")];
     status.textContent = `Analyzing ${label}…`;
     status.className = "";
-    button.disabled = true;
+    for (const button of buttons) button.disabled = true;
     try {
       const [analysis] = await Promise.all([request(), loadTechniques()]);
       show(analysis);
@@ -382,7 +382,7 @@
       status.textContent = `Could not analyze ${label}: ${error.message}`;
       status.className = "error";
     } finally {
-      button.disabled = false;
+      for (const button of buttons) button.disabled = false;
     }
   }
 
@@ -392,6 +392,17 @@
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ text, threshold: 0 }),
+      }),
+    );
+  }
+
+  // The server fetches the page (when its operator allows it) and answers with the extracted text.
+  function analyzeUrl(url) {
+    return run(url, () =>
+      call("/v1/analyze", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ url, threshold: 0 }),
       }),
     );
   }
@@ -557,6 +568,21 @@
     });
     $("article-input").addEventListener("keydown", (event) => {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("analyze-form").requestSubmit();
+    });
+    const fetchUrl = () => {
+      const url = $("url-input").value.trim();
+      if (!/^https?:\/\/\S+$/i.test(url)) {
+        $("status").textContent = "Type the address of a page first, starting with http:// or https://.";
+        $("status").className = "error";
+        return;
+      }
+      analyzeUrl(url);
+    };
+    $("fetch-button").addEventListener("click", fetchUrl);
+    $("url-input").addEventListener("keydown", (event) => {
+      if (event.key !== "Enter") return;
+      event.preventDefault(); // Enter here fetches the link instead of submitting the pasted text
+      fetchUrl();
     });
     $("file-input").addEventListener("change", (event) => {
       const [file] = event.target.files;
