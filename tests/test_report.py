@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from propscan import Document, Span
-from propscan.batch.report import ALL, build_report, plot, write_csv
+from propscan.batch.report import ALL, build_report, density_figure, plot, print_report, write_csv
 from propscan.batch.store import UNDATED, UNKNOWN_SOURCE, Filters, Store, StoreError, count_words
 from propscan.cli import main
 from tests import pg_cluster
@@ -154,3 +154,20 @@ def test_report_command(tmp_path, capsys):
     assert (tmp_path / "out" / "rates_by_month.csv").exists() and (tmp_path / "plots" / "density_by_month.png").exists()
     assert main(["report", "--db", url, "--run", "42"]) == 1
     assert "no run 42" in capsys.readouterr().err
+
+
+def test_undated_documents_are_counted_not_dropped_silently(store):
+    from rich.console import Console
+
+    assert build_report(store, by="source").undated == 1  # u1 has no date
+    dated = build_report(store, by="source", filters=Filters(since=dt.date(2021, 1, 1)))
+    assert dated.undated == 1 and UNKNOWN_SOURCE not in {r.group for r in dated.rows}
+    console = Console(record=True, width=200)
+    print_report(dated, console)
+    assert (
+        "1 document without a publication date: left out of the chart over time and of --since/--until"
+        in console.export_text()
+    )
+    assert build_report(store, by="source", filters=Filters(sources=("Courier",))).undated == 0
+    chart = density_figure(store, store.get_run().id, Filters(), ["Courier"])
+    assert "1 document without a publication date left out" in chart.axes[0].get_title()

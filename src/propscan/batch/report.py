@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from propscan.batch.store import EVERYTHING, UNDATED, Example, Filters, Run, Store, StoreError
 from propscan.techniques import TECHNIQUES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 GROUPINGS = ("source", "month", "technique")
 ALL = "(all techniques)"
@@ -44,11 +48,14 @@ class RateRow:
 
 @dataclass(frozen=True)
 class Report:
+    """Rate rows and examples; ``undated`` counts the selected documents without a publication date."""
+
     run: Run
     by: str
     filters: Filters
     rows: list[RateRow]
     examples: list[Example] = field(default_factory=list)
+    undated: int = 0
 
 
 def build_report(
@@ -84,7 +91,15 @@ def build_report(
                     totals.with_technique[technique],
                 )
             )
-    return Report(run, by, filters, rows, store.top_spans(run.id, filters, examples) if examples else [])
+    found = store.top_spans(run.id, filters, examples) if examples else []
+    return Report(run, by, filters, rows, found, undated_documents(store, run.id, filters))
+
+
+def undated_documents(store: Store, run_id: int, filters: Filters) -> int:
+    """Documents of the selection (dates aside) with no publication date: what date filters and the
+    over-time chart leave out, so that reports can say so instead of dropping them silently."""
+    undated = store.group_totals(run_id, ("month",), replace(filters, since=None, until=None)).get((UNDATED,))
+    return undated.documents if undated else 0
 
 
 # ------------------------------------------------------------------------------------ output
@@ -152,6 +167,16 @@ def print_report(report: Report, console: Any = None, *, top: int = 3) -> None:
                 _name(example.technique), score, example.document_id, example.source or "", _clip(example.text)
             )
         console.print(examples)
+    if report.undated:
+        console.print(
+            f"{_documents(report.undated)} without a publication date: left out of the chart over time"
+            + (" and of --since/--until" if report.filters.since or report.filters.until else "")
+            + ("" if report.by != "month" else f", counted under {UNDATED}")
+        )
+
+
+def _documents(count: int) -> str:
+    return f"{count:,} document{'s' if count != 1 else ''}"
 
 
 def _name(label: str) -> str:
@@ -172,7 +197,7 @@ def plot(
 
     The mix chart stacks each outlet's rate per technique (the ``outlets`` largest by words);
     the density chart draws the rate of all techniques per month, overall and for the five
-    largest outlets.
+    largest outlets, and says in its title how many undated documents it leaves out.
 
     Raises:
         StoreError: if matplotlib is missing or the run does not exist.
@@ -207,14 +232,24 @@ def plot(
     mix = folder / "technique_mix_by_source.png"
     figure.savefig(mix, dpi=120)
 
-    by_month = store.group_totals(run.id, ("month",), filters)
-    by_month_source = store.group_totals(run.id, ("month", "source"), filters)
+    density = folder / "density_by_month.png"
+    density_figure(store, run.id, filters, [key[0] for key in largest[:5]]).savefig(density, dpi=120)
+    return [mix, density]
+
+
+def density_figure(store: Store, run_id: int, filters: Filters, outlets: Sequence[str]) -> Figure:
+    """The rate of all techniques per month, overall and for ``outlets``; its title counts the undated
+    documents left out."""
+    from matplotlib.figure import Figure
+
+    by_month = store.group_totals(run_id, ("month",), filters)
+    by_month_source = store.group_totals(run_id, ("month", "source"), filters)
     months = sorted(key[0] for key in by_month if key[0] != UNDATED)
     figure = Figure(figsize=(10, 5), layout="constrained")
     axes = figure.add_subplot()
     overall = [rate_per_1000(sum(by_month[(m,)].spans.values()), by_month[(m,)].words) for m in months]
     axes.plot(months, overall, marker="o", linewidth=2.5, color="black", label="all outlets")
-    for (name,) in largest[:5]:
+    for name in outlets:
         points = [(m, by_month_source.get((m, name))) for m in months]
         xs = [m for m, totals in points if totals]
         ys = [rate_per_1000(sum(totals.spans.values()), totals.words) for _, totals in points if totals]
@@ -223,12 +258,12 @@ def plot(
     axes.set_ylabel("spans per 1,000 words")
     axes.set_ylim(bottom=0)
     axes.set_xlabel("month of publication")
-    axes.set_title("Propaganda density over time")
+    undated = undated_documents(store, run_id, filters)
+    note = f"\n{_documents(undated)} without a publication date left out" if undated else ""
+    axes.set_title(f"Propaganda density over time{note}")
     axes.tick_params(axis="x", labelrotation=45)
     if months:
         axes.legend(fontsize="small")
     else:
         axes.text(0.5, 0.5, "no dated documents", ha="center", va="center", transform=axes.transAxes)
-    density = folder / "density_by_month.png"
-    figure.savefig(density, dpi=120)
-    return [mix, density]
+    return figure
