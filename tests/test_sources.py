@@ -199,6 +199,8 @@ def test_url_list_fetches_each_page_and_records_failures(tmp_path, site):
     assert "Café" in latin.text
     assert "not an http:// or https:// URL" in items[2].error and "HTTP 404" in items[3].error
     assert count_records([], urls=[path]) == 5
+    (named, *_) = read_sources([], urls=[path], source="Harbour Herald")
+    assert named.metadata["source"] == "Harbour Herald"  # --source comes before the URL's host
 
 
 def test_url_list_passes_over_known_urls_without_fetching(tmp_path, site):

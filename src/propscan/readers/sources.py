@@ -269,7 +269,7 @@ def read_warc(path: Path, *, max_bytes: int | None = None, source: str | None = 
                 yield Failure(_bytes_id(data), origin, str(error), {k: v for k, v in meta.items() if v})
                 continue
             metadata = {**document.metadata, **{k: v for k, v in meta.items() if v}}
-            metadata = _normalized(metadata, origin=origin, default_source=source or _host(url))
+            metadata = _normalized(metadata, origin=origin, default_source=source)
             yield Document(text=document.text, id=content_id(document.text), metadata=metadata)
 
 
@@ -412,7 +412,7 @@ def read_url_list(
         except InputError as error:
             yield Failure(url, origin, str(error), {"url": url})
             continue
-        metadata = _normalized(document.metadata, origin=origin, default_source=source or _host(url))
+        metadata = _normalized(document.metadata, origin=origin, default_source=source)
         yield Document(text=document.text, id=url, metadata=metadata)
 
 
@@ -473,10 +473,14 @@ def _host(url: str) -> str | None:
 
 
 def _normalized(metadata: Mapping[str, Any], *, origin: str, default_source: str | None = None) -> dict[str, Any]:
-    """Metadata with ``source``, ``title``, ``url``, ``date`` (ISO when parseable) and ``origin``."""
+    """Metadata with ``source``, ``title``, ``url``, ``date`` (ISO when parseable) and ``origin``.
+
+    The outlet is the one the record names, else its site name, else ``default_source``, else the
+    host of its URL.
+    """
     out = {k: v for k, v in metadata.items() if v not in (None, "")}
     source = (
-        out.get("source") or out.get("sitename") or out.get("hostname") or _host(out.get("url", "")) or default_source
+        out.get("source") or out.get("sitename") or out.get("hostname") or default_source or _host(out.get("url", ""))
     )
     if source:
         out["source"] = str(source)
