@@ -9,7 +9,7 @@ import pytest
 
 from page_server import ARTICLE_TITLE, serving
 from propscan.errors import InputError
-from propscan.fetch import AddressRefusedError, FetchError, FetchPolicy, fetch, parse_networks
+from propscan.readers.fetch import AddressRefusedError, FetchError, FetchPolicy, fetch, parse_networks
 from propscan.readers.ingest import read_input, read_url
 
 LOOPBACK = parse_networks(["127.0.0.1"])

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from propscan.errors import PropscanError
-from propscan.fetch import FetchPolicy, IPNetwork, parse_networks
+from propscan.readers.fetch import FetchPolicy, IPNetwork, parse_networks
 from propscan.settings import get_settings
 
 # The reading and corpus pages, shipped as package data.

@@ -3,7 +3,7 @@
 Everything that can be wrong with an input is caught here, with a message that says what was
 expected: empty text, binary data, bytes that are not UTF-8 (or not in the charset an HTML page
 declares), inputs above the size limit. HTML goes through trafilatura, a real article extractor;
-offsets then refer to the extracted text. URLs are fetched by ``propscan.fetch``.
+offsets then refer to the extracted text. URLs are fetched by ``propscan.readers.fetch``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from propscan.document import Document
 from propscan.errors import InputError
-from propscan.fetch import FetchPolicy, Page, fetch, is_url
+from propscan.readers.fetch import FetchPolicy, Page, fetch, is_url
 from propscan.settings import input_limit
 
 logger = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from typing import Any
 
 from propscan.document import Document
 from propscan.errors import InputError, PropscanError
-from propscan.fetch import is_url
+from propscan.readers.fetch import is_url
 from propscan.readers.ingest import HTML_SUFFIXES, check_text, decode, decode_html, from_html, looks_like_html, read_url
 from propscan.readers.ptc import ptc_article_id
 from propscan.settings import input_limit

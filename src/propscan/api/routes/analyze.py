@@ -33,7 +33,6 @@ from propscan.api.schemas import (
 )
 from propscan.document import Document
 from propscan.errors import InputError
-from propscan.fetch import AddressRefusedError
 from propscan.pipeline import Analyzer
 from propscan.readers.ingest import HTML_SUFFIXES, decode, decode_html, from_html, from_text, read_url
 
