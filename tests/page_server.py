@@ -14,10 +14,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ARTICLE_TITLE = "Harbour Café Deal Is a Betrayal"
 PARAGRAPHS = [
-    "The council's shameless café deal is the worst betrayal this town has ever seen, and every true "
-    "patriot on the quay knows it.",
-    "These so-called experts have never run a café, yet they want us to trust them with the whole harbour "
-    "front and its façades.",
+    (
+        "The council's shameless café deal is the worst betrayal this town has ever seen, and every true "
+        "patriot on the quay knows it."
+    ),
+    (
+        "These so-called experts have never run a café, yet they want us to trust them with the whole harbour "
+        "front and its façades."
+    ),
     "If this deal goes ahead, our children will pay for it for the rest of their lives. Stop the deal now!",
 ]
 
@@ -50,7 +54,7 @@ REQUESTS: list[str] = []  # every path asked for, in order: tests count fetches 
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         REQUESTS.append(self.path)
         status, headers, body = PAGES.get(self.path, (404, {}, b""))
         self.send_response(status)

@@ -9,8 +9,8 @@ import ipaddress
 
 import pytest
 from fastapi.testclient import TestClient
-
 from page_server import ARTICLE_TITLE, serving
+
 from propscan import Analyzer
 from propscan.api import ServerSettings, create_app
 from propscan.errors import InputError

@@ -6,8 +6,8 @@ import ipaddress
 import socket
 
 import pytest
-
 from page_server import ARTICLE_TITLE, serving
+
 from propscan.errors import InputError
 from propscan.readers.fetch import AddressRefusedError, FetchError, FetchPolicy, fetch, parse_networks
 from propscan.readers.ingest import read_input, read_url
