@@ -60,9 +60,18 @@ def test_size_limit_applies_to_pages(site):
         read_url(f"{site}/huge.html", max_bytes=100_000)
 
 
-def test_only_web_urls_are_fetched():
-    with pytest.raises(FetchError, match="only http:// and https://"):
-        fetch("ftp://127.0.0.1/article.html", FetchPolicy())
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://127.0.0.1/article.html", "only http:// and https://"),
+        ("http:///article.html", "only http:// and https://"),
+        ("http://[::1/article.html", "not a valid URL"),
+        ("http://127.0.0.1:99999/", "not a valid URL"),
+    ],
+)
+def test_malformed_urls_are_refused_with_a_reason(url, message):
+    with pytest.raises(FetchError, match=message):
+        fetch(url, FetchPolicy())
 
 
 def test_unreachable_server_is_a_clear_error():

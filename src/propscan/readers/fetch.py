@@ -13,7 +13,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
 from urllib.parse import urljoin, urlsplit
@@ -117,53 +118,70 @@ def fetch(url: str, policy: FetchPolicy) -> Page:
     deadline = time.monotonic() + policy.timeout
     current = url
     for _ in range(policy.max_redirects + 1):
-        response = _get(current, policy, deadline)
-        location = response.headers.get("Location")
-        if response.status in _REDIRECTS and location:
-            response.release_conn()
-            current = urljoin(current, location)
-            continue
-        try:
+        with _response(current, policy, deadline) as response:
+            location = response.headers.get("Location")
+            if response.status in _REDIRECTS and location:
+                current = urljoin(current, location)
+                continue
             return _page(url, current, response, policy, deadline)
-        finally:
-            response.release_conn()
     raise FetchError(f"{url}: more than {policy.max_redirects} redirects")
 
 
-def _get(url: str, policy: FetchPolicy, deadline: float) -> urllib3.BaseHTTPResponse:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchError(f"{url}: only http:// and https:// URLs with a host can be fetched")
-    host = parts.hostname
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise FetchError(f"{url}: the port is not a number between 0 and 65535") from None
+@contextmanager
+def _response(url: str, policy: FetchPolicy, deadline: float) -> Iterator[urllib3.BaseHTTPResponse]:
+    """One GET of ``url`` on a connection to its checked address, closed when the block ends."""
+    scheme, host, port, target = _parts(url)
     address = _checked_address(url, host, port, policy)
-    timeout = urllib3.Timeout(connect=policy.timeout, read=policy.timeout)
-    pool_class = urllib3.HTTPSConnectionPool if parts.scheme == "https" else urllib3.HTTPConnectionPool
-    extra = {"server_hostname": host, "assert_hostname": host} if parts.scheme == "https" else {}
-    pool = pool_class(str(address), port, timeout=timeout, retries=False, maxsize=1, **extra)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise FetchError(f"{url}: no answer within {policy.timeout:g} s")
+    pool_class = urllib3.HTTPSConnectionPool if scheme == "https" else urllib3.HTTPConnectionPool
+    name = host.strip("[]")
+    extra = {"server_hostname": name, "assert_hostname": name} if scheme == "https" else {}
+    default_port = 443 if scheme == "https" else 80
     headers = {
-        "Host": parts.netloc.rpartition("@")[2],
+        "Host": host if port == default_port else f"{host}:{port}",
         "User-Agent": f"propscan/{__version__}",
         "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1",
     }
-    if time.monotonic() > deadline:
-        raise FetchError(f"{url}: no answer within {policy.timeout:g} s")
+    timeout = urllib3.Timeout(connect=remaining, read=remaining)
+    with pool_class(str(address), port, timeout=timeout, retries=False, maxsize=1, **extra) as pool:
+        try:
+            response = pool.urlopen("GET", target, headers=headers, redirect=False, preload_content=False, retries=False)
+        except urllib3.exceptions.HTTPError as error:
+            raise FetchError(f"{url}: {_reason(error)}") from None
+        try:
+            yield response
+        finally:
+            response.release_conn()
+
+
+def _parts(url: str) -> tuple[str, str, int, str]:
+    """Scheme, ASCII host (IDNA for international names), port and request target of ``url``.
+
+    Raises:
+        FetchError: if the URL is not an http(s) URL with a host, or its host or port is malformed.
+    """
     try:
-        return pool.urlopen("GET", target, headers=headers, redirect=False, preload_content=False, retries=False)
-    except urllib3.exceptions.HTTPError as error:
-        raise FetchError(f"{url}: {_reason(error)}") from None
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname.encode("idna").decode("ascii") if parts.hostname else ""
+    except (ValueError, UnicodeError):
+        raise FetchError(f"{url!r} is not a valid URL (host or port)") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise FetchError(f"{url}: only http:// and https:// URLs with a host can be fetched")
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal, as the Host header writes it
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.scheme, host, port or (443 if parts.scheme == "https" else 80), target
 
 
 def _checked_address(url: str, host: str, port: int, policy: FetchPolicy) -> IPAddress:
     """Resolve ``host`` and return the address to connect to, refusing the host if any address is refused."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as error:
-        raise FetchError(f"{url}: cannot resolve {host!r} ({getattr(error, 'strerror', None) or error})") from None
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError) as error:
+        raise FetchError(f"{url!r}: cannot resolve {host!r} ({getattr(error, 'strerror', None) or error})") from None
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     refused = [a for a in addresses if policy.refuses(a)]
     if refused:
