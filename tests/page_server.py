@@ -7,6 +7,7 @@ to a metadata address), an error, an image and an oversized page.
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,13 +70,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serving() -> Iterator[str]:
-    """Serve ``PAGES`` on a free port of 127.0.0.1; yields the base URL (``http://127.0.0.1:PORT``)."""
+def serving(tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """Serve ``PAGES`` on a free port of 127.0.0.1; yields the base URL (``http://127.0.0.1:PORT``).
+
+    With ``tls``, the server speaks HTTPS with that context, and the URL says ``https``.
+    """
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

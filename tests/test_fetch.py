@@ -130,3 +130,35 @@ def test_allow_list_values_are_checked():
     )
     with pytest.raises(InputError, match="'localhost' is not an IP address"):
         parse_networks(["localhost"])
+
+
+@pytest.fixture
+def news_test(monkeypatch):
+    """The name news.test resolves to 127.0.0.1 (never to the internet)."""
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: real("127.0.0.1" if host == "news.test" else host, *a, **k))
+
+
+@pytest.fixture
+def tls_site(tmp_path, monkeypatch):
+    """An HTTPS server with a certificate for news.test, from a CA that this test trusts."""
+    import ssl
+
+    trustme = pytest.importorskip("trustme", reason="HTTPS tests need trustme (pip install 'propscan[test]')")
+    authority = trustme.CA()
+    authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("news.test").configure_cert(context)
+    with serving(tls=context) as base:
+        yield base.rsplit(":", 1)[1]
+
+
+def test_https_verifies_the_name_while_connecting_to_the_checked_address(tls_site, news_test):
+    page = fetch(f"https://news.test:{tls_site}/article.html", SERVER_POLICY)
+    assert ARTICLE_TITLE.encode() in page.data
+
+
+def test_https_certificate_for_another_name_is_refused(tls_site, news_test):
+    with pytest.raises(FetchError, match="TLS failed"):
+        fetch(f"https://127.0.0.1:{tls_site}/article.html", SERVER_POLICY)

@@ -135,17 +135,13 @@ def _response(url: str, policy: FetchPolicy, deadline: float) -> Iterator[urllib
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise FetchError(f"{url}: no answer within {policy.timeout:g} s")
-    pool_class = urllib3.HTTPSConnectionPool if scheme == "https" else urllib3.HTTPConnectionPool
-    name = host.strip("[]")
-    extra = {"server_hostname": name, "assert_hostname": name} if scheme == "https" else {}
     default_port = 443 if scheme == "https" else 80
     headers = {
         "Host": host if port == default_port else f"{host}:{port}",
         "User-Agent": f"propscan/{__version__}",
         "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1",
     }
-    timeout = urllib3.Timeout(connect=remaining, read=remaining)
-    with pool_class(str(address), port, timeout=timeout, retries=False, maxsize=1, **extra) as pool:
+    with _pool(scheme, address, port, host, urllib3.Timeout(connect=remaining, read=remaining)) as pool:
         try:
             response = pool.urlopen("GET", target, headers=headers, redirect=False, preload_content=False, retries=False)
         except urllib3.exceptions.HTTPError as error:
@@ -154,6 +150,16 @@ def _response(url: str, policy: FetchPolicy, deadline: float) -> Iterator[urllib
             yield response
         finally:
             response.release_conn()
+
+
+def _pool(scheme: str, address: IPAddress, port: int, host: str, timeout: urllib3.Timeout) -> urllib3.HTTPConnectionPool:
+    """Connections to ``address``; for HTTPS, TLS still names and verifies ``host``."""
+    if scheme == "https":
+        name = host.strip("[]")
+        return urllib3.HTTPSConnectionPool(
+            str(address), port, timeout=timeout, retries=False, maxsize=1, server_hostname=name, assert_hostname=name
+        )
+    return urllib3.HTTPConnectionPool(str(address), port, timeout=timeout, retries=False, maxsize=1)
 
 
 def _parts(url: str) -> tuple[str, str, int, str]:
@@ -182,7 +188,7 @@ def _checked_address(url: str, host: str, port: int, policy: FetchPolicy) -> IPA
         infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError, ValueError) as error:
         raise FetchError(f"{url!r}: cannot resolve {host!r} ({getattr(error, 'strerror', None) or error})") from None
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     refused = [a for a in addresses if policy.refuses(a)]
     if refused:
         raise AddressRefusedError(
