@@ -233,3 +233,18 @@ def test_sidecar_and_source_option_set_a_text_files_metadata(tmp_path):
     assert isinstance(items["c.txt"], Failure) and "expected a JSON object" in items["c.txt"].error
     (default,) = [i for i in read_sources([folder / "a.txt"])]
     assert default.metadata["source"] == "inbox"  # without --source, the folder names the outlet
+
+
+def test_warc_page_without_a_header_charset_uses_its_meta_tag(tmp_path):
+    from page_server import article_html
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    warc = tmp_path / "meta.warc.gz"
+    with warc.open("wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        payload = io.BytesIO(article_html("iso-8859-1", meta=True))
+        writer.write_record(writer.create_warc_record("https://quay.example/cafe", "response", payload=payload, http_headers=headers))
+    (page,) = read_sources([warc])
+    assert "Café" in page.text
