@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # the tests package holds the page server
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ptc" / "train-articles"
 
 
@@ -42,13 +42,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    import page_server
-
     from propscan.readers.fetch import FetchPolicy, parse_networks
     from propscan.readers.ingest import decode_html, from_html, read_url
+    from tests import page_server
 
     served = pages(args.data, args.articles)
-    page_server.PAGES.update({path: (200, {"Content-Type": "text/html; charset=utf-8"}, body) for path, body in served.items()})
+    page_server.PAGES.update(
+        {path: (200, {"Content-Type": "text/html; charset=utf-8"}, body) for path, body in served.items()}
+    )
     policy = FetchPolicy(private=False, allow=parse_networks(["127.0.0.1"]))
     local, fetched = [], []
     with page_server.serving() as base:
@@ -62,7 +63,9 @@ def main() -> None:
                 read_url(base + path, policy=policy)
             fetched.append((time.perf_counter() - started) / len(served))
     extract, total = statistics.median(local) * 1000, statistics.median(fetched) * 1000
-    print(f"{len(served)} pages, mean {sum(map(len, served.values())) / len(served) / 1024:.1f} KB, {args.rounds} rounds (medians)")
+    print(
+        f"{len(served)} pages, mean {sum(map(len, served.values())) / len(served) / 1024:.1f} KB, {args.rounds} rounds (medians)"
+    )
     for label, ms in (
         ("decode + extract, from memory", extract),
         ("read_url: check, fetch, decode, extract", total),

@@ -39,7 +39,11 @@ def article_html(charset: str, *, meta: bool) -> bytes:
 
 PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
     "/article.html": (200, {"Content-Type": "text/html; charset=utf-8"}, article_html("utf-8", meta=False)),
-    "/latin-header.html": (200, {"Content-Type": "text/html; charset=ISO-8859-1"}, article_html("iso-8859-1", meta=False)),
+    "/latin-header.html": (
+        200,
+        {"Content-Type": "text/html; charset=ISO-8859-1"},
+        article_html("iso-8859-1", meta=False),
+    ),
     "/latin-meta.html": (200, {"Content-Type": "text/html"}, article_html("iso-8859-1", meta=True)),
     "/redirect": (302, {"Location": "/article.html"}, b""),
     "/loop": (302, {"Location": "/loop"}, b""),

@@ -9,12 +9,12 @@ import ipaddress
 
 import pytest
 from fastapi.testclient import TestClient
-from page_server import ARTICLE_TITLE, serving
 
 from propscan import Analyzer
 from propscan.api import ServerSettings, create_app
 from propscan.errors import InputError
 from propscan.readers.ingest import read_url
+from tests.page_server import ARTICLE_TITLE, serving
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"),)
 
@@ -99,7 +99,7 @@ def test_fetch_settings_come_from_the_environment(monkeypatch):
 
 
 def test_an_uploaded_page_is_decoded_with_its_declared_charset(fetching):
-    from page_server import article_html
+    from tests.page_server import article_html
 
     files = {"file": ("cafe.html", article_html("iso-8859-1", meta=True), "text/html")}
     response = fetching.post("/v1/analyze", files=files)

@@ -179,14 +179,14 @@ def test_non_english_is_analyzed_with_a_warning(tmp_path, capsys, tiny_model_dir
 
 @pytest.fixture(scope="module")
 def site():
-    from page_server import serving
+    from tests.page_server import serving
 
     with serving() as base:
         yield base
 
 
 def test_analyze_a_url_keeps_the_url_and_the_extracted_text(capsys, tiny_model_dir, site):
-    from page_server import ARTICLE_TITLE
+    from tests.page_server import ARTICLE_TITLE
 
     code, out, _ = run(capsys, "analyze", f"{site}/latin-header.html", "--json", "--model", tiny_model_dir)
     assert code == 0  # the CLI may fetch loopback: the user fetches for themselves
@@ -197,7 +197,9 @@ def test_analyze_a_url_keeps_the_url_and_the_extracted_text(capsys, tiny_model_d
         assert payload["text"][span["start"] : span["end"]] == span["text"]
 
 
-@pytest.mark.parametrize(("path", "message"), [("/missing", "HTTP 404"), ("/logo.png", "image/png"), ("/loop", "redirects")])
+@pytest.mark.parametrize(
+    ("path", "message"), [("/missing", "HTTP 404"), ("/logo.png", "image/png"), ("/loop", "redirects")]
+)
 def test_analyze_an_unusable_url_is_a_one_line_error(capsys, site, path, message):
     code, out, err = run(capsys, "analyze", f"{site}{path}")
     assert code == 1 and not out

@@ -71,7 +71,8 @@ LATIN_PAGE = """<!doctype html><html><head>{meta}<title>Caf\u00e9 terraces</titl
 
 
 @pytest.mark.parametrize(
-    "meta", ['<meta charset="iso-8859-1">', '<meta http-equiv="Content-Type" content="text/html; charset=windows-1252">']
+    "meta",
+    ['<meta charset="iso-8859-1">', '<meta http-equiv="Content-Type" content="text/html; charset=windows-1252">'],
 )
 def test_html_file_is_decoded_with_its_declared_charset(tmp_path, meta):
     page = tmp_path / "cafe.html"
@@ -80,7 +81,7 @@ def test_html_file_is_decoded_with_its_declared_charset(tmp_path, meta):
 
 
 def test_bytes_that_break_the_declared_charset_are_refused():
-    with pytest.raises(InputError, match="not valid ascii|not valid shift_jis"):
+    with pytest.raises(InputError, match="not valid shift_jis"):
         decode(b"\x81\x20 text", charset="shift_jis")
 
 

@@ -234,9 +234,8 @@ def test_batch_command(tmp_path, analyzer, capsys):
 
 
 def test_batch_of_urls_resumes_without_fetching_again(tmp_path, analyzer, capsys):
-    from page_server import REQUESTS, serving
-
     from propscan.cli import main
+    from tests.page_server import REQUESTS, serving
 
     url = f"sqlite:///{tmp_path / 'urls.db'}"
     with serving() as site:

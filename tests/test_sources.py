@@ -174,7 +174,7 @@ def test_parse_date(value, expected):
 
 @pytest.fixture(scope="module")
 def site():
-    from page_server import serving
+    from tests.page_server import serving
 
     with serving() as base:
         yield base
@@ -204,7 +204,7 @@ def test_url_list_fetches_each_page_and_records_failures(tmp_path, site):
 
 
 def test_url_list_passes_over_known_urls_without_fetching(tmp_path, site):
-    from page_server import REQUESTS
+    from tests.page_server import REQUESTS
 
     path = url_list(tmp_path, site)
     before = len(REQUESTS)
@@ -223,28 +223,39 @@ def test_sidecar_and_source_option_set_a_text_files_metadata(tmp_path):
     folder.mkdir()
     (folder / "a.txt").write_text("Plain headline\n\nThe council voted on Tuesday to close the pool.", encoding="utf-8")
     (folder / "b.txt").write_text("The mayor said the bridge will open in May.", encoding="utf-8")
-    (folder / "b.json").write_text('{"date": "2024-05-01T09:30:00Z", "source": "Herald", "title": "Bridge"}', encoding="utf-8")
+    (folder / "b.json").write_text(
+        '{"date": "2024-05-01T09:30:00Z", "source": "Herald", "title": "Bridge"}', encoding="utf-8"
+    )
     (folder / "c.txt").write_text("The harbour will close for a week.", encoding="utf-8")
     (folder / "c.json").write_text("[1, 2]", encoding="utf-8")
-    items = {Path(i.metadata.get("origin", getattr(i, "origin", ""))).name: i for i in read_sources([folder], source="Wire")}
+    items = {
+        Path(i.metadata.get("origin", getattr(i, "origin", ""))).name: i for i in read_sources([folder], source="Wire")
+    }
     assert items["a.txt"].metadata["source"] == "Wire" and items["a.txt"].metadata["title"] == "Plain headline"
     assert "date" not in items["a.txt"].metadata
-    assert {k: items["b.txt"].metadata[k] for k in ("source", "title", "date")} == {"source": "Herald", "title": "Bridge", "date": "2024-05-01"}
+    assert {k: items["b.txt"].metadata[k] for k in ("source", "title", "date")} == {
+        "source": "Herald",
+        "title": "Bridge",
+        "date": "2024-05-01",
+    }
     assert isinstance(items["c.txt"], Failure) and "expected a JSON object" in items["c.txt"].error
     (default,) = [i for i in read_sources([folder / "a.txt"])]
     assert default.metadata["source"] == "inbox"  # without --source, the folder names the outlet
 
 
 def test_warc_page_without_a_header_charset_uses_its_meta_tag(tmp_path):
-    from page_server import article_html
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
+
+    from tests.page_server import article_html
 
     warc = tmp_path / "meta.warc.gz"
     with warc.open("wb") as out:
         writer = WARCWriter(out, gzip=True)
         headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
         payload = io.BytesIO(article_html("iso-8859-1", meta=True))
-        writer.write_record(writer.create_warc_record("https://quay.example/cafe", "response", payload=payload, http_headers=headers))
+        writer.write_record(
+            writer.create_warc_record("https://quay.example/cafe", "response", payload=payload, http_headers=headers)
+        )
     (page,) = read_sources([warc])
     assert "Café" in page.text

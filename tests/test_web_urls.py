@@ -9,11 +9,11 @@ import ipaddress
 from collections.abc import Iterator
 
 import pytest
-from page_server import serving as serving_pages
-from test_web import browser, open_page, pytestmark, serving, sync_api  # noqa: F401 (a fixture; the skip mark)
 
 from propscan import Analyzer
 from propscan.api import ServerSettings, create_app
+from tests.page_server import serving as serving_pages
+from tests.test_web import browser, open_page, pytestmark, serving, sync_api  # noqa: F401 (a fixture; the skip mark)
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"),)
 

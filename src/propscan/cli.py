@@ -329,8 +329,12 @@ def _serve(args: argparse.Namespace) -> int:
 def _register_batch(commands) -> None:
     parser = commands.add_parser("batch", help="analyze a corpus into a database (resumable; needs the batch extra)")
     parser.add_argument("inputs", nargs="*", help="folders of .txt/.html, .jsonl, .warc(.gz), .rss/.atom/.xml files")
-    parser.add_argument("--urls", action="append", default=[], metavar="FILE", help="a file of URLs to fetch, one a line (repeatable)")
-    parser.add_argument("--source", default=None, help="the outlet of documents whose input names none (default: a .txt file's folder)")
+    parser.add_argument(
+        "--urls", action="append", default=[], metavar="FILE", help="a file of URLs to fetch, one a line (repeatable)"
+    )
+    parser.add_argument(
+        "--source", default=None, help="the outlet of documents whose input names none (default: a .txt file's folder)"
+    )
     parser.add_argument("--db", default=None, help="database URL or SQLite file (default sqlite:///propscan.db)")
     parser.add_argument("--workers", type=int, default=1, help="analyzer processes (local) or actors (ray) (default 1)")
     parser.add_argument(

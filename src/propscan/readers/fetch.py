@@ -21,8 +21,8 @@ from urllib.parse import urljoin, urlsplit
 
 import urllib3
 
-from propscan import __version__
 from propscan.errors import InputError
+from propscan.version import __version__
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -143,7 +143,9 @@ def _response(url: str, policy: FetchPolicy, deadline: float) -> Iterator[urllib
     }
     with _pool(scheme, address, port, host, urllib3.Timeout(connect=remaining, read=remaining)) as pool:
         try:
-            response = pool.urlopen("GET", target, headers=headers, redirect=False, preload_content=False, retries=False)
+            response = pool.urlopen(
+                "GET", target, headers=headers, redirect=False, preload_content=False, retries=False
+            )
         except urllib3.exceptions.HTTPError as error:
             raise FetchError(f"{url}: {_reason(error)}") from None
         try:
@@ -152,7 +154,9 @@ def _response(url: str, policy: FetchPolicy, deadline: float) -> Iterator[urllib
             response.release_conn()
 
 
-def _pool(scheme: str, address: IPAddress, port: int, host: str, timeout: urllib3.Timeout) -> urllib3.HTTPConnectionPool:
+def _pool(
+    scheme: str, address: IPAddress, port: int, host: str, timeout: urllib3.Timeout
+) -> urllib3.HTTPConnectionPool:
     """Connections to ``address``; for HTTPS, TLS still names and verifies ``host``."""
     if scheme == "https":
         name = host.strip("[]")
@@ -209,7 +213,9 @@ def _page(url: str, final_url: str, response: urllib3.BaseHTTPResponse, policy: 
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > policy.max_bytes:
         raise FetchError(f"{final_url}: the page is {int(declared):,} bytes, above the limit of {policy.max_bytes:,}")
-    return Page(url, final_url, _read_limited(final_url, response, policy, deadline), media_type, header.get_content_charset())
+    return Page(
+        url, final_url, _read_limited(final_url, response, policy, deadline), media_type, header.get_content_charset()
+    )
 
 
 def _read_limited(url: str, response: urllib3.BaseHTTPResponse, policy: FetchPolicy, deadline: float) -> bytes:

@@ -48,7 +48,9 @@ def decode(data: bytes, *, source: str = "input", max_bytes: int | None = None, 
     except UnicodeDecodeError as error:
         byte = data[error.start : error.start + 1]
         if encoding != "utf-8":
-            raise InputError(f"{source} is not valid {charset} (byte {error.start}: {byte!r}), the charset it declares") from None
+            raise InputError(
+                f"{source} is not valid {charset} (byte {error.start}: {byte!r}), the charset it declares"
+            ) from None
         raise InputError(
             f"{source} is not valid UTF-8 (byte {error.start}: {byte!r}); "
             "convert it first, e.g. iconv -f latin1 -t utf-8"

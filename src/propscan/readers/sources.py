@@ -137,7 +137,11 @@ def read_file(path: Path, *, max_bytes: int | None = None, source: str | None = 
     try:
         is_html = path.suffix.lower() in HTML_SUFFIXES
         given = ptc_article_id(path)
-        text = decode_html(data, source=origin, max_bytes=limit) if is_html else decode(data, source=origin, max_bytes=limit)
+        text = (
+            decode_html(data, source=origin, max_bytes=limit)
+            if is_html
+            else decode(data, source=origin, max_bytes=limit)
+        )
         document = from_html(text, source=origin) if is_html else Document(text=text)
         sidecar = read_sidecar(path)
     except InputError as error:
@@ -164,7 +168,7 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     except (OSError, ValueError) as error:
         raise InputError(f"{sidecar}: not a readable JSON object ({error})") from None
     if not isinstance(data, dict):
-        raise InputError(f"{sidecar}: expected a JSON object such as {{\"date\": \"2024-05-01\", \"source\": \"Herald\"}}")
+        raise InputError(f'{sidecar}: expected a JSON object such as {{"date": "2024-05-01", "source": "Herald"}}')
     return {k: v for k, v in data.items() if v not in (None, "")}
 
 
