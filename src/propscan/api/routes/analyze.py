@@ -34,6 +34,7 @@ from propscan.api.schemas import (
 from propscan.document import Document
 from propscan.errors import InputError
 from propscan.pipeline import Analyzer
+from propscan.readers.fetch import AddressRefusedError
 from propscan.readers.ingest import HTML_SUFFIXES, decode, decode_html, from_html, from_text, read_url
 
 logger = logging.getLogger(__name__)
