@@ -10,6 +10,7 @@ import pytest
 
 from propscan.cli import main
 from propscan.readers.ptc import parse_label_lines
+from propscan.techniques import TECHNIQUES
 
 TINY = Path(__file__).parent / "data" / "tiny-ptc"
 ARTICLES = TINY / "train-articles"
@@ -136,6 +137,30 @@ def test_train_without_torch_names_the_extra_to_install(tmp_path):
     assert result.returncode == 1
     assert "training needs torch" in result.stderr and "propscan[train]" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "m").exists()
+
+
+def test_analyze_keeps_techniques_named_by_readable_name_or_label(capsys, tiny_model_dir):
+    code, out, _ = run(capsys, "analyze", ARTICLES / "article90001.txt", "--json", "--model", tiny_model_dir)
+    found = {span["technique"] for span in json.loads(out)["spans"]}
+    assert found, "the tiny model finds something in its own training article"
+    label = sorted(found)[0]
+    readable = TECHNIQUES[label].name.upper()
+    code, out, _ = run(
+        capsys, "analyze", ARTICLES / "article90001.txt", "--json", "--model", tiny_model_dir,
+        "--techniques", f"{readable},Exaggeration,Minimisation",
+    )
+    kept = {span["technique"] for span in json.loads(out)["spans"]}
+    assert code == 0 and label in kept and kept <= {label, "Exaggeration,Minimisation"}
+
+
+@pytest.mark.parametrize("command", ["analyze", "batch"])
+def test_an_unknown_technique_is_refused_with_the_valid_names(tmp_path, capsys, tiny_model_dir, command):
+    extra = ["--db", f"sqlite:///{tmp_path / 'x.db'}", "--no-progress"] if command == "batch" else []
+    code, out, err = run(capsys, command, ARTICLES / "article90001.txt", "--model", tiny_model_dir, "--techniques", "Nope", *extra)
+    assert code == 1 and out == ""
+    assert "unknown technique 'Nope'" in err and "Loaded language (Loaded_Language)" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.db").exists()
 
 
 def test_techniques_lists_both_inventories(capsys):

@@ -16,7 +16,7 @@ from propscan import Document
 from propscan.batch.jobs import AnalyzerSpec, analyze_batch, make_engine, run_batch
 from propscan.batch.store import Store
 from propscan.batch.store.tables import AnalysisRow, SpanRow
-from propscan.errors import PropscanError
+from propscan.errors import PropscanError, UnknownTechniqueError
 from propscan.readers.sources import read_sources
 from tests import pg_cluster
 from tests.shipped import MODEL, needs_model
@@ -107,6 +107,16 @@ def test_new_options_make_a_new_run(tmp_path, analyzer):
         assert techniques <= {"Loaded_Language"}
         scores = list(session.scalars(select(SpanRow.score).where(SpanRow.run_id == second.run.id)))
         assert all(score >= 0.5 for score in scores)
+
+
+def test_techniques_by_any_name_make_the_same_run_and_unknown_ones_are_refused_first(tmp_path, analyzer):
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    by_label = run_batch([BATCH / "feeds"], db=url, model=MODEL, analyzer=analyzer, techniques=["Loaded_Language"])
+    by_name = run_batch([BATCH / "feeds"], db=url, model=MODEL, analyzer=analyzer, techniques="loaded language")
+    assert by_name.run.id == by_label.run.id and by_name.analyzed == 0 and by_name.skipped == 4
+    with pytest.raises(UnknownTechniqueError, match="unknown technique 'Nope'"):
+        run_batch([BATCH / "feeds"], db=f"sqlite:///{tmp_path / 'n.db'}", model=MODEL, analyzer=analyzer, techniques="Nope")
+    assert not (tmp_path / "n.db").exists()
 
 
 def _children(pid: int) -> list[int]:

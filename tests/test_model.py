@@ -133,6 +133,14 @@ def test_threshold_and_technique_filters(eager_analyzer, tiny_corpus):
     assert only.spans and {s.technique for s in only.spans} == {technique}
 
 
+def test_predict_takes_strings_as_well_as_documents(eager_analyzer, tiny_corpus):
+    document = tiny_corpus[1].document
+    from_text, from_document = eager_analyzer.predict([document.text, document])
+    assert from_text.spans == from_document.spans and from_text.document.text == document.text
+    with pytest.raises(TypeError, match="analyze"):
+        eager_analyzer.predict(document.text)
+
+
 def test_analyzer_refuses_empty_text(tiny_model_dir):
     with pytest.raises(InputError, match="empty"):
         Analyzer.load(tiny_model_dir).analyze("  \n ")

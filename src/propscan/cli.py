@@ -14,6 +14,10 @@ from propscan.errors import PropscanError
 from propscan.version import __version__
 
 EXIT_ERROR = 1
+TECHNIQUES_HELP = (
+    "techniques to keep, comma-separated: readable names or labels, any case or punctuation "
+    "(e.g. 'loaded language,Exaggeration,Minimisation'; see propscan techniques)"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,7 +82,7 @@ def _register_analyze(commands) -> None:
     parser.add_argument("--json", action="store_true", help="print the analysis as JSON")
     parser.add_argument("--html", action="store_true", help="treat the input as HTML whatever its name")
     parser.add_argument("--threshold", type=float, default=0.0, help="hide spans scoring below this (0-1)")
-    parser.add_argument("--techniques", default=None, help="comma-separated technique labels to keep")
+    parser.add_argument("--techniques", default=None, help=TECHNIQUES_HELP)
     parser.add_argument("--max-bytes", type=int, default=None, help="refuse inputs larger than this (default 10 MB)")
     _model_option(parser)
     parser.set_defaults(run=_analyze)
@@ -96,13 +100,12 @@ def _analyze(args: argparse.Namespace) -> int:
     if args.html and document.metadata.get("extracted_from") != "html":
         document = from_html(document.text, source=args.input, id=document.id)
     analyzer = Analyzer.load(args.model, threads=args.threads)
-    techniques = [t.strip() for t in args.techniques.split(",")] if args.techniques else None
     with Progress(console=Console(stderr=True), transient=True, disable=len(document.text) < 100_000) as bar:
         task = bar.add_task("analyzing", total=len(document.text))
         analysis = analyzer.predict(
             [document],
             threshold=args.threshold,
-            techniques=techniques,
+            techniques=args.techniques,
             progress=lambda done, _: bar.update(task, completed=done),
         )[0]
     for warning in analysis.warnings:
@@ -347,7 +350,7 @@ def _register_batch(commands) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=8, help="documents analyzed together (default 8)")
     parser.add_argument("--threshold", type=float, default=0.0, help="drop spans scoring below this (0-1)")
-    parser.add_argument("--techniques", default=None, help="comma-separated technique labels to keep")
+    parser.add_argument("--techniques", default=None, help=TECHNIQUES_HELP)
     parser.add_argument("--retry-failed", action="store_true", help="analyze again the documents that failed last time")
     parser.add_argument("--max-bytes", type=int, default=None, help="refuse articles larger than this (default 10 MB)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -362,7 +365,6 @@ def _batch(args: argparse.Namespace) -> int:
 
     if not args.inputs and not args.urls:
         raise PropscanError("batch needs inputs: folders or files, or --urls FILE")
-    techniques = [t.strip() for t in args.techniques.split(",")] if args.techniques else None
     with RichProgress("analyzing", disable=args.no_progress) as progress:
         summary = run_batch(
             args.inputs,
@@ -375,7 +377,7 @@ def _batch(args: argparse.Namespace) -> int:
             threads=args.threads,
             batch_size=args.batch_size,
             threshold=args.threshold,
-            techniques=techniques,
+            techniques=args.techniques,
             retry_failed=args.retry_failed,
             ray_address=args.ray_address,
             max_bytes=args.max_bytes,

@@ -32,11 +32,12 @@ class UnknownTechniqueError(PropscanError):
 
     def __init__(self, label: str, known: Iterable[str], inventory_name: str | None = None) -> None:
         self.label = label
-        names = ", ".join(known)
         if inventory_name is None:
-            message = f"unknown technique inventory {label!r}; known: {names}"
+            message = f"unknown technique inventory {label!r}; known: {', '.join(known)}"
         else:
-            message = f"unknown technique {label!r} for inventory {inventory_name!r}; known: {names}"
+            # Labels contain commas, so the list is separated by semicolons.
+            problem = f"unknown technique {label!r}" if label else "no technique named"
+            message = f"{problem} for inventory {inventory_name!r}; valid names (readable or label): {'; '.join(known)}"
         super().__init__(message)
 
 

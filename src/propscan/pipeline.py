@@ -15,9 +15,9 @@ from pathlib import Path
 
 from propscan.document import Analysis, Document, Sentence, Span
 from propscan.errors import ModelError
-from propscan.model import PRESETS, PropagandaModel
+from propscan.model import PRESETS, ModelConfig, PropagandaModel
 from propscan.readers.ingest import check_text, from_html, language_warning
-from propscan.techniques import Technique, get_inventory
+from propscan.techniques import Inventory, Technique, get_inventory
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,11 @@ def model_path(name_or_path: str | Path) -> Path:
             f"no model at {path}; give a preset ({', '.join(PRESETS)}) or a folder saved by propscan train"
         )
     return path
+
+
+def model_inventory(name_or_path: str | Path) -> Inventory:
+    """The inventory a model predicts from, read from its config without loading the model."""
+    return get_inventory(ModelConfig.load(model_path(name_or_path)).inventory)
 
 
 class Analyzer:
@@ -68,15 +73,18 @@ class Analyzer:
         return cls(model, threshold=threshold, name=f"{label}@{model.config.propscan_version}")
 
     @property
+    def inventory(self) -> Inventory:
+        return get_inventory(self.model.config.inventory)
+
+    @property
     def techniques(self) -> list[Technique]:
-        return get_inventory(self.model.config.inventory).techniques()
+        return self.inventory.techniques()
 
     def analyze(
-        self, text: str | Document, *, threshold: float | None = None, techniques: Iterable[str] | None = None
+        self, text: str | Document, *, threshold: float | None = None, techniques: str | Iterable[str] | None = None
     ) -> Analysis:
         """Analyze one article given as text (or a ``Document``)."""
-        document = text if isinstance(text, Document) else Document(text=text)
-        return self.predict([document], threshold=threshold, techniques=techniques)[0]
+        return self.predict([text], threshold=threshold, techniques=techniques)[0]
 
     def analyze_html(self, html: str, **options) -> Analysis:
         """Extract the article from an HTML page and analyze it; offsets refer to the extracted text."""
@@ -84,26 +92,32 @@ class Analyzer:
 
     def predict(
         self,
-        documents: Sequence[Document],
+        texts: Sequence[str | Document],
         *,
         threshold: float | None = None,
-        techniques: Iterable[str] | None = None,
+        techniques: str | Iterable[str] | None = None,
         progress: Progress | None = None,
     ) -> list[Analysis]:
-        """Analyze a batch of documents; windows of short documents are encoded together.
+        """Analyze a batch of articles, given as strings or ``Document``s; short ones are encoded together.
 
         Args:
             threshold: overrides the analyzer's threshold for this call.
-            techniques: keep only spans of these techniques.
+            techniques: keep only spans of these techniques: names or labels, or one comma-separated
+                string (see ``Inventory.select``).
             progress: called with (characters done, characters in all) as the work proceeds.
 
         Raises:
             InputError: if a document is empty or binary.
+            UnknownTechniqueError: if a technique is not one this model predicts.
+            TypeError: if ``texts`` is a single string rather than a sequence of them.
         """
+        if isinstance(texts, str):
+            raise TypeError("predict takes a list of articles; call analyze(text) for one")
+        documents = [t if isinstance(t, Document) else Document(text=t) for t in texts]
+        wanted = set(self.inventory.select(techniques)) if techniques is not None else None
         for document in documents:
             check_text(document.text, source=document.id or "input")
         cutoff = self.threshold if threshold is None else threshold
-        wanted = set(techniques) if techniques is not None else None
         total = sum(len(d.text) for d in documents)
         done = 0
         short = [i for i, d in enumerate(documents) if len(d.text) <= SEGMENT_CHARS]

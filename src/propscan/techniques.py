@@ -7,6 +7,8 @@ here. Labels are spelled exactly as in the PTC label files so that files round-t
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from propscan.errors import UnknownTechniqueError
@@ -187,6 +189,36 @@ _ALL = (
 TECHNIQUES: dict[str, Technique] = {t.label: t for t in _ALL}
 
 
+def _key(name: str) -> str:
+    """The loose form of a name: case, accents, spaces and punctuation do not count."""
+    decomposed = unicodedata.normalize("NFKD", name).casefold()
+    return "".join(ch for ch in decomposed if ch.isalnum())
+
+
+# Every spelling a technique answers to (label or readable name, loosely) -> its label.
+_BY_KEY: dict[str, str] = {_key(form): t.label for t in _ALL for form in (t.label, t.name)}
+
+
+def split_names(text: str) -> list[str]:
+    """Split a comma-separated list of technique names, keeping labels that contain commas whole.
+
+    ``"Loaded language,Exaggeration,Minimisation"`` gives ``["Loaded language",
+    "Exaggeration,Minimisation"]``: at each position the longest run of pieces that names a
+    technique wins; a piece that names none stays alone, for the caller to refuse.
+    """
+    pieces = [piece.strip() for piece in text.split(",") if piece.strip()]
+    names = []
+    start = 0
+    while start < len(pieces):
+        end = next(
+            (end for end in range(len(pieces), start + 1, -1) if _key(",".join(pieces[start:end])) in _BY_KEY),
+            start + 1,
+        )
+        names.append(",".join(pieces[start:end]))
+        start = end
+    return names
+
+
 @dataclass(frozen=True)
 class Inventory:
     """A named, ordered set of technique labels a model predicts from."""
@@ -203,6 +235,40 @@ class Inventory:
     def techniques(self) -> list[Technique]:
         return [TECHNIQUES[label] for label in self.labels]
 
+    def valid_names(self) -> list[str]:
+        """Each technique as users may name it: ``Readable name (Label)``."""
+        return [f"{t.name} ({t.label})" for t in self.techniques()]
+
+    def select(self, names: str | Iterable[str]) -> tuple[str, ...]:
+        """The labels of this inventory that ``names`` pick, in inventory order.
+
+        Users write techniques as they read them ("Loaded language"), as files spell them
+        (``Loaded_Language``) or loosely ("loaded-language"); every interface resolves them here.
+        A string is a comma-separated list (labels with commas, such as
+        ``Exaggeration,Minimisation``, are recognised whole). A PTC technique picks the SemEval
+        class it was merged into, and a merged class picks its PTC techniques.
+
+        Raises:
+            UnknownTechniqueError: for a name no technique of this inventory answers to, or no name at all.
+        """
+        pieces = split_names(names) if isinstance(names, str) else [n.strip() for n in names if n.strip()]
+        if not pieces:
+            raise UnknownTechniqueError("", self.valid_names(), self.name)
+        picked = {label for piece in pieces for label in self._labels_for(piece)}
+        return tuple(label for label in self.labels if label in picked)
+
+    def _labels_for(self, name: str) -> tuple[str, ...]:
+        label = _BY_KEY.get(_key(name), name)
+        if label in self.labels:
+            return (label,)
+        merged = _MERGED_INTO_SEMEVAL.get(label)
+        if merged in self.labels:
+            return (merged,)
+        members = tuple(member for member, target in _MERGED_INTO_SEMEVAL.items() if target == label)
+        if members and all(member in self.labels for member in members):
+            return members
+        raise UnknownTechniqueError(name, self.valid_names(), self.name)
+
     def normalize(self, label: str) -> str:
         """Map a label from either PTC inventory into this one.
 
@@ -215,7 +281,7 @@ class Inventory:
         merged = _MERGED_INTO_SEMEVAL.get(label)
         if merged is not None and merged in self.labels:
             return merged
-        raise UnknownTechniqueError(label, self.labels, self.name)
+        raise UnknownTechniqueError(label, self.valid_names(), self.name)
 
 
 PTC18 = Inventory(

@@ -31,7 +31,8 @@ class AnalyzeOptions(BaseModel):
     techniques: list[str] | None = Field(
         None,
         max_length=MAX_TECHNIQUES,
-        description="Keep only spans of these technique labels (see GET /v1/techniques); omit for all.",
+        description="Keep only spans of these techniques (see GET /v1/techniques), each given by its name "
+        '("Loaded language") or label ("Loaded_Language"), case and punctuation aside; omit for all.",
     )
     id: str = Field("", max_length=MAX_ID_CHARS, description="Your identifier for the article, echoed back.")
 

@@ -32,7 +32,7 @@ from propscan.api.schemas import (
     FieldErrorsPublic,
 )
 from propscan.document import Document
-from propscan.errors import InputError
+from propscan.errors import InputError, UnknownTechniqueError
 from propscan.pipeline import Analyzer
 from propscan.readers.fetch import AddressRefusedError
 from propscan.readers.ingest import HTML_SUFFIXES, decode, decode_html, from_html, from_text, read_url
@@ -96,7 +96,7 @@ async def _from_json(request: Request, analyzer: Analyzer, settings: ServerSetti
         body_model = AnalyzeRequest.model_validate(data, strict=True)  # JSON has types: "0.5" is no number
     except ValidationError as error:
         raise RequestValidationError(_errors(error)) from None
-    _check_techniques(body_model.techniques, analyzer)
+    techniques = _resolve_techniques(body_model.techniques, analyzer)
     if body_model.url is not None:
         document = await _fetched(body_model.url, body_model.id, settings)
     elif body_model.html is not None:
@@ -104,7 +104,7 @@ async def _from_json(request: Request, analyzer: Analyzer, settings: ServerSetti
         document = await run_in_threadpool(from_html, html, source="html", id=body_model.id)
     else:
         document = Document(text=_as_upload(body_model.text, "text", max_bytes), id=body_model.id)
-    return AnalyzeInput(document, body_model.threshold, body_model.techniques)
+    return AnalyzeInput(document, body_model.threshold, techniques)
 
 
 async def _from_form(request: Request, analyzer: Analyzer, max_bytes: int) -> AnalyzeInput:
@@ -140,7 +140,7 @@ async def _from_form(request: Request, analyzer: Analyzer, max_bytes: int) -> An
             options = AnalyzeOptions.model_validate(options_data)
         except ValidationError as error:
             raise RequestValidationError(_errors(error)) from None
-        _check_techniques(options.techniques, analyzer)
+        techniques = _resolve_techniques(options.techniques, analyzer)
         data = await upload.read()
     text = decode_html(data, source=name, max_bytes=max_bytes)
     document = await run_in_threadpool(
@@ -150,7 +150,7 @@ async def _from_form(request: Request, analyzer: Analyzer, max_bytes: int) -> An
         id=options.id or PurePath(name).stem,
         html=True if suffix in HTML_SUFFIXES else None,
     )
-    return AnalyzeInput(document, options.threshold, options.techniques)
+    return AnalyzeInput(document, options.threshold, techniques)
 
 
 async def _fetched(url: str, ident: str, settings: ServerSettings) -> Document:
@@ -176,17 +176,20 @@ async def _fetched(url: str, ident: str, settings: ServerSettings) -> Document:
     return Document(text=document.text, id=ident or document.id, metadata=document.metadata)
 
 
-def _check_techniques(labels: list[str] | None, analyzer: Analyzer) -> None:
-    if labels is None:
-        return
-    known = [t.label for t in analyzer.techniques]
-    errors = [
-        _error(("body", "techniques", i), f"unknown technique {label!r}; this model knows: {', '.join(known)}")
-        for i, label in enumerate(labels)
-        if label not in known
-    ]
-    if errors:
-        raise RequestValidationError(errors)
+def _resolve_techniques(names: list[str] | None, analyzer: Analyzer) -> list[str] | None:
+    """The model's labels for the names a client sent (readable names, labels or loose forms); 422 names each unknown one."""
+    if names is None:
+        return None
+    labels: list[str] = []
+    errors = []
+    for i, name in enumerate(names):
+        try:
+            labels.extend(analyzer.inventory.select([name]))
+        except UnknownTechniqueError as error:
+            errors.append(_error(("body", "techniques", i), str(error)))
+    if errors or not labels:
+        raise RequestValidationError(errors or [_error(("body", "techniques"), "name at least one technique, or omit the field")])
+    return sorted(set(labels))
 
 
 def _as_upload(text: str, field: str, max_bytes: int) -> str:
@@ -229,7 +232,7 @@ _MULTIPART_SCHEMA = {
             "type": "array",
             "items": {"type": "string"},
             "maxItems": MAX_TECHNIQUES,
-            "description": "Repeat the field once per technique label to keep (labels contain commas).",
+            "description": "Repeat the field once per technique to keep: its name or label (labels contain commas).",
         },
         "id": {
             "type": "string",

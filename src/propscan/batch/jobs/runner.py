@@ -18,6 +18,7 @@ from typing import Protocol
 from propscan.batch.jobs.engines import AnalyzerSpec, Batch, Outcome, failure, make_engine
 from propscan.batch.store import Run, Store, StoreError
 from propscan.errors import PropscanError
+from propscan.pipeline import model_inventory
 from propscan.readers.sources import Failure, Item, Known, count_records, read_sources
 from propscan.settings import threads_per_worker
 
@@ -63,7 +64,7 @@ def run_batch(
     threads: int | None = None,
     batch_size: int = 8,
     threshold: float = 0.0,
-    techniques: Iterable[str] | None = None,
+    techniques: str | Iterable[str] | None = None,
     retry_failed: bool = False,
     ray_address: str | None = None,
     max_bytes: int | None = None,
@@ -82,7 +83,8 @@ def run_batch(
         workers: analyzer processes (local) or actors (ray).
         threads: model (onnxruntime) threads per worker (default: this machine's cores divided by ``workers``).
         batch_size: documents analyzed together; the same size gives the same results on any engine.
-        threshold, techniques: passed to ``Analyzer.predict``; they are part of the run's identity.
+        threshold, techniques: passed to ``Analyzer.predict``; they are part of the run's identity, the
+            techniques as the model's labels whatever names they were given by.
         retry_failed: analyze again the documents the run recorded as failed.
         analyzer: an ``Analyzer`` already loaded in this process, used by the local engine with one worker.
 
@@ -92,7 +94,7 @@ def run_batch(
     if workers < 1 or batch_size < 1:
         raise PropscanError("--workers and --batch-size must be at least 1")
     started = time.perf_counter()
-    wanted = tuple(sorted(set(techniques))) if techniques is not None else None
+    wanted = model_inventory(model).select(techniques) if techniques is not None else None
     total = count_records(inputs, urls=urls)  # fails fast on a missing input, before any model loads
     spec = AnalyzerSpec(
         model=str(model),
