@@ -153,6 +153,14 @@ def test_analyze_keeps_techniques_named_by_readable_name_or_label(capsys, tiny_m
     assert code == 0 and label in kept and kept <= {label, "Exaggeration,Minimisation"}
 
 
+def test_color_flag_forces_colour_or_plain_markers(capsys, monkeypatch, tiny_model_dir):
+    monkeypatch.setenv("NO_COLOR", "1")
+    _, coloured, _ = run(capsys, "analyze", ARTICLES / "article90004.txt", "--model", tiny_model_dir, "--color", "always")
+    assert "\x1b[" in coloured and "[1]" in coloured and "[1>" not in coloured
+    _, plain, _ = run(capsys, "analyze", ARTICLES / "article90004.txt", "--model", tiny_model_dir, "--color", "never")
+    assert "\x1b[" not in plain and "[1>" in plain and "<1]" in plain
+
+
 @pytest.mark.parametrize("command", ["analyze", "batch"])
 def test_an_unknown_technique_is_refused_with_the_valid_names(tmp_path, capsys, tiny_model_dir, command):
     extra = ["--db", f"sqlite:///{tmp_path / 'x.db'}", "--no-progress"] if command == "batch" else []

@@ -84,6 +84,10 @@ def _register_analyze(commands) -> None:
     parser.add_argument("--threshold", type=float, default=0.0, help="hide spans scoring below this (0-1)")
     parser.add_argument("--techniques", default=None, help=TECHNIQUES_HELP)
     parser.add_argument("--max-bytes", type=int, default=None, help="refuse inputs larger than this (default 10 MB)")
+    parser.add_argument(
+        "--color", choices=("auto", "always", "never"), default="auto",
+        help="auto (default): colour in a terminal unless NO_COLOR is set; never: mark spans as [n> ... <n]",
+    )
     _model_option(parser)
     parser.set_defaults(run=_analyze)
 
@@ -114,8 +118,17 @@ def _analyze(args: argparse.Namespace) -> int:
         json.dump(analysis.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
-        print_analysis(analysis)
+        print_analysis(analysis, _console(args.color))
     return 0
+
+
+def _console(color: str):
+    """A console for --color: ``always`` beats NO_COLOR and pipes, ``never`` prints plain text."""
+    from rich.console import Console
+
+    if color == "always":
+        return Console(force_terminal=True, no_color=False)
+    return Console(color_system=None) if color == "never" else Console()
 
 
 # ----------------------------------------------------------------------------------- predict
