@@ -411,6 +411,21 @@ def test_exports_follow_what_the_page_shows(web: Watched, server: str, tmp_path:
         offline.close()
 
 
+def test_api_docs_render_with_no_request_off_the_server(browser, server: str) -> None:
+    context = browser.new_context()
+    web = Watched(context.new_page(), server)
+    # As offline: every request to another host fails (and is still recorded).
+    web.page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server + "/") else route.abort())
+    try:
+        web.page.goto(server + "/docs")
+        sync_api.expect(web.page.locator(".swagger-ui .info .title")).to_contain_text("propscan")
+        sync_api.expect(web.page.locator(".opblock-summary-path", has_text="/v1/analyze")).to_be_visible()
+        assert web.external_requests() == [] and web.errors == []
+        assert any(u.startswith(server + "/docs/assets/swagger-ui-bundle.js") for u in web.requests)
+    finally:
+        context.close()
+
+
 def test_phone_width_reads_without_sideways_scrolling(browser, server: str) -> None:
     web = open_page(browser, server, width=375, height=740)
     page = web.page

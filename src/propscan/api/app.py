@@ -14,7 +14,8 @@ from typing import Any
 from fastapi import FastAPI, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from propscan.api.batching import Batcher, BusyError
@@ -27,7 +28,8 @@ from propscan.version import __version__
 
 logger = logging.getLogger(__name__)
 
-_DOCS_PATHS = ("/docs", "/redoc")
+_DOCS_PATHS = ("/docs",)
+DOCS_ASSETS = "/docs/assets"
 MAX_FIELD_ERRORS = 20
 
 
@@ -73,6 +75,8 @@ def create_app(settings: ServerSettings | None = None, *, analyzer: Analyzer | N
         version=__version__,
         summary="Find propaganda-technique spans in news articles (SemEval-2020 Task 11).",
         lifespan=lifespan,
+        docs_url=None,  # served by _add_docs from local files; ReDoc has no PyPI bundle, so no /redoc
+        redoc_url=None,
     )
     app.state.settings = settings
     app.include_router(api_router)
@@ -80,6 +84,7 @@ def create_app(settings: ServerSettings | None = None, *, analyzer: Analyzer | N
     app.include_router(corpus.router)
     _add_error_handlers(app)
     _add_page(app)
+    _add_docs(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, docs_paths=_DOCS_PATHS)
     return app
@@ -134,3 +139,22 @@ def _add_page(app: FastAPI) -> None:
         return FileResponse(WEB_DIR / "index.html", media_type="text/html; charset=utf-8")
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs`` from the swagger-ui-bundle package, so the docs render offline and load nothing from a CDN."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="propscan API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            # Swagger UI would otherwise send the schema's URL to validator.swagger.io for a badge.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
