@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 extras="${1:-}"
 python3 -m venv .venv
 . .venv/bin/activate
+# pip < 23.3 does not see that lxml's "html-clean" extra is the "html_clean" justext asks for, and
+# warns "lxml ... does not provide the extra 'html_clean'" on every install (PEP 685 normalization).
+python -m pip install -q "pip>=23.3"
 if [[ ",$extras," == *,train,* || ",$extras," == *,test,* ]]; then
   # The CPU build first (this machine keeps its wheel on disk; elsewhere add
   # --index-url https://download.pytorch.org/whl/cpu). With it installed, "torch>=2.2" pulls nothing bigger.
