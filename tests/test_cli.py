@@ -171,6 +171,12 @@ def test_an_unknown_technique_is_refused_with_the_valid_names(tmp_path, capsys, 
     assert not (tmp_path / "x.db").exists()
 
 
+def test_techniques_shows_the_readable_name_and_the_label(capsys):
+    code, out, _ = run(capsys, "techniques")
+    assert code == 0 and "--techniques takes\neither" in out
+    assert "Loaded language (Loaded_Language)" in out and "Exaggeration or minimisation (Exaggeration,Minimisation)" in out
+
+
 def test_techniques_lists_both_inventories(capsys):
     code, out, _ = run(capsys, "techniques", "--json")
     assert code == 0 and len(json.loads(out)) == 14

@@ -308,6 +308,10 @@ def _techniques(args: argparse.Namespace) -> int:
         json.dump([asdict(t) for t in techniques], sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
+    print(
+        "Each technique: its readable name, then its label (JSON and SemEval files). --techniques takes\n"
+        "either, in any case and punctuation, comma-separated: --techniques 'loaded language,Doubt'\n"
+    )
     for technique in techniques:
         print(f"{technique.name} ({technique.label})\n  {technique.definition}\n  e.g. {technique.example}\n")
     return 0
