@@ -143,7 +143,7 @@ def test_analyze_keeps_techniques_named_by_readable_name_or_label(capsys, tiny_m
     code, out, _ = run(capsys, "analyze", ARTICLES / "article90001.txt", "--json", "--model", tiny_model_dir)
     found = {span["technique"] for span in json.loads(out)["spans"]}
     assert found, "the tiny model finds something in its own training article"
-    label = sorted(found)[0]
+    label = min(found)
     readable = TECHNIQUES[label].name.upper()
     code, out, _ = run(
         capsys, "analyze", ARTICLES / "article90001.txt", "--json", "--model", tiny_model_dir,

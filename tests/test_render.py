@@ -62,4 +62,6 @@ def test_every_technique_looks_different_at_every_colour_depth(inventory, color_
     assert all(looks.values()), "a span without a style"
     assert len(set(looks.values())) == len(words), f"techniques share a look: {looks}"
     if color_system in ("standard", "windows"):
-        assert not any("38;" in look or "48;" in look for look in looks.values()), "8/16-colour terminals get basic colours"
+        assert not any("38;" in look or "48;" in look for look in looks.values()), (
+            "8/16-colour terminals get basic colours"
+        )

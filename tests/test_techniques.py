@@ -63,5 +63,8 @@ def test_an_unknown_or_missing_name_is_refused_with_the_valid_names(names, probl
         SEMEVAL2020.select(names)
     message = str(error.value)
     assert problem in message
-    assert "Loaded language (Loaded_Language)" in message and "Exaggeration or minimisation (Exaggeration,Minimisation)" in message
+    assert (
+        "Loaded language (Loaded_Language)" in message
+        and "Exaggeration or minimisation (Exaggeration,Minimisation)" in message
+    )
     assert "\n" not in message
