@@ -171,6 +171,11 @@ def test_an_unknown_technique_is_refused_with_the_valid_names(tmp_path, capsys, 
     assert not (tmp_path / "x.db").exists()
 
 
+def test_batch_techniques_with_a_folder_that_is_no_model_is_a_clear_error(tmp_path, capsys):
+    code, _, err = run(capsys, "batch", ARTICLES, "--model", tmp_path, "--techniques", "Doubt", "--no-progress")
+    assert code == 1 and f"{tmp_path} is not a propscan model" in err and "Traceback" not in err
+
+
 def test_techniques_shows_the_readable_name_and_the_label(capsys):
     code, out, _ = run(capsys, "techniques")
     assert code == 0 and "--techniques takes\neither" in out

@@ -45,7 +45,10 @@ def model_path(name_or_path: str | Path) -> Path:
 
 def model_inventory(name_or_path: str | Path) -> Inventory:
     """The inventory a model predicts from, read from its config without loading the model."""
-    return get_inventory(ModelConfig.load(model_path(name_or_path)).inventory)
+    folder = model_path(name_or_path)
+    if not (folder / "config.json").is_file():
+        raise ModelError(f"{folder} is not a propscan model: it lacks config.json")
+    return get_inventory(ModelConfig.load(folder).inventory)
 
 
 class Analyzer:
@@ -92,7 +95,7 @@ class Analyzer:
 
     def predict(
         self,
-        texts: Sequence[str | Document],
+        documents: Sequence[str | Document],
         *,
         threshold: float | None = None,
         techniques: str | Iterable[str] | None = None,
@@ -109,23 +112,23 @@ class Analyzer:
         Raises:
             InputError: if a document is empty or binary.
             UnknownTechniqueError: if a technique is not one this model predicts.
-            TypeError: if ``texts`` is a single string rather than a sequence of them.
+            TypeError: if ``documents`` is a single string rather than a sequence of them.
         """
-        if isinstance(texts, str):
+        if isinstance(documents, str):
             raise TypeError("predict takes a list of articles; call analyze(text) for one")
-        documents = [t if isinstance(t, Document) else Document(text=t) for t in texts]
+        batch = [d if isinstance(d, Document) else Document(text=d) for d in documents]
         wanted = set(self.inventory.select(techniques)) if techniques is not None else None
-        for document in documents:
+        for document in batch:
             check_text(document.text, source=document.id or "input")
         cutoff = self.threshold if threshold is None else threshold
-        total = sum(len(d.text) for d in documents)
+        total = sum(len(d.text) for d in batch)
         done = 0
-        short = [i for i, d in enumerate(documents) if len(d.text) <= SEGMENT_CHARS]
-        spans: dict[int, list[Span]] = dict(zip(short, self.model.predict([documents[i] for i in short]), strict=True))
-        done += sum(len(documents[i].text) for i in short)
+        short = [i for i, d in enumerate(batch) if len(d.text) <= SEGMENT_CHARS]
+        spans: dict[int, list[Span]] = dict(zip(short, self.model.predict([batch[i] for i in short]), strict=True))
+        done += sum(len(batch[i].text) for i in short)
         if progress:
             progress(done, total)
-        for i, document in enumerate(documents):
+        for i, document in enumerate(batch):
             if i in spans:
                 continue
             spans[i] = []
@@ -135,7 +138,7 @@ class Analyzer:
                 done += end - start
                 if progress:
                     progress(done, total)
-        return [self._analysis(d, spans[i], cutoff, wanted) for i, d in enumerate(documents)]
+        return [self._analysis(d, spans[i], cutoff, wanted) for i, d in enumerate(batch)]
 
     def _analysis(self, document: Document, spans: list[Span], cutoff: float, wanted: set[str] | None) -> Analysis:
         kept = sorted(
