@@ -171,3 +171,17 @@ def test_undated_documents_are_counted_not_dropped_silently(store):
     assert build_report(store, by="source", filters=Filters(sources=("Courier",))).undated == 0
     chart = density_figure(store, store.get_run().id, Filters(), ["Courier"])
     assert "1 document without a publication date left out" in chart.axes[0].get_title()
+
+
+def test_report_technique_filter_takes_names_and_refuses_unknown_ones(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'names.db'}"
+    with Store.open(url) as store:
+        run = store.get_or_create_run("fast@test", {})
+        for document, spans in DOCS:
+            store.save_analysis(run.id, document, spans, 0.5)
+    assert main(["report", "--db", url, "--by", "technique", "--technique", "flag waving"]) == 0
+    out = capsys.readouterr().out
+    assert "Flag-waving" in out and "Loaded language" not in out
+    assert main(["report", "--db", url, "--technique", "Nope"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown technique 'Nope'" in err and "Flag-waving (Flag-Waving)" in err

@@ -3,7 +3,7 @@
 import pytest
 
 from propscan.errors import UnknownTechniqueError
-from propscan.techniques import PTC18, SEMEVAL2020, split_names
+from propscan.techniques import PTC18, SEMEVAL2020, labels_named, split_names
 
 
 @pytest.mark.parametrize(
@@ -68,3 +68,10 @@ def test_an_unknown_or_missing_name_is_refused_with_the_valid_names(names, probl
         and "Exaggeration or minimisation (Exaggeration,Minimisation)" in message
     )
     assert "\n" not in message
+
+
+def test_labels_named_picks_from_both_inventories():
+    assert labels_named(["loaded language"]) == ("Loaded_Language",)
+    assert labels_named(["Bandwagon"]) == ("Bandwagon", "Bandwagon,Reductio_ad_hitlerum")
+    with pytest.raises(UnknownTechniqueError, match="unknown technique 'Nope'"):
+        labels_named(["Nope"])

@@ -417,7 +417,9 @@ def _register_report(commands) -> None:
     parser.add_argument("--source", action="append", default=[], help="keep this outlet (repeatable)")
     parser.add_argument("--since", type=_date, default=None, help="published on or after YYYY-MM-DD")
     parser.add_argument("--until", type=_date, default=None, help="published on or before YYYY-MM-DD")
-    parser.add_argument("--technique", action="append", default=[], help="count only this technique (repeatable)")
+    parser.add_argument(
+        "--technique", action="append", default=[], help="count only this technique, by name or label (repeatable)"
+    )
     parser.add_argument("--min-score", type=float, default=0.0, help="count only spans scoring at least this")
     parser.add_argument("--examples", type=int, default=3, help="top examples per technique (default 3)")
     parser.add_argument(
@@ -437,11 +439,13 @@ def _date(value: str):
 
 
 def _report(args: argparse.Namespace) -> int:
+    from propscan.techniques import labels_named
+
     with _needs_extra("report", "batch"):
         from propscan.batch.report import Filters, build_report, plot, print_report, write_csv
         from propscan.batch.store import Store
 
-    filters = Filters(tuple(args.source), args.since, args.until, tuple(args.technique), args.min_score)
+    filters = Filters(tuple(args.source), args.since, args.until, labels_named(args.technique), args.min_score)
     with Store.open(args.db) as store:
         report = build_report(store, by=args.by, run_id=args.run_id, filters=filters, examples=args.examples)
         print_report(report)

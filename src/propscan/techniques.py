@@ -7,6 +7,7 @@ here. Labels are spelled exactly as in the PTC label files so that files round-t
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -325,6 +326,24 @@ SEMEVAL2020 = Inventory(
 )
 
 INVENTORIES: dict[str, Inventory] = {inv.name: inv for inv in (SEMEVAL2020, PTC18)}
+
+
+def labels_named(names: Iterable[str]) -> tuple[str, ...]:
+    """The labels of either inventory that ``names`` pick: for stored spans whose model is not at hand.
+
+    Raises:
+        UnknownTechniqueError: for a name that no technique of either inventory answers to.
+    """
+    picked: set[str] = set()
+    for name in names:
+        found = set()
+        for inventory in INVENTORIES.values():
+            with contextlib.suppress(UnknownTechniqueError):
+                found.update(inventory.select([name]))
+        if not found:
+            raise UnknownTechniqueError(name, PTC18.valid_names(), PTC18.name)
+        picked |= found
+    return tuple(sorted(picked))
 
 
 def get_inventory(name: str) -> Inventory:
