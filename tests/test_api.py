@@ -218,7 +218,11 @@ def test_openapi_documents_both_body_kinds_and_the_key(client: TestClient) -> No
         ('{"text": "ok", "techniques": [' + ", ".join(['"Doubt"'] * 65) + "]}", 422, ["at most 64"]),
         ('{"text": "a NUL \\u0000 in the text"}', 400, ["looks binary", "NUL"]),
         ('{"text": "ok", "techniques": "Loaded_Language"}', 422, ["valid list"]),
-        ('{"text": "ok", "techniques": ["Propaganda_In_General"]}', 422, ["unknown technique", "Loaded language (Loaded_Language)"]),
+        (
+            '{"text": "ok", "techniques": ["Propaganda_In_General"]}',
+            422,
+            ["unknown technique", "Loaded language (Loaded_Language)"],
+        ),
         ('{"text": "ok", "techniques": []}', 422, ["at least one technique"]),
         ('{"text": 42}', 422, ["valid string"]),
         ('["text"]', 422, ["valid dictionary"]),

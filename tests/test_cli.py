@@ -146,8 +146,14 @@ def test_analyze_keeps_techniques_named_by_readable_name_or_label(capsys, tiny_m
     label = min(found)
     readable = TECHNIQUES[label].name.upper()
     code, out, _ = run(
-        capsys, "analyze", ARTICLES / "article90001.txt", "--json", "--model", tiny_model_dir,
-        "--techniques", f"{readable},Exaggeration,Minimisation",
+        capsys,
+        "analyze",
+        ARTICLES / "article90001.txt",
+        "--json",
+        "--model",
+        tiny_model_dir,
+        "--techniques",
+        f"{readable},Exaggeration,Minimisation",
     )
     kept = {span["technique"] for span in json.loads(out)["spans"]}
     assert code == 0 and label in kept and kept <= {label, "Exaggeration,Minimisation"}
@@ -155,7 +161,9 @@ def test_analyze_keeps_techniques_named_by_readable_name_or_label(capsys, tiny_m
 
 def test_color_flag_forces_colour_or_plain_markers(capsys, monkeypatch, tiny_model_dir):
     monkeypatch.setenv("NO_COLOR", "1")
-    _, coloured, _ = run(capsys, "analyze", ARTICLES / "article90004.txt", "--model", tiny_model_dir, "--color", "always")
+    _, coloured, _ = run(
+        capsys, "analyze", ARTICLES / "article90004.txt", "--model", tiny_model_dir, "--color", "always"
+    )
     assert "\x1b[" in coloured and "[1]" in coloured and "[1>" not in coloured
     _, plain, _ = run(capsys, "analyze", ARTICLES / "article90004.txt", "--model", tiny_model_dir, "--color", "never")
     assert "\x1b[" not in plain and "[1>" in plain and "<1]" in plain
@@ -164,7 +172,9 @@ def test_color_flag_forces_colour_or_plain_markers(capsys, monkeypatch, tiny_mod
 @pytest.mark.parametrize("command", ["analyze", "batch"])
 def test_an_unknown_technique_is_refused_with_the_valid_names(tmp_path, capsys, tiny_model_dir, command):
     extra = ["--db", f"sqlite:///{tmp_path / 'x.db'}", "--no-progress"] if command == "batch" else []
-    code, out, err = run(capsys, command, ARTICLES / "article90001.txt", "--model", tiny_model_dir, "--techniques", "Nope", *extra)
+    code, out, err = run(
+        capsys, command, ARTICLES / "article90001.txt", "--model", tiny_model_dir, "--techniques", "Nope", *extra
+    )
     assert code == 1 and out == ""
     assert "unknown technique 'Nope'" in err and "Loaded language (Loaded_Language)" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
@@ -179,7 +189,9 @@ def test_batch_techniques_with_a_folder_that_is_no_model_is_a_clear_error(tmp_pa
 def test_techniques_shows_the_readable_name_and_the_label(capsys):
     code, out, _ = run(capsys, "techniques")
     assert code == 0 and "--techniques takes\neither" in out
-    assert "Loaded language (Loaded_Language)" in out and "Exaggeration or minimisation (Exaggeration,Minimisation)" in out
+    assert (
+        "Loaded language (Loaded_Language)" in out and "Exaggeration or minimisation (Exaggeration,Minimisation)" in out
+    )
 
 
 def test_techniques_lists_both_inventories(capsys):

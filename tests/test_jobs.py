@@ -115,7 +115,9 @@ def test_techniques_by_any_name_make_the_same_run_and_unknown_ones_are_refused_f
     by_name = run_batch([BATCH / "feeds"], db=url, model=MODEL, analyzer=analyzer, techniques="loaded language")
     assert by_name.run.id == by_label.run.id and by_name.analyzed == 0 and by_name.skipped == 4
     with pytest.raises(UnknownTechniqueError, match="unknown technique 'Nope'"):
-        run_batch([BATCH / "feeds"], db=f"sqlite:///{tmp_path / 'n.db'}", model=MODEL, analyzer=analyzer, techniques="Nope")
+        run_batch(
+            [BATCH / "feeds"], db=f"sqlite:///{tmp_path / 'n.db'}", model=MODEL, analyzer=analyzer, techniques="Nope"
+        )
     assert not (tmp_path / "n.db").exists()
 
 

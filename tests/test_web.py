@@ -415,7 +415,9 @@ def test_api_docs_render_with_no_request_off_the_server(browser, server: str) ->
     context = browser.new_context()
     web = Watched(context.new_page(), server)
     # As offline: every request to another host fails (and is still recorded).
-    web.page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server + "/") else route.abort())
+    web.page.route(
+        "**/*", lambda route: route.continue_() if route.request.url.startswith(server + "/") else route.abort()
+    )
     try:
         web.page.goto(server + "/docs")
         sync_api.expect(web.page.locator(".swagger-ui .info .title")).to_contain_text("propscan")

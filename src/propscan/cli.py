@@ -85,7 +85,9 @@ def _register_analyze(commands) -> None:
     parser.add_argument("--techniques", default=None, help=TECHNIQUES_HELP)
     parser.add_argument("--max-bytes", type=int, default=None, help="refuse inputs larger than this (default 10 MB)")
     parser.add_argument(
-        "--color", choices=("auto", "always", "never"), default="auto",
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
         help="auto (default): colour in a terminal unless NO_COLOR is set; never: mark spans as [n> ... <n]",
     )
     _model_option(parser)

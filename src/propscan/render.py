@@ -25,7 +25,9 @@ MARKER_STYLE = "bold dim"
 _BASIC = ("red", "green", "yellow", "cyan", "magenta", "white", "blue")
 _BACKGROUNDS = [f"{'white' if colour == 'blue' else 'black'} on {colour}" for colour in _BASIC]
 _BASIC_LOOKS = (
-    _BACKGROUNDS + [f"{look} underline" for look in _BACKGROUNDS] + [f"bold {colour}" for colour in _BASIC if colour != "white"]
+    _BACKGROUNDS
+    + [f"{look} underline" for look in _BACKGROUNDS]
+    + [f"bold {colour}" for colour in _BASIC if colour != "white"]
 )
 _LOOK_ORDER = SEMEVAL2020.labels + tuple(label for label in PTC18.labels if label not in SEMEVAL2020)
 

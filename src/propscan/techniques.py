@@ -336,7 +336,7 @@ def labels_named(names: Iterable[str]) -> tuple[str, ...]:
     """
     picked: set[str] = set()
     for name in names:
-        found = set()
+        found: set[str] = set()
         for inventory in INVENTORIES.values():
             with contextlib.suppress(UnknownTechniqueError):
                 found.update(inventory.select([name]))

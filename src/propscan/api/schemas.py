@@ -32,7 +32,7 @@ class AnalyzeOptions(BaseModel):
         None,
         max_length=MAX_TECHNIQUES,
         description="Keep only spans of these techniques (see GET /v1/techniques), each given by its name "
-        '("Loaded language") or label ("Loaded_Language"), case and punctuation aside; omit for all.",
+        '("Loaded language") or label ("Loaded_Language"), case and punctuation aside; omit for all.',
     )
     id: str = Field("", max_length=MAX_ID_CHARS, description="Your identifier for the article, echoed back.")
 

@@ -188,7 +188,9 @@ def _resolve_techniques(names: list[str] | None, analyzer: Analyzer) -> list[str
         except UnknownTechniqueError as error:
             errors.append(_error(("body", "techniques", i), str(error)))
     if errors or not labels:
-        raise RequestValidationError(errors or [_error(("body", "techniques"), "name at least one technique, or omit the field")])
+        raise RequestValidationError(
+            errors or [_error(("body", "techniques"), "name at least one technique, or omit the field")]
+        )
     return sorted(set(labels))
 
 
