@@ -178,7 +178,7 @@ def test_report_technique_filter_takes_names_and_refuses_unknown_ones(tmp_path, 
     with Store.open(url) as store:
         run = store.get_or_create_run("fast@test", {})
         for document, spans in DOCS:
-            store.save_analysis(run.id, document, spans, 0.5)
+            store.save_analysis(run.id, analysis_of(document, spans, 0.5))
     assert main(["report", "--db", url, "--by", "technique", "--technique", "flag waving"]) == 0
     out = capsys.readouterr().out
     assert "Flag-waving" in out and "Loaded language" not in out
