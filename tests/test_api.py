@@ -221,7 +221,7 @@ def test_openapi_documents_both_body_kinds_and_the_key(client: TestClient) -> No
         (
             '{"text": "ok", "techniques": ["Propaganda_In_General"]}',
             422,
-            ["unknown technique", "Loaded language (Loaded_Language)"],
+            ["unknown technique 'Propaganda_In_General'", "name or label from GET /v1/techniques"],
         ),
         ('{"text": "ok", "techniques": []}', 422, ["at least one technique"]),
         ('{"text": 42}', 422, ["valid string"]),

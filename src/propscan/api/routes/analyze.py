@@ -185,8 +185,10 @@ def _resolve_techniques(names: list[str] | None, analyzer: Analyzer) -> list[str
     for i, name in enumerate(names):
         try:
             labels.extend(analyzer.inventory.select([name]))
-        except UnknownTechniqueError as error:
-            errors.append(_error(("body", "techniques", i), str(error)))
+        except UnknownTechniqueError:
+            # The full list would be cut at 300 characters; GET /v1/techniques gives both forms.
+            message = f"unknown technique {name!r}: give a name or label from GET /v1/techniques"
+            errors.append(_error(("body", "techniques", i), message))
     if errors or not labels:
         raise RequestValidationError(
             errors or [_error(("body", "techniques"), "name at least one technique, or omit the field")]
