@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -14,6 +15,9 @@ from propscan.errors import PropscanError
 from propscan.version import __version__
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2
+# Largest id a run can have: SQLite and PostgreSQL store it as a signed 64-bit integer.
+MAX_RUN_ID = 2**63 - 1
 TECHNIQUES_HELP = (
     "techniques to keep, comma-separated: readable names or labels, any case or punctuation "
     "(e.g. 'loaded language,Exaggeration,Minimisation'; see propscan techniques)"
@@ -26,30 +30,117 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING, format="%(message)s"
     )
+    debug = args.debug or bool(os.environ.get("PROPSCAN_DEBUG"))
     try:
         return args.run(args) or 0
     except PropscanError as error:
-        print(f"propscan: error: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(str(error))
     except KeyboardInterrupt:
         print("propscan: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as error:  # a path the user gave cannot be read or written: their mistake, not a bug
+        if debug:
+            raise
+        return _fail(_describe_os_error(error))
+    except Exception as error:  # a bug: one line for users, the traceback behind --debug
+        if debug:
+            raise
+        return _fail(f"unexpected {type(error).__name__}: {error} (a bug: rerun with --debug and report the traceback)")
+
+
+def _fail(message: str) -> int:
+    print(f"propscan: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _describe_os_error(error: OSError) -> str:
+    """``path: reason`` as the shell says it, e.g. ``/missing/x: No such file or directory``."""
+    reason = error.strerror or str(error)
+    return f"{error.filename}: {reason}" if error.filename is not None else reason
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (argparse prints the whole usage first), pointing at --help."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="propscan", description="Find propaganda techniques in news articles.")
+    parser = _Parser(prog="propscan", description="Find propaganda techniques in news articles.")
     parser.add_argument("--version", action="version", version=f"propscan {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of unexpected errors (or set PROPSCAN_DEBUG=1)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in COMMANDS:
         register(commands)
     return parser
 
 
+# ----------------------------------------------------------------------------------- option types
+def _number(value: str, kind: Callable[[str], int | float], low: float, high: float, expected: str) -> int | float:
+    """``value`` read as ``kind`` within [low, high]; nan fails the comparison and is refused too."""
+    try:
+        number = kind(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}") from None
+    if not low <= number <= high:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}")
+    return number
+
+
+def _fraction(value: str) -> float:
+    return _number(value, float, 0.0, 1.0, "a number from 0 to 1")
+
+
+def _positive(value: str) -> int:
+    return _number(value, int, 1, sys.maxsize, "a whole number of at least 1")
+
+
+def _count(value: str) -> int:
+    return _number(value, int, 0, sys.maxsize, "a whole number of at least 0")
+
+
+def _port(value: str) -> int:
+    return _number(value, int, 1, 65535, "a port from 1 to 65535")
+
+
+def _run_id(value: str) -> int:
+    return _number(value, int, 1, MAX_RUN_ID, f"a run id from 1 to {MAX_RUN_ID}")
+
+
+def _existing(value: str) -> Path:
+    """An input path, refused before any model loads if it is missing."""
+    path = Path(value)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{value}: no such file or folder")
+    return path
+
+
+def _output_file(value: str) -> Path:
+    """A file to write, refused before the work starts rather than lost after it."""
+    path = Path(value)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {value}: the folder {path.parent} does not exist")
+    return path
+
+
+def _output_folder(value: str) -> Path:
+    """A folder to write files into (created if missing), refused if a file has its name."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is a file; give a folder to write into")
+    return path
+
+
 def _model_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="accurate", help="accurate (default), fast, or a model folder")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: all cores)")
 
 
 @contextlib.contextmanager
@@ -81,9 +172,11 @@ def _register_analyze(commands) -> None:
     parser.add_argument("input", help="a .txt or .html file, - for standard input, or an http(s):// URL to fetch")
     parser.add_argument("--json", action="store_true", help="print the analysis as JSON")
     parser.add_argument("--html", action="store_true", help="treat the input as HTML whatever its name")
-    parser.add_argument("--threshold", type=float, default=0.0, help="hide spans scoring below this (0-1)")
+    parser.add_argument("--threshold", type=_fraction, default=0.0, help="hide spans scoring below this (0-1)")
     parser.add_argument("--techniques", default=None, help=TECHNIQUES_HELP)
-    parser.add_argument("--max-bytes", type=int, default=None, help="refuse inputs larger than this (default 10 MB)")
+    parser.add_argument(
+        "--max-bytes", type=_positive, default=None, help="refuse inputs larger than this (default 10 MB)"
+    )
     parser.add_argument(
         "--color",
         choices=("auto", "always", "never"),
@@ -138,14 +231,14 @@ def _register_predict(commands) -> None:
     parser = commands.add_parser("predict", help="write SemEval-2020 Task 11 prediction files")
     tasks = parser.add_subparsers(dest="task", required=True, metavar="TASK")
     si = tasks.add_parser("si", help="span identification: id<TAB>start<TAB>end")
-    si.add_argument("articles", type=Path, help="a folder of article<ID>.txt files")
-    si.add_argument("-o", "--output", type=Path, required=True)
+    si.add_argument("articles", type=_existing, help="a folder of article<ID>.txt files")
+    si.add_argument("-o", "--output", type=_output_file, required=True)
     _model_option(si)
     si.set_defaults(run=_predict_si)
     tc = tasks.add_parser("tc", help="label the spans of a TC template: id<TAB>technique<TAB>start<TAB>end")
-    tc.add_argument("articles", type=Path, help="a folder of article<ID>.txt files")
-    tc.add_argument("--spans", type=Path, required=True, help="a template: id<TAB>?<TAB>start<TAB>end")
-    tc.add_argument("-o", "--output", type=Path, required=True)
+    tc.add_argument("articles", type=_existing, help="a folder of article<ID>.txt files")
+    tc.add_argument("--spans", type=_existing, required=True, help="a template: id<TAB>?<TAB>start<TAB>end")
+    tc.add_argument("-o", "--output", type=_output_file, required=True)
     _model_option(tc)
     tc.set_defaults(run=_predict_tc)
 
@@ -193,7 +286,7 @@ def _register_evaluate(commands) -> None:
         help="test: the articles the training recipe holds out of every choice (default); "
         "validation: those that choose epochs, bias and calibration; all: every article",
     )
-    parser.add_argument("--labels", type=Path, default=None, help="a label file or folder overriding the search")
+    parser.add_argument("--labels", type=_existing, default=None, help="a label file or folder overriding the search")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON")
     _model_option(parser)
     parser.set_defaults(run=_evaluate)
@@ -247,11 +340,11 @@ def _register_train(commands) -> None:
     _data_option(parser)
     parser.add_argument("--model", default="accurate", help="the preset to train: accurate or fast")
     parser.add_argument("--inventory", default="semeval2020", help="semeval2020 (14 classes) or ptc18 (18 techniques)")
-    parser.add_argument("--labels", type=Path, default=None, help="a label file or folder overriding the search")
+    parser.add_argument("--labels", type=_existing, default=None, help="a label file or folder overriding the search")
     parser.add_argument("--output", type=Path, default=None, help="where to save (default: models/<preset>)")
     parser.add_argument(
         "--epochs",
-        type=int,
+        type=_positive,
         default=None,
         help="most tagger epochs (default: the preset's; the best on validation is kept)",
     )
@@ -323,7 +416,7 @@ def _techniques(args: argparse.Namespace) -> int:
 def _register_serve(commands) -> None:
     parser = commands.add_parser("serve", help="serve the REST API and the reading page (needs the serve extra)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
     parser.add_argument("--workers", type=int, default=1, help="processes, each loading the model once (default 1)")
     parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     _model_option(parser)
@@ -358,7 +451,9 @@ def _register_batch(commands) -> None:
         "--source", default=None, help="the outlet of documents whose input names none (default: a .txt file's folder)"
     )
     parser.add_argument("--db", default=None, help="database URL or SQLite file (default sqlite:///propscan.db)")
-    parser.add_argument("--workers", type=int, default=1, help="analyzer processes (local) or actors (ray) (default 1)")
+    parser.add_argument(
+        "--workers", type=_positive, default=1, help="analyzer processes (local) or actors (ray) (default 1)"
+    )
     parser.add_argument(
         "--engine", choices=("local", "ray"), default="local", help="local processes (default) or a Ray cluster"
     )
@@ -367,11 +462,13 @@ def _register_batch(commands) -> None:
         default=None,
         help="Ray cluster to join: HOST:6379 from a node, ray://HOST:10001 from anywhere (default: $RAY_ADDRESS, else a local instance)",
     )
-    parser.add_argument("--batch-size", type=int, default=8, help="documents analyzed together (default 8)")
-    parser.add_argument("--threshold", type=float, default=0.0, help="drop spans scoring below this (0-1)")
+    parser.add_argument("--batch-size", type=_positive, default=8, help="documents analyzed together (default 8)")
+    parser.add_argument("--threshold", type=_fraction, default=0.0, help="drop spans scoring below this (0-1)")
     parser.add_argument("--techniques", default=None, help=TECHNIQUES_HELP)
     parser.add_argument("--retry-failed", action="store_true", help="analyze again the documents that failed last time")
-    parser.add_argument("--max-bytes", type=int, default=None, help="refuse articles larger than this (default 10 MB)")
+    parser.add_argument(
+        "--max-bytes", type=_positive, default=None, help="refuse articles larger than this (default 10 MB)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     _model_option(parser)
     parser.set_defaults(run=_batch)
@@ -415,19 +512,19 @@ def _register_report(commands) -> None:
     parser = commands.add_parser("report", help="technique rates per 1,000 words by source, month or technique")
     parser.add_argument("--db", default=None, help="database URL or SQLite file (default sqlite:///propscan.db)")
     parser.add_argument("--by", choices=("source", "month", "technique"), default="source")
-    parser.add_argument("--run", dest="run_id", type=int, default=None, help="run id (default: the latest)")
+    parser.add_argument("--run", dest="run_id", type=_run_id, default=None, help="run id (default: the latest)")
     parser.add_argument("--source", action="append", default=[], help="keep this outlet (repeatable)")
     parser.add_argument("--since", type=_date, default=None, help="published on or after YYYY-MM-DD")
     parser.add_argument("--until", type=_date, default=None, help="published on or before YYYY-MM-DD")
     parser.add_argument(
         "--technique", action="append", default=[], help="count only this technique, by name or label (repeatable)"
     )
-    parser.add_argument("--min-score", type=float, default=0.0, help="count only spans scoring at least this")
-    parser.add_argument("--examples", type=int, default=3, help="top examples per technique (default 3)")
+    parser.add_argument("--min-score", type=_fraction, default=0.0, help="count only spans scoring at least this")
+    parser.add_argument("--examples", type=_count, default=3, help="top examples per technique (default 3)")
     parser.add_argument(
-        "--csv", type=Path, default=None, metavar="DIR", help="also write rates and examples as CSV here"
+        "--csv", type=_output_folder, default=None, metavar="DIR", help="also write rates and examples as CSV here"
     )
-    parser.add_argument("--plot", type=Path, default=None, metavar="DIR", help="write PNG charts here")
+    parser.add_argument("--plot", type=_output_folder, default=None, metavar="DIR", help="write PNG charts here")
     parser.set_defaults(run=_report)
 
 
@@ -463,9 +560,9 @@ def _register_export(commands) -> None:
     parser = commands.add_parser("export", help="write a run's analyses as JSONL, SemEval TSV or Label Studio tasks")
     parser.add_argument("--db", default=None, help="database URL or SQLite file (default sqlite:///propscan.db)")
     parser.add_argument("--format", choices=("jsonl", "semeval", "label-studio"), default="jsonl")
-    parser.add_argument("--run", dest="run_id", type=int, default=None, help="run id (default: the latest)")
-    parser.add_argument("--min-score", type=float, default=0.0, help="leave out spans scoring below this")
-    parser.add_argument("-o", "--output", type=Path, required=True)
+    parser.add_argument("--run", dest="run_id", type=_run_id, default=None, help="run id (default: the latest)")
+    parser.add_argument("--min-score", type=_fraction, default=0.0, help="leave out spans scoring below this")
+    parser.add_argument("-o", "--output", type=_output_file, required=True)
     parser.set_defaults(run=_export)
 
 

@@ -178,6 +178,8 @@ def read_input(path: str | Path, *, max_bytes: int | None = None) -> Document:
         text = decode_html(data, source="standard input", max_bytes=max_bytes)
         return from_text(text, source="standard input", id="stdin")
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; analyze reads one file (propscan batch reads folders)")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     limit = input_limit(max_bytes)
@@ -186,7 +188,11 @@ def read_input(path: str | Path, *, max_bytes: int | None = None) -> Document:
         raise InputError(
             f"{path} is {size:,} bytes, above the limit of {limit:,}; raise it with --max-bytes or PROPSCAN_MAX_BYTES"
         )
-    text = decode_html(path.read_bytes(), source=str(path), max_bytes=limit)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read it ({error.strerror or error})") from None
+    text = decode_html(data, source=str(path), max_bytes=limit)
     is_html = True if path.suffix.lower() in HTML_SUFFIXES else None
     return from_text(text, source=str(path), id=path.stem, html=is_html)
 
