@@ -259,3 +259,72 @@ def test_warc_page_without_a_header_charset_uses_its_meta_tag(tmp_path):
         )
     (page,) = read_sources([warc])
     assert "Café" in page.text
+
+
+# ----------------------------------------------------------------------------- bad records (D6, D8)
+GOOD_LINE = json.dumps({"id": "j4", "text": "The council voted on Tuesday to repair the bridge before winter."})
+
+
+def bad_warcs(folder: Path) -> tuple[Path, Path]:
+    """The fixture crawl with two bytes flipped inside its first record, and cut off inside its third."""
+    data = write_warc(folder / "crawl.warc.gz").read_bytes()
+    flipped = bytearray(data)
+    for i in (len(data) // 3, len(data) // 3 + 1):
+        flipped[i] ^= 0xFF
+    (folder / "flipped.warc.gz").write_bytes(bytes(flipped))
+    (folder / "truncated.warc.gz").write_bytes(data[: int(len(data) * 0.6)])
+    return folder / "flipped.warc.gz", folder / "truncated.warc.gz"
+
+
+def test_a_lone_surrogate_in_jsonl_is_a_failure_and_the_next_line_is_read(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"id":"j3","text":"\\ud800 x"}\n' + GOOD_LINE + "\n", encoding="utf-8")
+    failure, good = read_sources([path])
+    assert isinstance(failure, Failure) and "unpaired surrogate" in failure.error
+    failure.id.encode("utf-8")  # storable
+    assert isinstance(good, Document) and good.id == "j4"
+    assert count_records([path]) == 2
+
+
+def test_a_corrupt_warc_is_one_failure_not_an_exception(tmp_path):
+    flipped, _ = bad_warcs(tmp_path)
+    items = list(read_sources([flipped]))
+    assert [type(i) for i in items] == [Failure] and "corrupt data" in items[0].error
+    assert count_records([flipped]) == len(items)
+
+
+def test_a_truncated_warc_keeps_its_whole_records_and_reports_the_rest(tmp_path):
+    _, truncated = bad_warcs(tmp_path)
+    items = list(read_sources([truncated]))
+    assert [type(i) for i in items] == [Document, Failure]
+    assert "not a whole record" in items[1].error and items[1].origin.startswith(f"{truncated}@")
+    assert count_records([truncated]) == 2
+    assert [i.id for i in read_sources([truncated])] == [i.id for i in items]  # a rerun finds the same failure
+
+
+def test_a_record_cut_inside_its_page_is_a_failure_not_half_an_article(tmp_path):
+    data = write_warc(tmp_path / "crawl.warc.gz").read_bytes()
+    (tmp_path / "cut.warc.gz").write_bytes(data[: int(len(data) * 0.2)])
+    (item,) = read_sources([tmp_path / "cut.warc.gz"])
+    assert isinstance(item, Failure) and "cut short" in item.error
+
+
+FORGED = "new\nline\tDoubt\t0\t5"
+
+
+def test_ids_with_control_characters_are_refused(tmp_path):
+    path = tmp_path / "forged.jsonl"
+    path.write_text(
+        json.dumps({"id": FORGED, "text": "Some article text about the town council."}) + "\n", encoding="utf-8"
+    )
+    (item,) = read_sources([path])
+    assert isinstance(item, Failure) and "control characters" in item.error
+    assert "\n" not in item.id and "\t" not in item.id and "\\n" in item.error
+    feed = tmp_path / "forged.rss"
+    feed.write_text(
+        "<rss version='2.0'><channel><title>T</title><item><guid>new&#10;line&#9;Doubt&#9;0&#9;5</guid>"
+        "<description>Some article text about the town council and its vote.</description></item></channel></rss>",
+        encoding="utf-8",
+    )
+    (item,) = read_sources([feed])
+    assert isinstance(item, Failure) and "control characters" in item.error and "\t" not in item.id

@@ -14,6 +14,10 @@ from typing import Any
 
 from propscan.techniques import TECHNIQUES
 
+# C0 and C1 control characters (tab, newline, ESC, CSI...): in an id or a name they would forge
+# lines of a tab-separated file or send commands to a terminal.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
 
 @dataclass(frozen=True)
 class Document:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from propscan.document import Document
+from propscan.document import CONTROL_CHARACTERS, Document
 from propscan.errors import InputError, PropscanError
 from propscan.readers.fetch import is_url
 from propscan.readers.ingest import HTML_SUFFIXES, check_text, decode, decode_html, from_html, looks_like_html, read_url
@@ -213,7 +213,21 @@ def read_jsonl(path: Path, *, max_bytes: int | None = None, source: str | None =
                     _bytes_id(raw), origin, f"{origin}: expected a JSON object, found {type(record).__name__}"
                 )
                 continue
+            if not _is_unicode(record):
+                yield Failure(
+                    _bytes_id(raw), origin, f"{origin}: holds an unpaired surrogate (e.g. \\ud800), which is not text"
+                )
+                continue
             yield _from_record(record, origin, raw, limit, source)
+
+
+def _is_unicode(record: dict[str, Any]) -> bool:
+    """JSON escapes can spell lone surrogates, which no database or file encoding accepts."""
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _from_record(record: dict[str, Any], origin: str, raw: bytes, limit: int, source: str | None) -> Item:
@@ -221,6 +235,7 @@ def _from_record(record: dict[str, Any], origin: str, raw: bytes, limit: int, so
     ident = str(given) if given not in (None, "") else None
     extra = {k: v for k, v in record.items() if k not in ("id", "text", "html") and v is not None}
     try:
+        check_id(ident, origin)
         text, html = record.get("text"), record.get("html")
         if not isinstance(text, str) and not isinstance(html, str):
             raise InputError(f"{origin}: a record needs a 'text' or 'html' string")
@@ -234,7 +249,7 @@ def _from_record(record: dict[str, Any], origin: str, raw: bytes, limit: int, so
             else Document(text=body)
         )
     except InputError as error:
-        return Failure(ident or _bytes_id(raw), origin, str(error), extra)
+        return Failure(ident if _printable(ident) else _bytes_id(raw), origin, str(error), extra)
     metadata = _normalized({**document.metadata, **extra}, origin=origin, default_source=source)
     return Document(text=document.text, id=ident or content_id(document.text), metadata=metadata)
 
@@ -250,31 +265,58 @@ def read_warc(path: Path, *, max_bytes: int | None = None, source: str | None = 
 
     Other records (requests, metadata, images, redirects) are passed over silently. The outlet
     is the page's site name, else ``source``, else the host of its URL. The crawl time is kept as ``crawled``, apart
-    from ``date``, because a page fetched today may have been published years ago.
+    from ``date``, because a page fetched today may have been published years ago. A page cut
+    short and a corrupt or truncated rest of the file become failures; the records before stay.
     """
-    warcio = _import_warcio()
     limit = input_limit(max_bytes)
+    for item in _warc_records(path):
+        if isinstance(item, Failure):
+            yield item
+            continue
+        record, iterator = item
+        if not _is_html_response(record):
+            continue
+        url = record.rec_headers.get_header("WARC-Target-URI") or ""
+        data = record.content_stream().read()
+        origin = f"{path}@{iterator.get_record_offset()}"  # only valid once the record is read
+        meta = {
+            "url": url,
+            "warc_record_id": record.rec_headers.get_header("WARC-Record-ID"),
+            "crawled": record.rec_headers.get_header("WARC-Date"),
+        }
+        try:
+            if record.raw_stream.limit:
+                raise InputError(f"{origin}: the record is cut short ({record.raw_stream.limit:,} bytes missing)")
+            document = from_html(_page_text(record, data, url or origin, limit), source=url or origin)
+        except InputError as error:
+            yield Failure(_bytes_id(data), origin, str(error), {k: v for k, v in meta.items() if v})
+            continue
+        metadata = {**document.metadata, **{k: v for k, v in meta.items() if v}}
+        metadata = _normalized(metadata, origin=origin, default_source=source)
+        yield Document(text=document.text, id=content_id(document.text), metadata=metadata)
+
+
+def _warc_records(path: Path) -> Iterator[tuple[Any, Any] | Failure]:
+    """Each record of a WARC with its iterator; where the file turns corrupt or ends inside a
+    record, one ``Failure`` for the rest, so the records before it are still read and counted."""
+    warcio = _import_warcio()
     with path.open("rb") as stream:
         iterator = warcio.ArchiveIterator(stream, arc2warc=True)
-        for record in iterator:
-            if not _is_html_response(record):
-                continue
-            url = record.rec_headers.get_header("WARC-Target-URI") or ""
-            data = record.content_stream().read()
-            origin = f"{path}@{iterator.get_record_offset()}"  # only valid once the record is read
-            meta = {
-                "url": url,
-                "warc_record_id": record.rec_headers.get_header("WARC-Record-ID"),
-                "crawled": record.rec_headers.get_header("WARC-Date"),
-            }
-            try:
-                document = from_html(_page_text(record, data, url or origin, limit), source=url or origin)
-            except InputError as error:
-                yield Failure(_bytes_id(data), origin, str(error), {k: v for k, v in meta.items() if v})
-                continue
-            metadata = {**document.metadata, **{k: v for k, v in meta.items() if v}}
-            metadata = _normalized(metadata, origin=origin, default_source=source)
-            yield Document(text=document.text, id=content_id(document.text), metadata=metadata)
+        try:
+            for record in iterator:
+                yield record, iterator
+        except Exception as error:  # warcio and zlib raise many kinds on corrupt bytes
+            yield _unreadable(path, iterator.offset, f"corrupt data ({type(error).__name__})")
+            return
+        end = iterator.offset  # warcio moves it to the end of each record it has read
+        size = stream.seek(0, 2)
+        if end < size:
+            yield _unreadable(path, end, f"the last {size - end:,} bytes are not a whole record (a truncated file?)")
+
+
+def _unreadable(path: Path, offset: int, reason: str) -> Failure:
+    origin = f"{path}@{offset}"
+    return Failure(_bytes_id(origin.encode()), origin, f"{origin}: cannot read the archive from here on: {reason}")
 
 
 def _is_html_response(record) -> bool:
@@ -295,9 +337,7 @@ def _page_text(record, data: bytes, source: str, limit: int) -> str:
 
 
 def _count_warc(path: Path) -> int:
-    warcio = _import_warcio()
-    with path.open("rb") as stream:
-        return sum(1 for record in warcio.ArchiveIterator(stream, arc2warc=True) if _is_html_response(record))
+    return sum(1 for item in _warc_records(path) if isinstance(item, Failure) or _is_html_response(item[0]))
 
 
 def _import_warcio():
@@ -337,6 +377,7 @@ def read_feed(path: Path, *, max_bytes: int | None = None, source: str | None = 
         }
         meta = {k: v for k, v in meta.items() if v}
         try:
+            check_id(given, origin)
             if body is None:
                 raise InputError(f"{origin}: the entry has neither content nor summary")
             check_text(body, source=origin)
@@ -345,7 +386,8 @@ def read_feed(path: Path, *, max_bytes: int | None = None, source: str | None = 
             else:
                 document = Document(text=body.strip())
         except InputError as error:
-            yield Failure(given or _bytes_id(json.dumps(dict(entry), default=str).encode()), origin, str(error), meta)
+            ident = given if given and _printable(given) else _bytes_id(json.dumps(dict(entry), default=str).encode())
+            yield Failure(ident, origin, str(error), meta)
             continue
         title = meta.get("title")
         text = document.text if not title or document.text.startswith(title) else f"{title}\n\n{document.text}"
@@ -465,6 +507,22 @@ _COUNTERS: dict[Callable[..., Iterator[Item]], Callable[[Path], int]] = {
     read_warc: _count_warc,
     read_feed: _count_feed,
 }
+
+
+def check_id(ident: str | None, origin: str) -> None:
+    """Refuse ids with control characters: a tab or newline in an id would forge lines in TSV exports.
+
+    Raises:
+        InputError: naming the id with its control characters escaped.
+    """
+    if not _printable(ident):
+        raise InputError(
+            f"{origin}: the id {json.dumps(ident)} holds control characters (tabs, newlines...); give a plain id"
+        )
+
+
+def _printable(ident: str | None) -> bool:
+    return ident is None or not CONTROL_CHARACTERS.search(ident)
 
 
 def _bytes_id(data: bytes) -> str:
