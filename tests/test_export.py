@@ -11,7 +11,7 @@ from propscan import Document, Span
 from propscan.batch.export import export
 from propscan.batch.store import Store
 from propscan.cli import main
-from propscan.errors import CorpusFormatError
+from propscan.errors import CorpusFormatError, PropscanError
 from propscan.readers.labelstudio import labeling_config, read_labelstudio, to_task, utf16_to_codepoints, write_tasks
 from propscan.readers.ptc import parse_label_lines
 from propscan.techniques import PTC18, SEMEVAL2020
@@ -70,6 +70,20 @@ def test_semeval_lines_parse_back(db, tmp_path):
         ("n1", "Loaded_Language", 0, 8),
         ("n1", "Name_Calling,Labeling", 0, 16),
     ]
+
+
+def test_semeval_refuses_an_id_that_would_forge_lines(tmp_path):
+    """Readers refuse such ids; a database filled another way must not forge lines either (D8)."""
+    url = f"sqlite:///{tmp_path / 'forged.db'}"
+    with Store.open(url) as store:
+        run = store.get_or_create_run("fast@test", {})
+        store.save_analysis(
+            run.id, Document("Cowards ran away.", "new\nline\tDoubt\t0\t5"), [Span(0, 7, "Loaded_Language", 0.9)], 0.4
+        )
+        with pytest.raises(PropscanError, match=r"control characters.*export this run as jsonl"):
+            export(store, "semeval", tmp_path / "pred.txt")
+    assert main(["export", "--db", url, "--format", "semeval", "-o", str(tmp_path / "pred.txt")]) == 1
+    assert all(line.count("\t") == 3 for line in (tmp_path / "pred.txt").read_text().splitlines())
 
 
 def test_label_studio_round_trip(db, tmp_path):

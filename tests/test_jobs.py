@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -88,7 +89,9 @@ def test_batch_stores_each_document_once_and_records_failures(tmp_path, analyzer
     assert summary.spans == sum(len(spans) for spans in expected.values()) > 0
 
     again = run_batch([BATCH], db=url, model=MODEL, analyzer=analyzer, batch_size=4)
-    assert (again.analyzed, again.failed, again.skipped) == (0, 0, 15)
+    # What failed before is not "already done": the run is still incomplete.
+    assert (again.analyzed, again.failed, again.skipped, again.failed_before) == (0, 0, 10, 5)
+    assert not again.complete
     assert snapshot(url) == state
     retried = run_batch([BATCH], db=url, model=MODEL, analyzer=analyzer, retry_failed=True)
     assert (retried.analyzed, retried.failed) == (0, 5)
@@ -241,8 +244,14 @@ def test_batch_command(tmp_path, analyzer, capsys):
     from propscan.cli import main
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    assert main(["batch", str(BATCH / "feeds"), "--db", url, "--model", MODEL, "--no-progress"]) == 0
-    assert "3 analyzed, 1 failed, 0 already done" in capsys.readouterr().err
+    assert main(["batch", str(BATCH / "feeds" / "hill.atom"), "--db", url, "--model", MODEL, "--no-progress"]) == 0
+    assert "1 analyzed, 0 failed, 0 already done" in capsys.readouterr().err
+    # Anything failed: non-zero, now and on a rerun, with the summary in one line.
+    assert main(["batch", str(BATCH / "feeds"), "--db", url, "--model", MODEL, "--no-progress"]) == 1
+    assert "2 analyzed, 1 failed, 1 already done" in capsys.readouterr().err
+    assert main(["batch", str(BATCH / "feeds"), "--db", url, "--model", MODEL, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "0 analyzed, 0 failed, 1 failed before (--retry-failed tries them again), 3 already done" in err
 
 
 def test_batch_of_urls_resumes_without_fetching_again(tmp_path, analyzer, capsys):
@@ -254,11 +263,14 @@ def test_batch_of_urls_resumes_without_fetching_again(tmp_path, analyzer, capsys
         urls = tmp_path / "urls.txt"
         urls.write_text(f"{site}/article.html\n{site}/latin-meta.html\n{site}/missing\n", encoding="utf-8")
         command = ["batch", "--urls", str(urls), "--db", url, "--model", MODEL, "--no-progress"]
-        assert main(command) == 0
+        assert main(command) == 1  # one page failed
         assert "2 analyzed, 1 failed, 0 already done" in capsys.readouterr().err
         before = len(REQUESTS)
-        assert main(command) == 0
-        assert "0 analyzed, 0 failed, 3 already done" in capsys.readouterr().err
+        assert main(command) == 1
+        assert (
+            "0 analyzed, 0 failed, 1 failed before (--retry-failed tries them again), 2 already done"
+            in capsys.readouterr().err
+        )
         assert len(REQUESTS) == before  # nothing fetched twice
     state = snapshot(url)
     assert set(state["analyses"]) == {f"{site}/article.html", f"{site}/latin-meta.html"}
@@ -271,3 +283,49 @@ def test_batch_without_inputs_is_a_clear_error(capsys):
 
     assert main(["batch", "--no-progress"]) == 1
     assert "batch needs inputs" in capsys.readouterr().err
+
+
+def test_bad_records_are_recorded_and_the_run_goes_on(tmp_path, analyzer):
+    """A lone surrogate, a forged id, a corrupt and a truncated crawl: failures, and the good records stored."""
+    from test_sources import FORGED, GOOD_LINE, bad_warcs
+
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text(
+        '{"id":"j3","text":"\\ud800 x"}\n'
+        + json.dumps({"id": FORGED, "text": "The vote was on Tuesday."})
+        + "\n"
+        + GOOD_LINE
+        + "\n"
+    )
+    flipped, truncated = bad_warcs(tmp_path)
+    url = f"sqlite:///{tmp_path / 'bad.db'}"
+    summary = run_batch([lines, flipped, truncated], db=url, model=MODEL, analyzer=analyzer)
+    assert (summary.analyzed, summary.failed) == (2, 4)
+    state = snapshot(url)
+    assert "j4" in state["analyses"] and FORGED not in state["failures"]
+    errors = " ".join(state["failures"].values())
+    assert (
+        "unpaired surrogate" in errors
+        and "control characters" in errors
+        and "corrupt data" in errors
+        and "not a whole record" in errors
+    )
+    again = run_batch([lines, flipped, truncated], db=url, model=MODEL, analyzer=analyzer)
+    assert (again.analyzed, again.failed, again.skipped, again.failed_before) == (0, 0, 2, 4)
+
+
+def test_a_batch_where_every_document_fails_exits_non_zero(tmp_path, capsys, monkeypatch):
+    from propscan.cli import main
+    from propscan.jobs import engines
+
+    def broken(analyzer, documents, spec):
+        return [engines.Outcome(d.id, error="ModuleNotFoundError: No module named 'torch'") for d in documents]
+
+    monkeypatch.setattr(engines, "analyze_batch", broken)
+    url = f"sqlite:///{tmp_path / 'all-failed.db'}"
+    argv = ["batch", str(BATCH / "feeds" / "hill.atom"), "--db", url, "--model", MODEL, "--no-progress"]
+    assert main(argv) == 1
+    assert "0 analyzed, 1 failed" in capsys.readouterr().err
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "1 failed before" in err and "0 already done" in err

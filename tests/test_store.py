@@ -183,3 +183,47 @@ def test_urls():
 
 def test_count_words():
     assert count_words("It's a well-known, state-of-the-art fact: 3 cats.") == 7
+
+
+# ----------------------------------------------------------------------------- bad databases (D7)
+def test_a_file_that_is_not_sqlite_is_a_store_error(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database\n")
+    with pytest.raises(StoreError, match="file is not a database"):
+        Store.open(str(path))
+    assert path.read_text() == "these are my notes, not a database\n"
+
+
+def test_a_read_only_database_reads_and_refuses_writes_with_a_store_error(tmp_path):
+    path = tmp_path / "ro.db"
+    with Store.open(str(path)) as store:
+        run = store.get_or_create_run("m@1", {})
+        store.save_analysis(run.id, ARTICLE, [], 0.5)
+    with Store.open(f"sqlite:///file:{path}?mode=ro&uri=true") as store:
+        assert store.count(run.id) == (1, 0, 0)
+        with pytest.raises(StoreError, match="readonly database"):
+            store.get_or_create_run("m@2", {})
+
+
+def _open_at_the_same_time(url: str, barrier, results) -> None:
+    barrier.wait()
+    try:
+        Store.open(url).close()
+        results.put("ok")
+    except StoreError as error:
+        results.put(str(error))
+
+
+def test_processes_opening_a_fresh_database_at_once_migrate_one_after_the_other(db_url):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(3), context.Queue()
+    openers = [context.Process(target=_open_at_the_same_time, args=(db_url, barrier, results)) for _ in range(3)]
+    for process in openers:
+        process.start()
+    for process in openers:
+        process.join(60)
+    assert [results.get(timeout=5) for _ in openers] == ["ok"] * 3
+    with Store.open(db_url) as store:
+        assert store.revision() == "0001"

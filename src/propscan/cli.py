@@ -499,12 +499,13 @@ def _batch(args: argparse.Namespace) -> int:
             max_bytes=args.max_bytes,
             progress=progress,
         )
+    earlier = f", {summary.failed_before} failed before (--retry-failed tries them again)" if summary.failed_before else ""
     print(
-        f"run {summary.run.id} ({summary.run.model}): {summary.analyzed} analyzed, {summary.failed} failed, "
+        f"run {summary.run.id} ({summary.run.model}): {summary.analyzed} analyzed, {summary.failed} failed{earlier}, "
         f"{summary.skipped} already done, {summary.spans} spans in {summary.seconds:.1f}s",
         file=sys.stderr,
     )
-    return 0
+    return 0 if summary.complete else EXIT_ERROR
 
 
 # ----------------------------------------------------------------------------------- report

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from propscan.batch.store import Run, Store
-from propscan.document import Analysis
+from propscan.document import CONTROL_CHARACTERS, Analysis
 from propscan.errors import PropscanError
 from propscan.readers.labelstudio import labeling_config, to_task, write_tasks
 from propscan.readers.ptc import write_tc
@@ -65,10 +65,23 @@ def _semeval(analyses: Iterator[Analysis], output: Path, run: Run) -> tuple[int,
     def pairs():
         for analysis in analyses:
             counted.append(1)
-            yield analysis.document.id, analysis.spans
+            yield _line_safe(analysis.document.id), analysis.spans
 
     write_tc(output, pairs())
     return len(counted), []
+
+
+def _line_safe(ident: str) -> str:
+    """An id fit for a tab-separated line: one with a tab or newline would forge extra lines.
+
+    Readers refuse such ids, so only a database filled by other means can hold them.
+    """
+    if CONTROL_CHARACTERS.search(ident):
+        raise PropscanError(
+            f"document id {json.dumps(ident)} holds control characters that would break the SemEval file's lines; "
+            "export this run as jsonl instead"
+        )
+    return ident
 
 
 def _label_studio(analyses: Iterator[Analysis], output: Path, run: Run) -> tuple[int, list[Path]]:

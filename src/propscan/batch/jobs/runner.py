@@ -37,7 +37,8 @@ class ProgressSink(Protocol):
 
 @dataclass(frozen=True)
 class BatchSummary:
-    """What one invocation did; ``skipped`` counts documents already in the run (or repeated)."""
+    """What one invocation did; ``skipped`` counts documents already analyzed in the run (or repeated),
+    ``failed_before`` those skipped because an earlier invocation recorded them as failed."""
 
     run: Run
     analyzed: int
@@ -45,6 +46,12 @@ class BatchSummary:
     skipped: int
     spans: int
     seconds: float
+    failed_before: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """True when every document of the inputs is analyzed: nothing failed, now or before."""
+        return not self.failed and not self.failed_before
 
     @property
     def rate(self) -> float:
@@ -126,6 +133,7 @@ def run_batch(
             invocation.skipped,
             invocation.spans,
             time.perf_counter() - started,
+            invocation.failed_before,
         )
 
 
@@ -137,14 +145,18 @@ class _Invocation:
         self.run = run
         self.progress = progress
         self.seen = store.done_ids(run.id)
-        self.analyzed = self.failed = self.skipped = self.spans = 0
+        self.failures = store.failed_ids(run.id)
+        self.analyzed = self.failed = self.skipped = self.failed_before = self.spans = 0
 
     def batches(self, items: Iterable[Item], size: int) -> Iterator[Batch]:
         """Documents not yet in the run, ``size`` at a time; failures are stored on the way."""
         batch: Batch = []
         for item in items:
             if isinstance(item, Known) or item.id in self.seen:
-                self.skipped += 1
+                if item.id in self.failures:
+                    self.failed_before += 1
+                else:
+                    self.skipped += 1
                 if self.progress is not None:
                     self.progress.skip()
                 continue

@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from propscan.batch.store import queries
@@ -94,6 +94,7 @@ class Store:
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 engine = create_engine(full, pool_pre_ping=True)
+            event.listen(engine, "handle_error", _as_store_error)
         except ImportError as error:
             raise StoreError(
                 f"the database driver for {full.split('://')[0]} is missing ({error.name}): pip install propscan[batch]"
@@ -109,22 +110,22 @@ class Store:
         """Create or upgrade the schema with Alembic (also the way to move to a given revision)."""
         from alembic import command
         from alembic.config import Config
+        from alembic.script import ScriptDirectory
         from alembic.util import CommandError
 
         config = Config()
         config.set_main_option("script_location", str(resources.files("propscan.batch.store") / "migrations"))
+        if revision == "head" and self.revision() == ScriptDirectory.from_config(config).get_current_head():
+            return  # nothing to write: a read-only database stays readable
         try:
             with self.engine.begin() as connection:
+                _lock_for_migration(connection)
                 config.attributes["connection"] = connection
                 command.upgrade(config, revision)
         except CommandError as error:
             raise StoreError(
                 f"cannot migrate {self.engine.url.render_as_string(hide_password=True)}: {error}; "
                 "a database written by a newer propscan needs that version"
-            ) from None
-        except OperationalError as error:
-            raise StoreError(
-                f"cannot open {self.engine.url.render_as_string(hide_password=True)}: {error.orig}"
             ) from None
 
     def revision(self) -> str | None:
@@ -197,8 +198,12 @@ class Store:
         """Ids already analyzed or recorded as failed under the run: what a resumed job skips."""
         with self.sessions() as session:
             analyzed = session.scalars(select(AnalysisRow.document_id).where(AnalysisRow.run_id == run_id))
-            failed = session.scalars(select(FailureRow.document_id).where(FailureRow.run_id == run_id))
-            return set(analyzed) | set(failed)
+            return set(analyzed) | self.failed_ids(run_id)
+
+    def failed_ids(self, run_id: int) -> set[str]:
+        """Ids recorded as failed under the run: a resumed job skips them but must not call them done."""
+        with self.sessions() as session:
+            return set(session.scalars(select(FailureRow.document_id).where(FailureRow.run_id == run_id)))
 
     def save_analysis(self, run_id: int, analysis: Analysis) -> bool:
         """Store a document's analysis with all its spans in one transaction.
@@ -433,6 +438,33 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+# Any constant will do, as long as every propscan uses the same: PostgreSQL advisory locks are keyed by a 64-bit number.
+_MIGRATION_LOCK = 0x70726F7073636E  # "propscn"
+
+
+def _lock_for_migration(connection) -> None:
+    """Hold the database's write lock for the whole migration, so that processes opening a fresh
+    database at once migrate one after the other (the later ones then find it done).
+
+    SQLite: an immediate transaction (Python's driver would otherwise commit each DDL statement
+    alone); PostgreSQL: an advisory lock released with the transaction.
+    """
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+
+
+def _as_store_error(context) -> None:
+    """A database that is not one, is read-only, full or unreachable: a StoreError with the
+    driver's one-line reason. Integrity errors pass through: writers retry on them."""
+    error = context.sqlalchemy_exception
+    if isinstance(error, DBAPIError) and not isinstance(error, IntegrityError):
+        url = context.engine.url.render_as_string(hide_password=True) if context.engine is not None else "the database"
+        reason = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else type(error.orig).__name__
+        raise StoreError(f"{url}: {reason}") from error
 
 
 def _sqlite_pragmas(connection, _record) -> None:
