@@ -96,3 +96,15 @@ def test_os_errors_are_one_line_and_unexpected_errors_keep_their_traceback_behin
     monkeypatch.setenv("PROPSCAN_DEBUG", "1")
     with pytest.raises(ZeroDivisionError):
         main(["techniques"])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["report"], ["export", "-o", "out.jsonl"], ["batch", TINY_ARTICLE, "--model", "/no/model", "--no-progress"]],
+)
+def test_a_database_that_is_not_one_is_one_line(capsys, tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    notes = tmp_path / "notes.db"
+    notes.write_text("my notes, not a database\n")
+    _, err = fails(capsys, *command, "--db", notes)
+    assert "file is not a database" in err and notes.read_text() == "my notes, not a database\n"

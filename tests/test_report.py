@@ -185,3 +185,28 @@ def test_report_technique_filter_takes_names_and_refuses_unknown_ones(tmp_path, 
     assert main(["report", "--db", url, "--technique", "Nope"]) == 1
     err = capsys.readouterr().err
     assert "unknown technique 'Nope'" in err and "Flag-waving (Flag-Waving)" in err
+
+
+def test_report_shows_control_characters_and_brackets_as_text(tmp_path, capsys):
+    """A source name or span text with terminal escapes is shown, not obeyed (D9)."""
+    import io
+
+    from rich.console import Console
+
+    from propscan.report import print_report
+
+    url = f"sqlite:///{tmp_path / 'esc.db'}"
+    text = "Traitors\x1b[2J\x1b[31m [/] rule this city."
+    with Store.open(url) as store:
+        run = store.get_or_create_run("fast@test", {})
+        store.save_analysis(
+            run.id,
+            Document(text, "e1", {"source": "Courier\x1b]0;owned\x07"}),
+            [Span(0, 24, "Loaded_Language", 0.9)],
+            0.5,
+        )
+        out = io.StringIO()
+        print_report(build_report(store), Console(file=out, force_terminal=True, width=400))
+    printed = out.getvalue()
+    assert "\x1b[2J" not in printed and "\x1b]0;" not in printed and "\x07" not in printed
+    assert "Courier\\x1b]0;owned\\x07" in printed and "\\x1b[2J" in printed and "[/]" in printed

@@ -15,8 +15,25 @@ from rich.console import Console, ConsoleOptions, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from propscan.document import Analysis
+from propscan.document import CONTROL_CHARACTERS, Analysis
 from propscan.techniques import PTC18, SEMEVAL2020, TECHNIQUES
+
+
+def visible(text: str) -> str:
+    """Text safe for a terminal: control characters other than newlines and tabs (ESC starts the
+    sequences that clear screens or fake output) are shown as ``\\x1b``-style escapes.
+
+    A carriage return before a newline stays: that is a Windows line ending, not an overwrite.
+    """
+
+    def shown(match) -> str:
+        char = match.group()
+        if char in "\n\t" or (char == "\r" and match.string.startswith("\n", match.end())):
+            return char
+        return f"\\x{ord(char):02x}"
+
+    return CONTROL_CHARACTERS.sub(shown, text)
+
 
 MARKER_STYLE = "bold dim"
 
@@ -52,12 +69,12 @@ class AnalysisView:
         color_system = None if console.no_color else console.color_system
         yield Text.assemble(
             ("propscan ", "bold"),
-            (f"{analysis.model}  ", "dim"),
+            (f"{visible(analysis.model)}  ", "dim"),
             ("article score ", ""),
             (f"{analysis.score:.2f}", "bold"),
             (f"  {len(analysis.spans)} spans in {len(analysis.sentences)} sentences", ""),
         )
-        yield from (Text(f"warning: {w}", style="yellow") for w in analysis.warnings)
+        yield from (Text(f"warning: {visible(w)}", style="yellow") for w in analysis.warnings)
         yield Text("")
         yield _body(analysis, color_system)
         yield Text("")
@@ -106,7 +123,7 @@ def _append_run(body: Text, text: str, cover: list[str | None], start: int, end:
     for i in range(start, end + 1):
         if i == end or cover[i] != cover[run_start]:
             technique = cover[run_start]
-            body.append(text[run_start:i], style=technique_style(technique, color_system) if technique else "")
+            body.append(visible(text[run_start:i]), style=technique_style(technique, color_system) if technique else "")
             run_start = i
 
 
@@ -124,7 +141,7 @@ def _span_table(analysis: Analysis, color_system: str | None) -> Table:
             str(number),
             _technique_cell(span.technique, color_system),
             f"{span.score or 0.0:.2f}",
-            text[span.start : span.end].replace("\n", " "),
+            Text(visible(text[span.start : span.end].replace("\n", " "))),
             ", ".join(f"{TECHNIQUES[a.technique].name} {a.score:.2f}" for a in span.alternatives),
         )
     return table

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from propscan.batch.store import EVERYTHING, UNDATED, Example, Filters, Run, Store, StoreError
+from propscan.render import visible
 from propscan.techniques import TECHNIQUES
 
 if TYPE_CHECKING:
@@ -130,17 +131,18 @@ def print_report(report: Report, console: Any = None, *, top: int = 3) -> None:
     """Print the rates table (a group per line with its top techniques) and the examples."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = console or Console()
     run = report.run
-    console.print(f"run {run.id}: {run.model}, options {dict(run.options)}")
+    console.print(Text(visible(f"run {run.id}: {run.model}, options {dict(run.options)}")))
     table = Table(title=f"Technique rates per 1,000 words, by {report.by}")
     if report.by == "technique":
         for column in ("technique", "spans", "documents with it", "per 1,000 words"):
             table.add_column(column, justify="left" if column == "technique" else "right")
         for row in report.rows:
             table.add_row(
-                _name(row.technique), str(row.spans), f"{row.documents_with}/{row.documents}", f"{row.rate:.2f}"
+                _shown(_name(row.technique)), str(row.spans), f"{row.documents_with}/{row.documents}", f"{row.rate:.2f}"
             )
     else:
         for column in (report.by, "documents", "words", "spans", "per 1,000 words", "top techniques (per 1,000 words)"):
@@ -154,7 +156,12 @@ def print_report(report: Report, console: Any = None, *, top: int = 3) -> None:
             total = next(r for r in rows if r.technique == ALL)
             leaders = ", ".join([f"{_name(r.technique)} {r.rate:.2f}" for r in rows if r.technique != ALL][:top])
             table.add_row(
-                group, str(total.documents), f"{total.words:,}", str(total.spans), f"{total.rate:.2f}", leaders
+                _shown(group),
+                str(total.documents),
+                f"{total.words:,}",
+                str(total.spans),
+                f"{total.rate:.2f}",
+                _shown(leaders),
             )
     console.print(table)
     if report.examples:
@@ -164,7 +171,11 @@ def print_report(report: Report, console: Any = None, *, top: int = 3) -> None:
         for example in report.examples:
             score = "" if example.score is None else f"{example.score:.2f}"
             examples.add_row(
-                _name(example.technique), score, example.document_id, example.source or "", _clip(example.text)
+                _shown(_name(example.technique)),
+                score,
+                _shown(example.document_id),
+                _shown(example.source or ""),
+                _shown(_clip(example.text)),
             )
         console.print(examples)
     if report.undated:
@@ -177,6 +188,13 @@ def print_report(report: Report, console: Any = None, *, top: int = 3) -> None:
 
 def _documents(count: int) -> str:
     return f"{count:,} document{'s' if count != 1 else ''}"
+
+
+def _shown(value: str):
+    """A table cell printed as the text it is: control characters escaped, brackets not read as rich markup."""
+    from rich.text import Text
+
+    return Text(visible(value))
 
 
 def _name(label: str) -> str:
