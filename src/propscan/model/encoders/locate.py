@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 def encoder_path(name: str) -> Path:
-    """Return a local folder with the encoder's config, tokenizer and verified weights.
+    """Return a local folder with the encoder's config, tokenizer and weights (hashed when built from: ``build``).
 
     Raises:
         ModelError: if the encoder is unknown, its packages are not installed, or a hash differs.
@@ -39,9 +39,7 @@ def _package_folder(spec: EncoderSpec) -> Path:
         module = importlib.import_module(spec.module)
     except ImportError:
         raise ModelError(f"encoder {spec.name} is not installed; {spec.install_hint}") from None
-    folder = Path(module.get_model_path())
-    verify_weights(folder / "model.safetensors", spec)
-    return folder
+    return Path(module.get_model_path())
 
 
 def _assembled_folder(spec: EncoderSpec) -> Path:
