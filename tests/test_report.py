@@ -193,7 +193,7 @@ def test_report_shows_control_characters_and_brackets_as_text(tmp_path, capsys):
 
     from rich.console import Console
 
-    from propscan.report import print_report
+    from propscan.batch.report import print_report
 
     url = f"sqlite:///{tmp_path / 'esc.db'}"
     text = "Traitors\x1b[2J\x1b[31m [/] rule this city."
