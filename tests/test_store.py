@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import insert, inspect, select, text
 
 from propscan import Document, Span
-from propscan.batch.store import Store, StoreError, count_words, normalize_url
+from propscan.batch.store import DatabaseError, Store, StoreError, count_words, normalize_url
 from propscan.batch.store.tables import AnalysisRow, Base, DocumentRow, SpanRow
 from propscan.readers.sources import Failure
 from tests import pg_cluster
@@ -189,7 +189,7 @@ def test_count_words():
 def test_a_file_that_is_not_sqlite_is_a_store_error(tmp_path):
     path = tmp_path / "notes.db"
     path.write_text("these are my notes, not a database\n")
-    with pytest.raises(StoreError, match="file is not a database"):
+    with pytest.raises(DatabaseError, match="file is not a database"):
         Store.open(str(path))
     assert path.read_text() == "these are my notes, not a database\n"
 
@@ -201,7 +201,7 @@ def test_a_read_only_database_reads_and_refuses_writes_with_a_store_error(tmp_pa
         store.save_analysis(run.id, ARTICLE, [], 0.5)
     with Store.open(f"sqlite:///file:{path}?mode=ro&uri=true") as store:
         assert store.count(run.id) == (1, 0, 0)
-        with pytest.raises(StoreError, match="readonly database"):
+        with pytest.raises(DatabaseError, match="readonly database"):
             store.get_or_create_run("m@2", {})
 
 

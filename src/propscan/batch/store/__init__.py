@@ -3,7 +3,7 @@
 Needs the ``batch`` extra (SQLAlchemy, Alembic, psycopg); importing without it says so.
 """
 
-from propscan.batch.store.errors import StoreError
+from propscan.batch.store.errors import DatabaseError, StoreError
 
 try:
     import alembic  # noqa: F401
@@ -19,6 +19,7 @@ __all__ = [
     "EVERYTHING",
     "UNDATED",
     "UNKNOWN_SOURCE",
+    "DatabaseError",
     "Example",
     "Filters",
     "GroupTotals",

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from propscan.batch.store import queries
-from propscan.batch.store.errors import StoreError
+from propscan.batch.store.errors import DatabaseError, StoreError
 from propscan.batch.store.queries import EVERYTHING, Example, Filters, GroupTotals
 from propscan.batch.store.tables import AnalysisRow, DocumentRow, FailureRow, RunRow, SpanRow
 from propscan.document import Analysis, Document, Sentence, Span
@@ -458,13 +458,13 @@ def _lock_for_migration(connection) -> None:
 
 
 def _as_store_error(context) -> None:
-    """A database that is not one, is read-only, full or unreachable: a StoreError with the
+    """A database that is not one, is read-only, full or unreachable: a DatabaseError with the
     driver's one-line reason. Integrity errors pass through: writers retry on them."""
     error = context.sqlalchemy_exception
     if isinstance(error, DBAPIError) and not isinstance(error, IntegrityError):
         url = context.engine.url.render_as_string(hide_password=True) if context.engine is not None else "the database"
         reason = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else type(error.orig).__name__
-        raise StoreError(f"{url}: {reason}") from error
+        raise DatabaseError(f"{url}: {reason}") from error
 
 
 def _sqlite_pragmas(connection, _record) -> None:
