@@ -7,8 +7,8 @@ import io
 from rich.console import Console
 
 from propscan import Document, Span
-from propscan.document import Analysis
-from propscan.render import print_analysis, visible
+from propscan.document import Analysis, visible
+from propscan.render import print_analysis
 
 ATTACK = "\x1b[2J\x1b[31m"  # clear the screen, then print in red
 TEXT = f"Cowards{ATTACK} ran [/] away.\r\nThe vote\twas on Tuesday\x9b."

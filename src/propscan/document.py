@@ -19,6 +19,22 @@ from propscan.techniques import TECHNIQUES
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+def visible(text: str) -> str:
+    """Text safe for a terminal: control characters other than newlines and tabs (ESC starts the
+    sequences that clear screens or fake output) are shown as ``\\x1b``-style escapes.
+
+    A carriage return before a newline stays: that is a Windows line ending, not an overwrite.
+    """
+
+    def shown(match: re.Match[str]) -> str:
+        char = match.group()
+        if char in "\n\t" or (char == "\r" and match.string.startswith("\n", match.end())):
+            return char
+        return f"\\x{ord(char):02x}"
+
+    return CONTROL_CHARACTERS.sub(shown, text)
+
+
 @dataclass(frozen=True)
 class Document:
     """A text to analyze, with an id and free-form metadata (title, source, url, date...)."""

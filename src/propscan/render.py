@@ -15,25 +15,8 @@ from rich.console import Console, ConsoleOptions, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from propscan.document import CONTROL_CHARACTERS, Analysis
+from propscan.document import Analysis, visible
 from propscan.techniques import PTC18, SEMEVAL2020, TECHNIQUES
-
-
-def visible(text: str) -> str:
-    """Text safe for a terminal: control characters other than newlines and tabs (ESC starts the
-    sequences that clear screens or fake output) are shown as ``\\x1b``-style escapes.
-
-    A carriage return before a newline stays: that is a Windows line ending, not an overwrite.
-    """
-
-    def shown(match) -> str:
-        char = match.group()
-        if char in "\n\t" or (char == "\r" and match.string.startswith("\n", match.end())):
-            return char
-        return f"\\x{ord(char):02x}"
-
-    return CONTROL_CHARACTERS.sub(shown, text)
-
 
 MARKER_STYLE = "bold dim"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from propscan.batch.store import EVERYTHING, UNDATED, Example, Filters, Run, Store, StoreError
-from propscan.render import visible
+from propscan.document import visible
 from propscan.techniques import TECHNIQUES
 
 if TYPE_CHECKING:
