@@ -315,8 +315,8 @@ def test_bad_records_are_recorded_and_the_run_goes_on(tmp_path, analyzer):
 
 
 def test_a_batch_where_every_document_fails_exits_non_zero(tmp_path, capsys, monkeypatch):
-    from propscan.cli import main
     from propscan.batch.jobs import engines
+    from propscan.cli import main
 
     def broken(analyzer, documents, spec):
         return [engines.Outcome(d.id, error="ModuleNotFoundError: No module named 'torch'") for d in documents]

@@ -10,12 +10,15 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn, TypeVar
 
 from propscan.errors import PropscanError
 from propscan.version import __version__
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+Number = TypeVar("Number", int, float)  # what an option type function returns
+
 # Largest id a run can have: SQLite and PostgreSQL store it as a signed 64-bit integer.
 MAX_RUN_ID = 2**63 - 1
 TECHNIQUES_HELP = (
@@ -64,7 +67,7 @@ def _describe_os_error(error: OSError) -> str:
 class _Parser(argparse.ArgumentParser):
     """Usage errors in one line (argparse prints the whole usage first), pointing at --help."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -81,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ----------------------------------------------------------------------------------- option types
-def _number(value: str, kind: Callable[[str], int | float], low: float, high: float, expected: str) -> int | float:
+def _number(value: str, kind: Callable[[str], Number], low: Number, high: Number, expected: str) -> Number:
     """``value`` read as ``kind`` within [low, high]; nan fails the comparison and is refused too."""
     try:
         number = kind(value)
@@ -499,7 +502,9 @@ def _batch(args: argparse.Namespace) -> int:
             max_bytes=args.max_bytes,
             progress=progress,
         )
-    earlier = f", {summary.failed_before} failed before (--retry-failed tries them again)" if summary.failed_before else ""
+    earlier = (
+        f", {summary.failed_before} failed before (--retry-failed tries them again)" if summary.failed_before else ""
+    )
     print(
         f"run {summary.run.id} ({summary.run.model}): {summary.analyzed} analyzed, {summary.failed} failed{earlier}, "
         f"{summary.skipped} already done, {summary.spans} spans in {summary.seconds:.1f}s",

@@ -112,11 +112,10 @@ def self_contained_onnx(data: bytes, source: Path) -> bytes:
             them from paths relative to the current directory).
     """
     import onnx
-    from google.protobuf.message import DecodeError
 
     try:
         graph = onnx.load_model_from_string(data).graph
-    except (DecodeError, ValueError, RuntimeError):
+    except Exception:  # protobuf's DecodeError, whose module ships no type information
         raise ModelError(f"{source} is not a valid ONNX graph; reinstall propscan or retrain the model") from None
     if any(tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data for tensor in _tensors(graph)):
         raise ModelError(f"{source} refers to external data files; propscan loads only self-contained graphs")

@@ -249,7 +249,7 @@ def _from_record(record: dict[str, Any], origin: str, raw: bytes, limit: int, so
             else Document(text=body)
         )
     except InputError as error:
-        return Failure(ident if _printable(ident) else _bytes_id(raw), origin, str(error), extra)
+        return Failure(ident if ident is not None and _printable(ident) else _bytes_id(raw), origin, str(error), extra)
     metadata = _normalized({**document.metadata, **extra}, origin=origin, default_source=source)
     return Document(text=document.text, id=ident or content_id(document.text), metadata=metadata)
 
