@@ -15,6 +15,7 @@ from safetensors.numpy import save_file
 
 from propscan.errors import ModelError
 from propscan.model import encoders
+from propscan.model.encoders import build
 from propscan.model.encoders.verify import verify_weights
 from propscan.model.integrity import MANIFEST, is_built, mark_built, write_manifest
 from propscan.model.propaganda import MODEL_FILES, PropagandaModel
@@ -122,16 +123,16 @@ def test_a_built_file_changed_after_its_build_is_built_again(tmp_path, caplog):
 def test_the_cached_encoder_is_rebuilt_when_swapped(tmp_path):
     builds = []
 
-    def build(path: Path) -> None:
+    def make(path: Path) -> None:
         builds.append(path)
         path.write_bytes(b"the encoder")
 
     target = tmp_path / "model.onnx"
-    assert build._built_once(target, "key", build) == target
-    build._built_once(target, "key", build)
+    assert build._built_once(target, "key", make) == target
+    build._built_once(target, "key", make)
     assert len(builds) == 1
     target.write_bytes(b"another encoder")
-    build._built_once(target, "key", build)
+    build._built_once(target, "key", make)
     assert len(builds) == 2 and target.read_bytes() == b"the encoder"
 
 
