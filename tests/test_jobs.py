@@ -287,7 +287,7 @@ def test_batch_without_inputs_is_a_clear_error(capsys):
 
 def test_bad_records_are_recorded_and_the_run_goes_on(tmp_path, analyzer):
     """A lone surrogate, a forged id, a corrupt and a truncated crawl: failures, and the good records stored."""
-    from test_sources import FORGED, GOOD_LINE, bad_warcs
+    from tests.test_sources import FORGED, GOOD_LINE, bad_warcs
 
     lines = tmp_path / "lines.jsonl"
     lines.write_text(

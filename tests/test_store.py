@@ -214,6 +214,7 @@ def _open_at_the_same_time(url: str, barrier, results) -> None:
         results.put(str(error))
 
 
+@pytest.mark.slow  # three processes
 def test_processes_opening_a_fresh_database_at_once_migrate_one_after_the_other(db_url):
     import multiprocessing
 
