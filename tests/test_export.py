@@ -77,9 +77,8 @@ def test_semeval_refuses_an_id_that_would_forge_lines(tmp_path):
     url = f"sqlite:///{tmp_path / 'forged.db'}"
     with Store.open(url) as store:
         run = store.get_or_create_run("fast@test", {})
-        store.save_analysis(
-            run.id, Document("Cowards ran away.", "new\nline\tDoubt\t0\t5"), [Span(0, 7, "Loaded_Language", 0.9)], 0.4
-        )
+        forged = Document("Cowards ran away.", "new\nline\tDoubt\t0\t5")
+        store.save_analysis(run.id, analysis_of(forged, [Span(0, 7, "Loaded_Language", 0.9)], 0.4))
         with pytest.raises(PropscanError, match=r"control characters.*export this run as jsonl"):
             export(store, "semeval", tmp_path / "pred.txt")
     assert main(["export", "--db", url, "--format", "semeval", "-o", str(tmp_path / "pred.txt")]) == 1

@@ -319,7 +319,7 @@ def test_a_batch_where_every_document_fails_exits_non_zero(tmp_path, capsys, mon
     from propscan.cli import main
 
     def broken(analyzer, documents, spec):
-        return [engines.Outcome(d.id, error="ModuleNotFoundError: No module named 'torch'") for d in documents]
+        return [engines.failure(d, "ModuleNotFoundError: No module named 'torch'") for d in documents]
 
     monkeypatch.setattr(engines, "analyze_batch", broken)
     url = f"sqlite:///{tmp_path / 'all-failed.db'}"

@@ -199,12 +199,8 @@ def test_report_shows_control_characters_and_brackets_as_text(tmp_path, capsys):
     text = "Traitors\x1b[2J\x1b[31m [/] rule this city."
     with Store.open(url) as store:
         run = store.get_or_create_run("fast@test", {})
-        store.save_analysis(
-            run.id,
-            Document(text, "e1", {"source": "Courier\x1b]0;owned\x07"}),
-            [Span(0, 24, "Loaded_Language", 0.9)],
-            0.5,
-        )
+        document = Document(text, "e1", {"source": "Courier\x1b]0;owned\x07"})
+        store.save_analysis(run.id, analysis_of(document, [Span(0, 24, "Loaded_Language", 0.9)], 0.5))
         out = io.StringIO()
         print_report(build_report(store), Console(file=out, force_terminal=True, width=400))
     printed = out.getvalue()

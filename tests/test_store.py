@@ -198,7 +198,7 @@ def test_a_read_only_database_reads_and_refuses_writes_with_a_store_error(tmp_pa
     path = tmp_path / "ro.db"
     with Store.open(str(path)) as store:
         run = store.get_or_create_run("m@1", {})
-        store.save_analysis(run.id, ARTICLE, [], 0.5)
+        store.save_analysis(run.id, analysis_of(ARTICLE, [], 0.5))
     with Store.open(f"sqlite:///file:{path}?mode=ro&uri=true") as store:
         assert store.count(run.id) == (1, 0, 0)
         with pytest.raises(DatabaseError, match="readonly database"):
@@ -227,4 +227,4 @@ def test_processes_opening_a_fresh_database_at_once_migrate_one_after_the_other(
         process.join(60)
     assert [results.get(timeout=5) for _ in openers] == ["ok"] * 3
     with Store.open(db_url) as store:
-        assert store.revision() == "0001"
+        assert store.revision() == "0002"
