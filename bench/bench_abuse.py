@@ -20,13 +20,11 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 
 import httpx
-from bench_server import ARTICLES, free_port, long_article, start_server, wait_until_up
+from bench_server import ARTICLES, free_port, long_article, start_server, stop_server, wait_until_up
 
 SHORT = ARTICLES[0]
 
@@ -111,11 +109,7 @@ def main() -> int:
             print(line)
     finally:
         if server is not None:
-            os.killpg(server.pid, signal.SIGINT)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+            stop_server(server)
     return 0
 
 

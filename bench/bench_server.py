@@ -128,6 +128,15 @@ async def drive(
     return latencies, errors, elapsed
 
 
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop the server's process group: politely, then for good after 30 s."""
+    os.killpg(server.pid, signal.SIGINT)
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+
+
 def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else (values or [0.0])[0]
 
@@ -162,11 +171,7 @@ def main() -> int:
         after = httpx.get(f"{url}/healthz").json()
     finally:
         if server is not None:
-            os.killpg(server.pid, signal.SIGINT)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+            stop_server(server)
 
     total_errors = sum(errors.values())
     done = sum(len(values) for values in latencies.values())

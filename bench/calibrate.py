@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from cross_validate import _plot
+from cross_validate import plot_reliability
 
 from propscan.model import PropagandaModel
 from propscan.pipeline import model_path
@@ -69,7 +69,7 @@ def main() -> int:
     for low, mean_score, share, count in after.bins:
         print(f"{low:.1f}  {mean_score:10.3f}  {share:11.3f}  {count:5d}")
     if args.plot:
-        _plot(
+        plot_reliability(
             [list(b) for b in after.bins],
             args.plot,
             f"{folder.name}: cross-fitted on {len(corpus)} articles, ECE {after.ece:.3f}",

@@ -78,7 +78,7 @@ def main() -> int:
     summary["wall_seconds"] = round(time.perf_counter() - started, 1)
     _print(summary, args.model)
     if args.plot:
-        _plot(
+        plot_reliability(
             summary["reliability"], args.plot, f"{args.model}: {summary['protocol']}, ECE {summary['pooled_ece']:.3f}"
         )
     if args.json:
@@ -194,7 +194,7 @@ def _print(summary: dict, preset: str) -> None:
     print(f"wall {summary['wall_seconds']} s")
 
 
-def _plot(bins: list[list[float]], path: Path, title: str) -> None:
+def plot_reliability(bins: list[list[float]], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -22,14 +22,15 @@ from propscan.errors import ModelError
 from propscan.model import PRESETS, ModelConfig, PropagandaModel
 from propscan.model.encoders import ENCODERS
 from propscan.model.features import EncodedText
+from propscan.model.propaganda import MAX_ALTERNATIVES
 from propscan.readers.ptc import split_ids
 from propscan.scoring import TCReport, is_right, reliability, si_score, tc_score
 from propscan.techniques import get_inventory
 
 logger = logging.getLogger(__name__)
 
-# Runner-up techniques a span can show: calibration learns from as many candidates per span.
-CALIBRATION_CANDIDATES = 4
+# Calibration learns from every technique a span can show: the top one and its alternatives.
+CALIBRATION_CANDIDATES = 1 + MAX_ALTERNATIVES
 
 
 def preset_config(preset: str, inventory: str = "semeval2020") -> ModelConfig:
