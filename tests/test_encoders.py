@@ -104,8 +104,9 @@ def test_a_text_is_encoded_the_same_whatever_is_encoded_beside_it():
     assert len(together[2]) == 0 and together[2].layers.shape == (0, 4, 384)
 
 
-def test_both_presets_analyze_from_an_empty_cache_without_torch(tmp_path):
-    """The README's install has no torch (nor sympy): building the int8 encoder must not need them."""
+def test_every_preset_analyzes_from_an_empty_cache_without_torch(tmp_path):
+    """The README's install has no torch (nor sympy): building the int8 encoder, or distilling
+    triage's static table, must not need them."""
     import subprocess
     import sys
 
@@ -114,12 +115,13 @@ def test_both_presets_analyze_from_an_empty_cache_without_torch(tmp_path):
         "for blocked in ('torch', 'sympy'):\n"
         "    sys.modules[blocked] = None\n"
         "from propscan import Analyzer\n"
-        "for preset in ('fast', 'accurate'):\n"
+        "for preset in ('fast', 'accurate', 'triage'):\n"
         "    spans = Analyzer.load(preset).analyze('These so-called experts are shameless liars. Stop the deal now!').spans\n"
         "    print(preset, len(spans))\n"
     )
     env = {**__import__("os").environ, "PROPSCAN_CACHE": str(tmp_path)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert [line.split()[0] for line in result.stdout.splitlines()] == ["fast", "accurate"]
+    assert [line.split()[0] for line in result.stdout.splitlines()] == ["fast", "accurate", "triage"]
     assert (tmp_path / "encoders" / "all-MiniLM-L6-v2-onnx" / "model-int8.onnx").exists()
+    assert (tmp_path / "encoders" / "all-MiniLM-L6-v2-static" / "table.npy").exists()

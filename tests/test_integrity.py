@@ -128,11 +128,11 @@ def test_the_cached_encoder_is_rebuilt_when_swapped(tmp_path):
         path.write_bytes(b"the encoder")
 
     target = tmp_path / "model.onnx"
-    assert build._built_once(target, "key", make) == target
-    build._built_once(target, "key", make)
+    assert build.built_once(target, "key", make) == target
+    build.built_once(target, "key", make)
     assert len(builds) == 1
     target.write_bytes(b"another encoder")
-    build._built_once(target, "key", make)
+    build.built_once(target, "key", make)
     assert len(builds) == 2 and target.read_bytes() == b"the encoder"
 
 

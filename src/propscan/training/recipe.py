@@ -19,7 +19,7 @@ import numpy as np
 
 from propscan.document import AnnotatedDocument, Span
 from propscan.errors import ModelError
-from propscan.model import PRESETS, ModelConfig, PropagandaModel
+from propscan.model import PRESETS, ModelConfig, PropagandaModel, TriageConfig, TriageModel
 from propscan.model.encoders import ENCODERS
 from propscan.model.features import EncodedText
 from propscan.model.propaganda import MAX_ALTERNATIVES
@@ -33,7 +33,10 @@ logger = logging.getLogger(__name__)
 CALIBRATION_CANDIDATES = 1 + MAX_ALTERNATIVES
 
 
-def preset_config(preset: str, inventory: str = "semeval2020") -> ModelConfig:
+Model = PropagandaModel | TriageModel
+
+
+def preset_config(preset: str, inventory: str = "semeval2020") -> ModelConfig | TriageConfig:
     """A fresh configuration for a named preset with the labels of ``inventory``."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -73,14 +76,14 @@ def split_corpus(
 
 def train(
     corpus: Sequence[AnnotatedDocument],
-    config: ModelConfig,
+    config: ModelConfig | TriageConfig,
     output: str | Path,
     *,
     validation_fraction: float = 0.15,
     test_fraction: float = 0.2,
     device: str = "cpu",
     log: Callable[[str], None] = logger.info,
-) -> PropagandaModel:
+) -> Model:
     """Train a model on annotated documents, report scores on held-out test articles, and save it.
 
     The corpus may come from any reader (PTC folders, Label Studio exports); labels must already
@@ -90,7 +93,11 @@ def train(
     split = split_corpus(corpus, validation_fraction, test_fraction)
     log(f"{len(split.train)} training, {len(split.validation)} validation and {len(split.test)} test articles")
     started = time.perf_counter()
-    model = fit(PropagandaModel(config), split.train, split.validation, log=log, device=device)
+    model: Model
+    if isinstance(config, TriageConfig):
+        model = fit_triage_model(TriageModel(config), split.train, split.validation, log=log, device=device)
+    else:
+        model = fit(PropagandaModel(config), split.train, split.validation, log=log, device=device)
     model.config.metrics["test_documents"] = len(split.test)
     if split.test:
         report = evaluate(model, split.test)
@@ -144,8 +151,32 @@ def fit(
     return model
 
 
+def fit_triage_model(
+    model: TriageModel,
+    train: Sequence[AnnotatedDocument],
+    validation: Sequence[AnnotatedDocument],
+    *,
+    seed: int = 13,
+    log: Callable[[str], None] = logger.info,
+    device: str = "cpu",
+) -> TriageModel:
+    """Train a ``triage`` model (needs torch): weights, epoch and decoding chosen on ``validation``,
+    then the score calibration fitted there, as for the other presets."""
+    try:
+        from propscan.training.triage import fit_triage
+    except ImportError as error:
+        raise ModelError(
+            f"training needs torch ({error.name} is missing); install it with: pip install 'propscan[train]'"
+        ) from None
+    if not model.config.labels:
+        raise ModelError("the configuration lists no technique labels")
+    fit_triage(model, train, validation, seed=seed, log=log, device=device)
+    model.config.calibration = fit_calibration(model, validation) if validation else {}
+    return model
+
+
 def fit_calibration(
-    model: PropagandaModel, documents: Sequence[AnnotatedDocument], encoded: Sequence[EncodedText] | None = None
+    model: Model, documents: Sequence[AnnotatedDocument], encoded: Sequence[EncodedText] | None = None
 ) -> dict[str, float]:
     """Fit the map from a span's tagger confidence and technique probability to the share of such
     spans that are right, on annotated documents the model did not train on.
@@ -188,7 +219,7 @@ def macro_f1(tc: TCReport) -> float:
     return sum(scored) / len(scored) if scored else 0.0
 
 
-def evaluate(model: PropagandaModel, documents: list[AnnotatedDocument]) -> dict:
+def evaluate(model: Model, documents: list[AnnotatedDocument]) -> dict:
     """SI scores and span lengths of end-to-end predictions, their calibration (each predicted
     span's score against whether it is right), and TC scores of labelling the gold spans."""
     encoded = model.encode([d.document.text for d in documents])
@@ -212,7 +243,7 @@ def evaluate(model: PropagandaModel, documents: list[AnnotatedDocument]) -> dict
     }
 
 
-def tc_on_gold_spans(model: PropagandaModel, documents: list[AnnotatedDocument], encoded=None) -> TCReport:
+def tc_on_gold_spans(model: Model, documents: list[AnnotatedDocument], encoded=None) -> TCReport:
     """Label every gold span (as the TC task does) and score it."""
     encoded = encoded if encoded is not None else model.encode([d.document.text for d in documents])
     predicted = {

@@ -33,15 +33,15 @@ def onnx_encoder(name: str, *, int8: bool = False) -> Path:
     target = get_settings().cache_dir / "encoders" / f"{name}-onnx"
 
     def fp32() -> Path:
-        return _built_once(target / "model.onnx", sha256, lambda path: _fill_graph(name, encoder_path(name), path))
+        return built_once(target / "model.onnx", sha256, lambda path: _fill_graph(name, encoder_path(name), path))
 
     if not int8:
         return fp32()
     # The recipe is part of the key: states of an int8 file built another way would not match the heads.
-    return _built_once(target / "model-int8.onnx", f"{sha256} {INT8_RECIPE}", lambda path: quantize_int8(fp32(), path))
+    return built_once(target / "model-int8.onnx", f"{sha256} {INT8_RECIPE}", lambda path: quantize_int8(fp32(), path))
 
 
-def _built_once(path: Path, key: str, build: Callable[[Path], None]) -> Path:
+def built_once(path: Path, key: str, build: Callable[[Path], None]) -> Path:
     """Build ``path`` unless it was built from this key (weights, recipe) and is unchanged; never leave half a file."""
     if is_built(path, key):
         return path

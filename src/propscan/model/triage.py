@@ -1,0 +1,278 @@
+"""The ``triage`` model: propaganda spans without an encoder pass, for screening whole crawls.
+
+Words are looked up in a static embedding table distilled from the encoder (``encoders.static``)
+rather than run through it; a learned projection of that table and of surface cues feeds a
+one-layer BiGRU over each sentence (onnxruntime's GRU, a whole article's sentences in one padded
+call), and a word is inside a span when its probability reaches a threshold. Small gaps are
+filled and tiny spans dropped, as chosen on validation articles. A linear head on each span's mean
+state gives its technique, and the score is calibrated as in the other presets.
+
+The same surface as ``PropagandaModel`` (``encode``, ``predict``, ``scored_spans``, ``classify``,
+``save``, ``load``), so the analyzer, the CLI, the API, batch jobs and ``evaluate`` take either.
+Inference needs numpy and onnxruntime only.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+from propscan.document import Document, Span
+from propscan.errors import ModelError, NotFittedError
+from propscan.model.config import TRIAGE_MODEL_TYPE, TriageConfig
+from propscan.model.decoding import FoundSpan, trim
+from propscan.model.encoders import encoder_path
+from propscan.model.encoders.static import static_table
+from propscan.model.integrity import MANIFEST, check_manifest, self_contained_onnx, write_manifest
+from propscan.model.propaganda import calibrated_scores, labelled_span, well_typed
+from propscan.model.runtime import inference_session
+from propscan.model.span_features import token_range
+from propscan.model.words import SURFACE_FEATURES, WordEncoder, WordUnits
+from propscan.settings import get_settings
+from propscan.version import __version__
+
+TRIAGE_FILES = ("config.json", "tagger.onnx", "heads.safetensors")
+# The arrays of heads.safetensors: names and how their shapes follow from the config.
+HEADS = ("embed", "surface", "bias", "emit", "emit_bias", "technique", "technique_bias")
+
+
+class TriageModel:
+    """Finds propaganda spans from static word embeddings; labels each with a technique.
+
+    The constructor stores the configuration only; ``set_weights`` (training) or ``load`` sets
+    the learned parts.
+
+    Args:
+        config: the model's configuration.
+        threads: CPU threads for each onnxruntime call (default: ``PROPSCAN_THREADS``).
+    """
+
+    def __init__(self, config: TriageConfig, *, threads: int | None = None) -> None:
+        self.config = config
+        self.threads = threads or get_settings().threads
+        self._encoder: WordEncoder | None = None
+        self._lock = threading.Lock()
+
+    # ----------------------------------------------------------------------------- encoding
+    @property
+    def encoder(self) -> WordEncoder:
+        if self._encoder is None:
+            from tokenizers import Tokenizer
+
+            self._encoder = WordEncoder(Tokenizer.from_file(str(encoder_path(self.config.encoder) / "tokenizer.json")))
+        return self._encoder
+
+    def encode(self, texts: Sequence[str]) -> list[WordUnits]:
+        with self._lock:
+            return self.encoder.encode(list(texts))
+
+    # ----------------------------------------------------------------------------- prediction
+    def predict(self, documents: Sequence[Document], encoded: Sequence[WordUnits] | None = None) -> list[list[Span]]:
+        """Find and label the technique spans of each document."""
+        units = list(encoded) if encoded is not None else self.encode([d.text for d in documents])
+        return [
+            [labelled_span(found, probabilities, self.config) for found, probabilities in scored]
+            for scored in self.scored_spans(documents, units)
+        ]
+
+    def scored_spans(
+        self, documents: Sequence[Document], encoded: Sequence[WordUnits]
+    ) -> list[list[tuple[FoundSpan, np.ndarray]]]:
+        """The spans found in each document, each with the probabilities of every technique."""
+        self._fitted()
+        scored = []
+        for document, units in zip(documents, encoded, strict=True):
+            states, inputs, inside = self.word_outputs(units)
+            found = decode_words(
+                document.text,
+                units,
+                inside,
+                threshold=self.config.threshold,
+                fill_gap=self.config.fill_gap,
+                min_chars=self.config.min_chars,
+            )
+            ranges = [(f.first_token, f.last_token) for f in found]
+            scored.append(list(zip(found, self._techniques(states, inputs, ranges), strict=True)))
+        return scored
+
+    def word_outputs(self, units: WordUnits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each word's BiGRU state (n, 2 * hidden), its projected input (n, projection) and the
+        probability that it is inside a propaganda span (n,)."""
+        self._fitted()
+        n, hidden = len(units), self.config.gru_hidden
+        if not n:
+            return (
+                np.zeros((0, 2 * hidden), np.float32),
+                np.zeros((0, self.config.projection), np.float32),
+                np.zeros(0, np.float32),
+            )
+        inputs = np.tanh(self._embedded(units.rows) + units.surface @ self.heads_["surface"] + self.heads_["bias"])
+        lengths = np.diff(units.segments)
+        segment_of = np.repeat(np.arange(len(lengths)), lengths)
+        position = np.arange(n) - units.segments[segment_of]
+        padded = np.zeros((int(lengths.max()), len(lengths), inputs.shape[1]), dtype=np.float32)
+        padded[position, segment_of] = inputs
+        (out,) = self.tagger_.run(None, {"inputs": padded, "lengths": lengths.astype(np.int32)})
+        states = out[position, :, segment_of].reshape(n, 2 * hidden)  # (time, direction, batch, hidden)
+        logits = states @ self.heads_["emit"] + self.heads_["emit_bias"]
+        return states, inputs, 1.0 / (1.0 + np.exp(-logits))
+
+    def _embedded(self, rows: np.ndarray) -> np.ndarray:
+        """Projected static embeddings of table rows; rows of words of several pieces (the mean of
+        their pieces' rows) are added to the table as the encoder meets them."""
+        table = self._table
+        if rows.max(initial=0) >= len(table) or self._generation != self.encoder.generation:
+            with self._lock:
+                table = self._grown_table()
+        return table[rows]
+
+    def _grown_table(self) -> np.ndarray:
+        encoder, base = self.encoder, self._table[: self.encoder.vocabulary_size]
+        if self._generation != encoder.generation:
+            self._table, self._generation = base, encoder.generation
+        known = len(self._table) - encoder.vocabulary_size
+        new = encoder.compounds[known:]
+        if new:
+            self._table = np.concatenate([self._table, np.stack([base[list(p)].mean(axis=0) for p in new])])
+        return self._table
+
+    def _techniques(self, states: np.ndarray, inputs: np.ndarray, ranges: list[tuple[int, int]]) -> np.ndarray:
+        """Technique probabilities of each ``[first, last)`` word range, from its mean state and input."""
+        if not ranges:
+            return np.zeros((0, len(self.config.labels)), dtype=np.float32)
+        pooled = np.stack(
+            [np.concatenate([states[a:b].mean(axis=0), inputs[a:b].mean(axis=0)]) for a, b in ranges]
+        ).astype(np.float32)
+        logits = pooled @ self.heads_["technique"] + self.heads_["technique_bias"]
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def classify(
+        self, document: Document, spans: Sequence[tuple[int, int]], encoded: WordUnits | None = None
+    ) -> list[Span]:
+        """Technique classification of given character spans; a span listed k times gets its k
+        most likely techniques (as ``PropagandaModel.classify``)."""
+        units = encoded if encoded is not None else self.encode([document.text])[0]
+        states, inputs, _ = self.word_outputs(units)
+        unique = list(dict.fromkeys(spans))
+        probabilities = self._techniques(states, inputs, [token_range(units.offsets, a, b) for a, b in unique])
+        by_span = dict(zip(unique, probabilities, strict=True))
+        seen: dict[tuple[int, int], int] = {}
+        labelled = []
+        for span in spans:
+            rank = seen.get(span, 0) % len(self.config.labels)
+            seen[span] = rank + 1
+            label_id = int(np.argsort(-by_span[span], kind="stable")[rank])
+            labelled.append(Span(span[0], span[1], self.config.labels[label_id], float(by_span[span][label_id])))
+        return labelled
+
+    def calibrated(self, tagger_score: float, probabilities: np.ndarray) -> np.ndarray:
+        return calibrated_scores(self.config.calibration, tagger_score, probabilities)
+
+    def _fitted(self) -> TriageModel:
+        if not hasattr(self, "tagger_"):
+            raise NotFittedError(
+                "This TriageModel is not fitted yet. Train it (propscan train --model triage) or use 'TriageModel.load'."
+            )
+        return self
+
+    def set_weights(self, tagger_onnx: bytes, heads: dict[str, np.ndarray]) -> None:
+        """Install the BiGRU graph and the numpy heads; fold the embedding projection into the table."""
+        missing = [name for name in HEADS if name not in heads]
+        if missing:
+            raise ModelError(f"the triage heads lack {', '.join(missing)}")
+        if heads["surface"].shape != (len(SURFACE_FEATURES), self.config.projection):
+            raise ModelError(f"the triage heads expect {heads['surface'].shape[0]} surface features")
+        self._graph = tagger_onnx
+        self.heads_ = {name: np.asarray(heads[name], dtype=np.float32) for name in HEADS}
+        self.tagger_ = inference_session(tagger_onnx, threads=self.threads)
+        table = static_table(self.config.encoder, threads=self.threads)
+        self._table = table.astype(np.float32) @ self.heads_["embed"]
+        self._generation = -1
+
+    # ----------------------------------------------------------------------------- persistence
+    def save(self, folder: str | Path) -> None:
+        """Write the config, the BiGRU graph and the heads (the embedding table is built from PyPI)."""
+        self._fitted()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.config.propscan_version = __version__
+        (folder / "tagger.onnx").write_bytes(self._graph)
+        save_file(self.heads_, str(folder / "heads.safetensors"))
+        self.config.save(folder)
+        write_manifest(folder, TRIAGE_FILES)
+
+    @classmethod
+    def load(cls, folder: str | Path, *, threads: int | None = None, **overrides) -> TriageModel:
+        """Load a model saved with ``save``; keyword arguments override config fields."""
+        folder = Path(folder)
+        missing = [name for name in TRIAGE_FILES if not (folder / name).exists()]
+        if missing:
+            raise ModelError(f"{folder} is not a propscan triage model: it lacks {', '.join(missing)}")
+        if not check_manifest(folder, TRIAGE_FILES):
+            warnings.warn(
+                f"{folder} has no {MANIFEST}, so its files cannot be checked; save it again to add one",
+                UserWarning,
+                stacklevel=2,
+            )
+        try:
+            config = well_typed(TriageConfig.load(folder, **overrides))
+        except (ValueError, TypeError, AttributeError) as error:
+            raise ModelError(f"{folder / 'config.json'} is malformed ({error})") from None
+        if config.model_type != TRIAGE_MODEL_TYPE:
+            raise ModelError(f"{folder} holds a {config.model_type!r} model, not {TRIAGE_MODEL_TYPE!r}")
+        if config.propscan_version and config.propscan_version.split(".")[:2] != __version__.split(".")[:2]:
+            warnings.warn(
+                f"model saved by propscan {config.propscan_version}, loaded by {__version__}", UserWarning, stacklevel=2
+            )
+        model = cls(config, threads=threads)
+        graph = self_contained_onnx((folder / "tagger.onnx").read_bytes(), folder / "tagger.onnx")
+        try:
+            heads = load_file(str(folder / "heads.safetensors"))
+        except SafetensorError as error:
+            raise ModelError(f"{folder / 'heads.safetensors'} is not a weights file ({error})") from None
+        try:
+            model.set_weights(graph, heads)
+        except ModelError:
+            raise
+        except Exception as error:  # onnxruntime raises its own kinds for graphs it cannot run
+            raise ModelError(
+                f"{folder} holds weights or a graph propscan cannot load ({type(error).__name__}); retrain the model"
+            ) from None
+        return model
+
+
+def decode_words(
+    text: str, units: WordUnits, inside: np.ndarray, *, threshold: float, fill_gap: int, min_chars: int
+) -> list[FoundSpan]:
+    """Spans from word probabilities: runs of words at or above ``threshold`` within a sentence,
+    joined across gaps of at most ``fill_gap`` words, trimmed as PTC gold spans are, and kept if
+    ``min_chars`` long or longer; each scored by its words' mean probability."""
+    n = len(units)
+    on = inside >= threshold
+    sentence_start = np.zeros(n + 1, dtype=bool)
+    sentence_start[units.segments] = True
+    segment_of = np.cumsum(sentence_start[:n]) - 1
+    before = np.concatenate([[False], on[:-1]])
+    after = np.concatenate([on[1:], [False]])
+    firsts = np.flatnonzero(on & (~before | sentence_start[:n])).tolist()
+    lasts = (np.flatnonzero(on & (~after | sentence_start[1:])) + 1).tolist()
+    joined: list[tuple[int, int]] = []
+    for first, last in zip(firsts, lasts, strict=True):
+        if joined and first - joined[-1][1] <= fill_gap and segment_of[first] == segment_of[joined[-1][1] - 1]:
+            joined[-1] = (joined[-1][0], last)
+        else:
+            joined.append((first, last))
+    found = []
+    for first, last in joined:
+        start, end = trim(text, int(units.offsets[first, 0]), int(units.offsets[last - 1, 1]))
+        if end - start >= max(min_chars, 1):
+            found.append(FoundSpan(start, end, first, last, float(inside[first:last].mean())))
+    return found

@@ -1,0 +1,167 @@
+"""The triage preset: word units, decoding, the exported BiGRU, training, saving and loading."""
+
+import json
+
+import numpy as np
+import pytest
+
+from propscan.document import Document
+from propscan.errors import ModelError, NotFittedError
+from propscan.model import TriageConfig, TriageModel, load_model
+from propscan.model.triage import decode_words
+from propscan.model.words import MAX_SEGMENT, SURFACE_FEATURES, WordEncoder, WordUnits
+
+
+@pytest.fixture(scope="module")
+def words() -> WordEncoder:
+    from tokenizers import Tokenizer
+
+    from propscan.model.encoders import encoder_path
+
+    return WordEncoder(Tokenizer.from_file(str(encoder_path("all-MiniLM-L6-v2") / "tokenizer.json")))
+
+
+def units_of(text: str, segments: list[int]) -> WordUnits:
+    """Units of ``text`` split on spaces, with the given segment starts (tests of decoding)."""
+    offsets, position = [], 0
+    for word in text.split(" "):
+        offsets.append((position, position + len(word)))
+        position += len(word) + 1
+    n = len(offsets)
+    return WordUnits(
+        np.asarray(offsets),
+        np.zeros(n, np.int64),
+        np.zeros((n, len(SURFACE_FEATURES)), np.float32),
+        np.asarray([*segments, n]),
+    )
+
+
+def test_units_keep_offsets_into_the_original_text(words):
+    text = "The “so-called” EXPERTS lied!\n\nUnbelievably, again. Mr Smith? Yes"
+    units = words.units(text)
+    pieces = [text[a:b] for a, b in units.offsets]
+    assert pieces[:8] == ["The", "“", "so", "-", "called", "”", "EXPERTS", "lied"]
+    assert units.segments.tolist() == [0, 9, 13, 16, 17]  # line break, full stop, question mark
+    surface = dict(zip(SURFACE_FEATURES, units.surface.T, strict=True))
+    assert surface["all_upper"][6] == 1 and surface["first_upper"][0] == 1 and surface["in_title"][0] == 1
+    assert surface["inside_quotes"][2] == 1 and surface["inside_quotes"][6] == 0
+    assert surface["segment_exclaims"][0] == 1 and surface["segment_asks"][15] == 1 and surface["segment_asks"][16] == 0
+    unbelievably = pieces.index("Unbelievably")
+    assert units.rows[unbelievably] >= words.vocabulary_size  # several wordpieces: a row of its own
+    assert len(words.compound_pieces(int(units.rows[unbelievably]))) > 1
+
+
+def test_repetition_is_seen_across_the_article(words):
+    units = words.units("Stop the steal now. They said: stop the steal! Nothing else")
+    surface = dict(zip(SURFACE_FEATURES, units.surface.T, strict=True))
+    assert surface["in_repeated_trigram"].tolist()[:3] == [1, 1, 1] and surface["word_repeats"][2] > 0
+    assert surface["in_repeated_trigram"][-1] == 0
+
+
+def test_long_sentences_are_cut_and_empty_text_has_no_units(words):
+    units = words.units(" ".join(["word"] * (2 * MAX_SEGMENT + 10)))
+    assert np.diff(units.segments).max() <= MAX_SEGMENT and units.segments[-1] == len(units)
+    assert len(words.units("  \n ")) == 0
+
+
+def test_decoding_fills_small_gaps_within_a_sentence_only():
+    text = "aa bb cc dd ee ff gg hh"
+    units = units_of(text, [0, 4])
+    inside = np.asarray([0.9, 0.1, 0.9, 0.9, 0.9, 0.1, 0.1, 0.9])
+    spans = lambda **kw: [(f.start, f.end) for f in decode_words(text, units, inside, **kw)]  # noqa: E731
+    assert spans(threshold=0.5, fill_gap=0, min_chars=0) == [(0, 2), (6, 11), (12, 14), (21, 23)]
+    assert spans(threshold=0.5, fill_gap=1, min_chars=0) == [(0, 11), (12, 14), (21, 23)]
+    assert spans(threshold=0.5, fill_gap=3, min_chars=0) == [(0, 11), (12, 23)]
+    assert spans(threshold=0.5, fill_gap=1, min_chars=5) == [(0, 11)]
+    [found] = decode_words(text, units, inside, threshold=0.5, fill_gap=1, min_chars=5)
+    assert (found.first_token, found.last_token) == (0, 4) and found.score == pytest.approx((0.9 * 3 + 0.1) / 4)
+
+
+def test_decoding_trims_what_gold_spans_never_start_or_end_with():
+    text = "aa , bb ."
+    [found] = decode_words(text, units_of(text, [0]), np.ones(4), threshold=0.5, fill_gap=0, min_chars=0)
+    assert text[found.start : found.end] == "aa , bb"
+
+
+def test_the_exported_gru_computes_what_torch_computes():
+    torch = pytest.importorskip("torch")
+    import onnxruntime
+
+    from propscan.training.triage import TriageNet, gru_graph
+
+    torch.manual_seed(0)
+    net = TriageNet(torch.randn(50, 8), n_surface=3, projection=6, hidden=5, n_labels=4, dropout=0.0).eval()
+    lengths = torch.tensor([7, 3, 5])
+    inputs = torch.randn(3, 7, 6)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+    expected = torch.nn.utils.rnn.pad_packed_sequence(net.gru(packed)[0], batch_first=True)[0].detach().numpy()
+    session = onnxruntime.InferenceSession(gru_graph(net), providers=["CPUExecutionProvider"])
+    (states,) = session.run(
+        None, {"inputs": inputs.transpose(0, 1).numpy(), "lengths": lengths.numpy().astype(np.int32)}
+    )
+    got = states.transpose(2, 0, 1, 3).reshape(3, 7, 10)  # (batch, time, 2 * hidden)
+    for row, n in enumerate(lengths.tolist()):
+        np.testing.assert_allclose(got[row, :n], expected[row, :n], atol=1e-5)
+
+
+def test_an_unfitted_triage_model_says_how_to_fit_it():
+    with pytest.raises(NotFittedError, match="propscan train --model triage"):
+        TriageModel(TriageConfig(labels=["Doubt"])).predict([Document("Some text.")])
+
+
+def test_a_folder_of_an_unknown_kind_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "something-else"}))
+    with pytest.raises(ModelError, match="'something-else' model"):
+        load_model(tmp_path)
+    (tmp_path / "config.json").write_text("[]")
+    with pytest.raises(ModelError, match="malformed"):
+        load_model(tmp_path)
+
+
+# ---------------------------------------------------------------------------- trained on the fixture
+@pytest.fixture(scope="module")
+def tiny_triage_dir(tmp_path_factory, tiny_corpus):
+    """A triage model trained for two epochs on the four fixture articles (builds the static table once)."""
+    from propscan.training import preset_config, train
+
+    output = tmp_path_factory.mktemp("tiny-triage")
+    config = preset_config("triage")
+    config.tagger_epochs = 2
+    train(tiny_corpus, config, output, validation_fraction=0.5, test_fraction=0.0)
+    return output
+
+
+def test_a_trained_triage_model_round_trips_and_analyzes(tiny_triage_dir, tiny_corpus):
+    from propscan import Analyzer
+
+    assert sorted(p.name for p in tiny_triage_dir.iterdir()) == [
+        "config.json",
+        "heads.safetensors",
+        "manifest.json",
+        "tagger.onnx",
+    ]
+    config = json.loads((tiny_triage_dir / "config.json").read_text())
+    assert config["model_type"] == "propscan-triage" and config["metrics"]["best_epoch"] in (1, 2)
+    analyzer = Analyzer.load(tiny_triage_dir, threads=1)
+    assert isinstance(analyzer.model, TriageModel)
+    documents = [d.document for d in tiny_corpus]
+    analyses = analyzer.predict(documents)
+    again = TriageModel.load(tiny_triage_dir, threads=1).predict(documents)
+    assert [list(a.spans) for a in analyses] == [
+        sorted(s, key=lambda s: (s.start, s.end, -(s.score or 0))) for s in again
+    ]
+    for analysis in analyses:
+        for span in analysis.spans:
+            assert 0 <= (span.score or 0) <= 1 and span.technique in analyzer.inventory
+    labelled = analyzer.model.classify(documents[0], [(0, 10), (0, 10)])
+    assert len({s.technique for s in labelled}) == 2
+
+
+def test_a_tampered_triage_file_is_refused(tiny_triage_dir, tmp_path):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(tiny_triage_dir, folder)
+    (folder / "heads.safetensors").write_bytes(b"tampered")
+    with pytest.raises(ModelError, match="does not match the sha256"):
+        TriageModel.load(folder)
