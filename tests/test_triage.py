@@ -104,6 +104,32 @@ def test_the_exported_gru_computes_what_torch_computes():
         np.testing.assert_allclose(got[row, :n], expected[row, :n], atol=1e-5)
 
 
+@pytest.mark.slow
+def test_the_shipped_form_computes_what_the_torch_network_computes(words):
+    """Exported GRU, numpy heads and the article context folded in at inference agree with torch."""
+    torch = pytest.importorskip("torch")
+    from propscan.training import preset_config
+    from propscan.training.triage import TriageNet, _extended_table, gru_graph, heads, word_probabilities
+
+    config = preset_config("triage")
+    model = TriageModel(config, threads=1)
+    model._encoder = words
+    texts = ["The so-called experts are shameless liars!\nStop the deal now. Unbelievably, again.", "Calm report."]
+    units = model.encode(texts)
+    torch.manual_seed(0)
+    net = TriageNet(
+        torch.tensor(_extended_table(config.encoder, words)),
+        n_surface=len(SURFACE_FEATURES),
+        projection=config.projection,
+        hidden=config.gru_hidden,
+        n_labels=len(config.labels),
+        dropout=0.0,
+    ).eval()
+    model.set_weights(gru_graph(net), heads(net))
+    for u, (_, _, inside) in zip(units, model.word_outputs(units), strict=True):
+        np.testing.assert_allclose(inside, word_probabilities(net, u), atol=1e-5)
+
+
 def test_an_unfitted_triage_model_says_how_to_fit_it():
     with pytest.raises(NotFittedError, match="propscan train --model triage"):
         TriageModel(TriageConfig(labels=["Doubt"])).predict([Document("Some text.")])

@@ -13,6 +13,8 @@ from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from propscan.document import Analysis, Document, Sentence, Span
 from propscan.errors import ModelError
 from propscan.model import PRESETS, ModelConfig, PropagandaModel, TriageModel, load_model
@@ -23,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 # Segments longer than this are cut at a line break: bounds memory, keeps windows whole.
 SEGMENT_CHARS = 50_000
+# Sentences compared with spans at once in score_sentences: bounds the comparison matrix.
+_SENTENCE_BLOCK = 256
 Progress = Callable[[int, int], None]
 
 
@@ -190,16 +194,27 @@ def segments(text: str, size: int | None = None) -> list[tuple[int, int]]:
 
 
 def score_sentences(document: Document, spans: Sequence[Span]) -> list[Sentence]:
-    """Each sentence scores the highest confidence of the spans that touch it."""
-    scored = []
-    ordered = sorted(spans, key=lambda s: s.start)
-    for sentence in document.sentences():
-        best = max(
-            (s.score or 0.0 for s in ordered if s.start < sentence.end and s.end > sentence.start),
-            default=0.0,
-        )
-        scored.append(replace(sentence, score=best))
-    return scored
+    """Each sentence scores the highest confidence of the spans that touch it.
+
+    Sentences are compared with spans in numpy, a block of sentences at a time against the
+    spans that reach that block: a Python loop over every pair cost the triage preset a third
+    of its time.
+    """
+    sentences = document.sentences()
+    if not spans:
+        return sentences
+    span_starts = np.asarray([s.start for s in spans])
+    span_ends = np.asarray([s.end for s in spans])
+    span_scores = np.asarray([s.score or 0.0 for s in spans])
+    best: list[float] = []
+    for first in range(0, len(sentences), _SENTENCE_BLOCK):
+        block = sentences[first : first + _SENTENCE_BLOCK]
+        starts = np.asarray([s.start for s in block])
+        ends = np.asarray([s.end for s in block])
+        near = (span_starts < ends[-1]) & (span_ends > starts[0])
+        touching = (span_starts[near][None, :] < ends[:, None]) & (span_ends[near][None, :] > starts[:, None])
+        best.extend(np.where(touching, span_scores[near][None, :], 0.0).max(axis=1, initial=0.0).tolist())
+    return [Sentence(s.start, s.end, score) for s, score in zip(sentences, best, strict=True)]
 
 
 def article_score(sentences: Sequence[Sentence]) -> float:

@@ -94,6 +94,7 @@ class TriageConfig:
     dropout: float = 0.3
     # Weight of the technique loss beside the span loss.
     technique_weight: float = 0.5
+    learning_rate: float = 3e-3
     # Upper bound; the epoch with the best validation SI F1 is kept.
     tagger_epochs: int = 24
     threshold: float = 0.5

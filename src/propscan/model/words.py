@@ -13,6 +13,7 @@ break or a full stop followed by a space.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -179,7 +180,7 @@ def _segments(text: str, shapes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     breaks = np.flatnonzero(gap & (ended[:-1] | (line[1:] != line[:-1]))) + 1
     bounds = [0, *breaks.tolist(), n]
     capped = []
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+    for a, b in itertools.pairwise(bounds):
         pieces = -(-(b - a) // MAX_SEGMENT)
         capped.extend(a + (b - a) * k // pieces for k in range(pieces))
     return np.asarray([*capped, n], dtype=np.int64)

@@ -89,6 +89,10 @@ def meta_charset(data: bytes) -> str | None:
     return match.group(1).decode("ascii") if match else None
 
 
+# Control characters other than \t \n \v \f \r: many of them mean binary data, not text.
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f]")
+
+
 def check_text(text: str, *, source: str = "input") -> None:
     """Refuse empty text and text made mostly of control characters.
 
@@ -98,7 +102,7 @@ def check_text(text: str, *, source: str = "input") -> None:
     if not text.strip():
         raise InputError(f"{source} is empty: there is no text to analyze")
     sample = text[:65536]
-    controls = sum(1 for c in sample if ord(c) < 32 and c not in "\n\r\t\f\v")
+    controls = len(_CONTROLS.findall(sample))
     if controls > 0.05 * len(sample):
         raise InputError(f"{source} looks binary ({controls} control characters); propscan reads UTF-8 text or HTML")
 
@@ -199,7 +203,28 @@ def read_input(path: str | Path, *, max_bytes: int | None = None) -> Document:
 
 # English function words that other languages rarely spell the same way.
 _ENGLISH_WORDS = frozenset(
-    ["the", "and", "of", "to", "is", "that", "for", "with", "was", "this", "are", "have", "from", "were", "which", "their", "has", "been", "would", "will"]
+    [
+        "the",
+        "and",
+        "of",
+        "to",
+        "is",
+        "that",
+        "for",
+        "with",
+        "was",
+        "this",
+        "are",
+        "have",
+        "from",
+        "were",
+        "which",
+        "their",
+        "has",
+        "been",
+        "would",
+        "will",
+    ]
 )
 _LETTERS = re.compile(r"[^\W\d_]+")
 

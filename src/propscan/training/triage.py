@@ -35,10 +35,12 @@ from propscan.scoring import si_score
 Log = Callable[[str], None]
 
 # The decoding choices tried on validation after each epoch.
-THRESHOLDS = tuple(round(0.2 + 0.025 * k, 3) for k in range(17))
-FILL_GAPS = (0, 1, 2, 3, 5)
+THRESHOLDS = tuple(round(0.1 + 0.025 * k, 3) for k in range(21))
+FILL_GAPS = (0, 1, 2, 3, 5, 8)
 MIN_CHARS = (0, 5, 10, 15, 20, 30)
 BATCH_SENTENCES, PATIENCE = 64, 4
+# Per optimizer step; about 180 steps make an epoch on PTC.
+EMA_DECAY = 0.99
 
 
 class TriageNet(nn.Module):
@@ -51,15 +53,18 @@ class TriageNet(nn.Module):
         self.register_buffer("table", table, persistent=False)
         self.embed = nn.Linear(table.shape[1], projection, bias=False)
         self.surface = nn.Linear(n_surface, projection)
+        self.context = nn.Linear(projection, projection, bias=False)
         self.drop = nn.Dropout(dropout)
         self.gru = nn.GRU(projection, hidden, batch_first=True, bidirectional=True)
         self.emit = nn.Linear(2 * hidden, 1)
         self.technique = nn.Linear(2 * hidden + projection, n_labels)
 
     def forward(
-        self, rows: torch.Tensor, surface: torch.Tensor, lengths: torch.Tensor
+        self, rows: torch.Tensor, surface: torch.Tensor, lengths: torch.Tensor, article: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        inputs = torch.tanh(self.embed(self.table[rows]) + self.surface(surface))
+        """``article``: (batch, table dim + surface) the mean table row and cues of each sentence's article."""
+        linear = self.embed(article[:, : self.table.shape[1]]) + self.surface(article[:, self.table.shape[1] :])
+        inputs = torch.tanh(self.embed(self.table[rows]) + self.surface(surface) + self.context(linear)[:, None, :])
         packed = pack_padded_sequence(self.drop(inputs), lengths, batch_first=True, enforce_sorted=False)
         states = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=rows.shape[1])[0]
         return states, inputs, self.emit(self.drop(states)).squeeze(-1)
@@ -67,12 +72,14 @@ class TriageNet(nn.Module):
 
 @dataclass
 class _Sentence:
-    """One segment of a training article: its words' rows, cues, labels and the gold spans starting in it."""
+    """One segment of a training article: its words' rows, cues, labels and the gold spans starting
+    in it, and its article's mean table row and cues (the article's context)."""
 
     rows: np.ndarray
     surface: np.ndarray
     inside: np.ndarray
     spans: list[tuple[int, int, int]]  # (first, last) words within the sentence, label id
+    article: np.ndarray
 
 
 def fit_triage(
@@ -114,8 +121,9 @@ def _fit(
     train_units = model.encode([d.document.text for d in train])
     validation_units = model.encode([d.document.text for d in validation])
     label_ids = {label: k for k, label in enumerate(config.labels)}
-    sentences = [s for d, u in zip(train, train_units, strict=True) for s in _sentences(d, u, label_ids)]
-    table = torch.tensor(_extended_table(config.encoder, model.encoder), device=device)
+    table_array = _extended_table(config.encoder, model.encoder)
+    sentences = [s for d, u in zip(train, train_units, strict=True) for s in _sentences(d, u, label_ids, table_array)]
+    table = torch.tensor(table_array, device=device)
     net = TriageNet(
         table,
         n_surface=len(SURFACE_FEATURES),
@@ -124,19 +132,21 @@ def _fit(
         n_labels=len(config.labels),
         dropout=config.dropout,
     ).to(device)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=1e-4)
+    ema = _Average(net, EMA_DECAY)
     best: tuple[float, int, dict, tuple[float, int, int]] | None = None
     for epoch in range(1, config.tagger_epochs + 1):
-        loss = _epoch(net, optimizer, sentences, config.technique_weight, device)
+        loss = _epoch(net, optimizer, sentences, config.technique_weight, device, ema)
         if not validation:
-            best = (0.0, epoch, copy.deepcopy(net.state_dict()), (config.threshold, config.fill_gap, config.min_chars))
+            best = (0.0, epoch, copy.deepcopy(ema.weights), (config.threshold, config.fill_gap, config.min_chars))
             continue
-        score, decoding = _best_decoding(net, validation, validation_units, device)
+        averaged = ema.network(net)
+        score, decoding = _best_decoding(averaged, validation, validation_units, device)
         log(
             f"triage epoch {epoch}: loss {loss:.4f}, validation SI F1 {score:.4f} (threshold, gap, min chars {decoding})"
         )
         if best is None or score > best[0]:
-            best = (score, epoch, copy.deepcopy(net.state_dict()), decoding)
+            best = (score, epoch, copy.deepcopy(ema.weights), decoding)
         elif epoch - best[1] >= PATIENCE:
             log(f"no improvement for {PATIENCE} epochs")
             break
@@ -163,7 +173,17 @@ def _extended_table(encoder_name: str, encoder: WordEncoder) -> np.ndarray:
     return np.concatenate([table, np.stack(extra)]) if extra else table
 
 
-def _sentences(document: AnnotatedDocument, units: WordUnits, label_ids: dict[str, int]) -> list[_Sentence]:
+def article_context(units: WordUnits, table: np.ndarray) -> np.ndarray:
+    """The mean table row and the mean cues of an article's words: what its context is made from."""
+    if not len(units):
+        return np.zeros(table.shape[1] + len(SURFACE_FEATURES), dtype=np.float32)
+    return np.concatenate([table[units.rows].mean(axis=0), units.surface.mean(axis=0)]).astype(np.float32)
+
+
+def _sentences(
+    document: AnnotatedDocument, units: WordUnits, label_ids: dict[str, int], table: np.ndarray
+) -> list[_Sentence]:
+    article = article_context(units, table)
     inside = np.zeros(len(units), dtype=np.float32)
     for start, end in merge_intervals((s.start, s.end) for s in document.spans):
         first, last = token_range(units.offsets, start, end)
@@ -173,7 +193,7 @@ def _sentences(document: AnnotatedDocument, units: WordUnits, label_ids: dict[st
     out = []
     for a, b in itertools.pairwise(bounds):
         kept = [(f - a, min(last, b) - a, label) for f, last, label in spans if a <= f < b]
-        out.append(_Sentence(units.rows[a:b], units.surface[a:b], inside[a:b], kept))
+        out.append(_Sentence(units.rows[a:b], units.surface[a:b], inside[a:b], kept, article))
     return out
 
 
@@ -189,7 +209,8 @@ def _batch(
         rows[k, : len(s.rows)] = torch.from_numpy(s.rows)
         surface[k, : len(s.rows)] = torch.from_numpy(s.surface)
         inside[k, : len(s.rows)] = torch.from_numpy(s.inside)
-    return rows.to(device), surface.to(device), inside.to(device), lengths
+    article = torch.from_numpy(np.stack([s.article for s in sentences]))
+    return rows.to(device), surface.to(device), inside.to(device), lengths, article.to(device)
 
 
 def _batches(sentences: list[_Sentence]) -> list[list[_Sentence]]:
@@ -207,12 +228,39 @@ def _batches(sentences: list[_Sentence]) -> list[list[_Sentence]]:
     return batches
 
 
-def _epoch(net: TriageNet, optimizer, sentences: list[_Sentence], technique_weight: float, device: str) -> float:
+class _Average:
+    """An exponential moving average of a network's weights: smoother than any one step's, and
+    what is validated and shipped (it costs nothing at inference)."""
+
+    def __init__(self, net: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.weights = {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, net: nn.Module) -> None:
+        for key, value in net.state_dict().items():
+            if value.is_floating_point():
+                self.weights[key].mul_(self.decay).add_(value.detach(), alpha=1 - self.decay)
+
+    def network(self, net: nn.Module) -> nn.Module:
+        averaged = copy.deepcopy(net)
+        averaged.load_state_dict(self.weights)
+        return averaged.eval()
+
+
+def _epoch(
+    net: TriageNet,
+    optimizer,
+    sentences: list[_Sentence],
+    technique_weight: float,
+    device: str,
+    ema: _Average | None = None,
+) -> float:
     net.train()
     total = 0.0
     for batch in _batches(sentences):
-        rows, surface, inside, lengths = _batch(batch, device)
-        states, inputs, logits = net(rows, surface, lengths)
+        rows, surface, inside, lengths, article = _batch(batch, device)
+        states, inputs, logits = net(rows, surface, lengths, article)
         mask = torch.arange(rows.shape[1])[None, :] < lengths[:, None]
         loss = nn.functional.binary_cross_entropy_with_logits(logits[mask.to(device)], inside[mask.to(device)])
         pooled, labels = [], []
@@ -229,27 +277,30 @@ def _epoch(net: TriageNet, optimizer, sentences: list[_Sentence], technique_weig
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         optimizer.step()
+        if ema is not None:
+            ema.update(net)
         total += loss.item() * len(batch)
     return total / max(len(sentences), 1)
 
 
 @torch.inference_mode()
-def word_probabilities(net: TriageNet, units: WordUnits, device: str = "cpu") -> np.ndarray:
+def word_probabilities(net: nn.Module, units: WordUnits, device: str = "cpu") -> np.ndarray:
     """Each word's inside probability under the torch network (validation, before export)."""
     if not len(units):
         return np.zeros(0, dtype=np.float32)
     net.eval()
+    article = article_context(units, net.table.cpu().numpy())
     pieces = [
-        _Sentence(units.rows[a:b], units.surface[a:b], np.zeros(b - a, np.float32), [])
+        _Sentence(units.rows[a:b], units.surface[a:b], np.zeros(b - a, np.float32), [], article)
         for a, b in itertools.pairwise(units.segments.tolist())
     ]
-    rows, surface, _, lengths = _batch(pieces, device)
-    logits = net(rows, surface, lengths)[2].cpu().numpy()
+    rows, surface, _, lengths, articles = _batch(pieces, device)
+    logits = net(rows, surface, lengths, articles)[2].cpu().numpy()
     return np.concatenate([1 / (1 + np.exp(-logits[k, :n])) for k, n in enumerate(lengths.tolist())])
 
 
 def _best_decoding(
-    net: TriageNet, validation: Sequence[AnnotatedDocument], units: Sequence[WordUnits], device: str
+    net: nn.Module, validation: Sequence[AnnotatedDocument], units: Sequence[WordUnits], device: str
 ) -> tuple[float, tuple[float, int, int]]:
     """The validation SI F1 of the best decoding choices, and those choices."""
     inside = [word_probabilities(net, u, device) for u in units]
@@ -273,12 +324,14 @@ def heads(net: TriageNet) -> dict[str, np.ndarray]:
     """The numpy parts of the trained network, as ``TriageModel`` reads them (x @ weight + bias)."""
 
     def array(t: torch.Tensor) -> np.ndarray:
-        return t.detach().cpu().numpy().astype(np.float32)
+        # Contiguous: safetensors writes a transposed view's buffer as if it were not transposed.
+        return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
 
     return {
         "embed": array(net.embed.weight.T),
         "surface": array(net.surface.weight.T),
         "bias": array(net.surface.bias),
+        "context": array(net.context.weight.T),
         "emit": array(net.emit.weight[0]),
         "emit_bias": array(net.emit.bias),
         "technique": array(net.technique.weight.T),
