@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's quick start as a user meets it: a copy of this tree, `scripts/install.sh` with no
-# extras (so no torch), an empty PROPSCAN_CACHE, and both presets analyzing the example article.
+# extras (so no torch), an empty PROPSCAN_CACHE, and every preset analyzing the example article.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -17,4 +17,5 @@ if .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 .venv/bin/propscan analyze examples/harbour-bridge.txt
 .venv/bin/propscan analyze examples/harbour-bridge.txt --model fast
-echo "quickstart-check: both presets analyzed the example from an empty cache, without torch"
+.venv/bin/propscan analyze examples/harbour-bridge.txt --model triage
+echo "quickstart-check: every preset analyzed the example from an empty cache, without torch"

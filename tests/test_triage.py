@@ -83,25 +83,34 @@ def test_decoding_trims_what_gold_spans_never_start_or_end_with():
     assert text[found.start : found.end] == "aa , bb"
 
 
-def test_the_exported_gru_computes_what_torch_computes():
+def test_the_exported_graph_computes_what_torch_computes():
     torch = pytest.importorskip("torch")
     import onnxruntime
 
-    from propscan.training.triage import TriageNet, gru_graph
+    from propscan.training.triage import TriageNet, word_graph
 
     torch.manual_seed(0)
     net = TriageNet(torch.randn(50, 8), n_surface=3, projection=6, hidden=5, n_labels=4, dropout=0.0).eval()
     lengths = torch.tensor([7, 3, 5])
-    inputs = torch.randn(3, 7, 6)
-    packed = torch.nn.utils.rnn.pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
-    expected = torch.nn.utils.rnn.pad_packed_sequence(net.gru(packed)[0], batch_first=True)[0].detach().numpy()
-    session = onnxruntime.InferenceSession(gru_graph(net), providers=["CPUExecutionProvider"])
-    (states,) = session.run(
-        None, {"inputs": inputs.transpose(0, 1).numpy(), "lengths": lengths.numpy().astype(np.int32)}
+    rows = torch.randint(0, 50, (3, 7))
+    surface = torch.randn(3, 7, 3)
+    article = torch.randn(3, 8 + 3)
+    states, inputs, logits = (t.detach().numpy() for t in net(rows, surface, lengths, article))
+    linear = net.embed(article[:, :8]) + net.surface(article[:, 8:])
+    embedded = net.embed(net.table[rows]) + net.surface.bias + net.context(linear)[:, None, :]
+    session = onnxruntime.InferenceSession(word_graph(net), providers=["CPUExecutionProvider"])
+    got = session.run(
+        None,
+        {
+            "embedded": embedded.detach().transpose(0, 1).numpy(),
+            "surface": surface.transpose(0, 1).numpy(),
+            "lengths": lengths.numpy().astype(np.int32),
+        },
     )
-    got = states.transpose(2, 0, 1, 3).reshape(3, 7, 10)  # (batch, time, 2 * hidden)
     for row, n in enumerate(lengths.tolist()):
-        np.testing.assert_allclose(got[row, :n], expected[row, :n], atol=1e-5)
+        np.testing.assert_allclose(got[0][:n, row], inputs[row, :n], atol=1e-5)
+        np.testing.assert_allclose(got[1][:n, row], states[row, :n], atol=1e-5)
+        np.testing.assert_allclose(got[2][:n, row, 0], 1 / (1 + np.exp(-logits[row, :n])), atol=1e-5)
 
 
 @pytest.mark.slow
@@ -109,7 +118,7 @@ def test_the_shipped_form_computes_what_the_torch_network_computes(words):
     """Exported GRU, numpy heads and the article context folded in at inference agree with torch."""
     torch = pytest.importorskip("torch")
     from propscan.training import preset_config
-    from propscan.training.triage import TriageNet, _extended_table, gru_graph, heads, word_probabilities
+    from propscan.training.triage import TriageNet, _extended_table, heads, word_graph, word_probabilities
 
     config = preset_config("triage")
     model = TriageModel(config, threads=1)
@@ -125,7 +134,7 @@ def test_the_shipped_form_computes_what_the_torch_network_computes(words):
         n_labels=len(config.labels),
         dropout=0.0,
     ).eval()
-    model.set_weights(gru_graph(net), heads(net))
+    model.set_weights(word_graph(net), heads(net))
     for u, (_, _, inside) in zip(units, model.word_outputs(units), strict=True):
         np.testing.assert_allclose(inside, word_probabilities(net, u), atol=1e-5)
 

@@ -142,7 +142,11 @@ def _output_folder(value: str) -> Path:
 
 
 def _model_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="accurate", help="accurate (default), fast, or a model folder")
+    parser.add_argument(
+        "--model",
+        default="accurate",
+        help="accurate (default), fast, triage (screening, 40x fast's speed) or a model folder",
+    )
     parser.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: all cores)")
 
 
@@ -341,7 +345,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _register_train(commands) -> None:
     parser = commands.add_parser("train", help="train a model on a PTC-format corpus")
     _data_option(parser)
-    parser.add_argument("--model", default="accurate", help="the preset to train: accurate or fast")
+    parser.add_argument("--model", default="accurate", help="the preset to train: accurate, fast or triage")
     parser.add_argument("--inventory", default="semeval2020", help="semeval2020 (14 classes) or ptc18 (18 techniques)")
     parser.add_argument("--labels", type=_existing, default=None, help="a label file or folder overriding the search")
     parser.add_argument("--output", type=Path, default=None, help="where to save (default: models/<preset>)")

@@ -29,7 +29,7 @@ class ServerSettings:
     """How the service runs.
 
     Attributes:
-        model: the analyzer to load: ``accurate``, ``fast`` or a model folder (``PROPSCAN_SERVE_MODEL``).
+        model: the analyzer to load: ``accurate``, ``fast``, ``triage`` or a model folder (``PROPSCAN_SERVE_MODEL``).
         api_key: when set, every ``/v1`` call must carry it (``PROPSCAN_API_KEY``).
         max_body_bytes: larger request bodies get 413 (``PROPSCAN_MAX_BYTES``, the analyzer's input limit).
         max_batch: at most this many queued articles go through the model in one call (``PROPSCAN_MAX_BATCH``).

@@ -95,6 +95,9 @@ class TriageConfig:
     # Weight of the technique loss beside the span loss.
     technique_weight: float = 0.5
     learning_rate: float = 3e-3
+    # Extra loss weight of a word inside a gold span of k words: 1 + short_span_weight / k. SI
+    # counts every gold span once, a one-word span as much as a sentence.
+    short_span_weight: float = 0.0
     # Upper bound; the epoch with the best validation SI F1 is kept.
     tagger_epochs: int = 24
     threshold: float = 0.5

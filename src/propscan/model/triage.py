@@ -42,7 +42,7 @@ TRIAGE_FILES = ("config.json", "tagger.onnx", "heads.safetensors")
 # Sentences per onnxruntime GRU call (``TriageModel._bigru``).
 GRU_BATCH = 32
 # The arrays of heads.safetensors: names and how their shapes follow from the config.
-HEADS = ("embed", "surface", "bias", "context", "emit", "emit_bias", "technique", "technique_bias")
+HEADS = ("embed", "surface", "bias", "context", "technique", "technique_bias")
 
 
 class TriageModel:
@@ -61,6 +61,8 @@ class TriageModel:
         self.threads = threads or get_settings().threads
         self._encoder: WordEncoder | None = None
         self._lock = threading.Lock()
+        self._table = np.zeros((0, config.projection), dtype=np.float32)  # the projected table, set when fitted
+        self._generation = -1
 
     # ----------------------------------------------------------------------------- encoding
     @property
@@ -132,20 +134,18 @@ class TriageModel:
         sizes = [len(u) for u in encoded]
         if not sum(sizes):
             return [self._empty_outputs() for _ in encoded]
-        rows = np.concatenate([u.rows for u in encoded])
-        surface = np.concatenate([u.surface for u in encoded])
-        inputs = self._embedded(rows)
-        inputs += surface @ self.heads_["surface"]
-        inputs += self.heads_["bias"]
-        firsts = np.cumsum([0, *sizes[:-1]])
-        for first, size in zip(firsts.tolist(), sizes, strict=True):  # each word sees its article's mean
+        embedded = self._embedded(np.concatenate([u.rows for u in encoded]))
+        embedded += self.heads_["bias"]
+        firsts = np.cumsum([0, *sizes[:-1]]).tolist()
+        for first, size, units in zip(firsts, sizes, encoded, strict=True):  # each word sees its article's mean
             if size:
-                inputs[first : first + size] += inputs[first : first + size].mean(axis=0) @ self.heads_["context"]
-        np.tanh(inputs, out=inputs)
+                words = embedded[first : first + size]
+                mean = words.mean(axis=0) + units.surface.mean(axis=0) @ self.heads_["surface"]
+                words += mean @ self.heads_["context"]
+        surface = np.concatenate([u.surface for u in encoded])
         seg_starts = np.concatenate([u.segments[:-1] + first for u, first in zip(encoded, firsts, strict=True)])
         seg_lengths = np.concatenate([np.diff(u.segments) for u in encoded])
-        states = self._bigru(inputs, seg_starts, seg_lengths)
-        inside = 1.0 / (1.0 + np.exp(-(states @ self.heads_["emit"] + self.heads_["emit_bias"])))
+        inputs, states, inside = self._network(embedded, surface, seg_starts, seg_lengths)
         bounds = np.cumsum([0, *sizes]).tolist()
         return [(states[a:b], inputs[a:b], inside[a:b]) for a, b in itertools.pairwise(bounds)]
 
@@ -153,13 +153,19 @@ class TriageModel:
         hidden, projection = 2 * self.config.gru_hidden, self.config.projection
         return np.zeros((0, hidden), np.float32), np.zeros((0, projection), np.float32), np.zeros(0, np.float32)
 
-    def _bigru(self, inputs: np.ndarray, seg_starts: np.ndarray, seg_lengths: np.ndarray) -> np.ndarray:
-        """BiGRU states of every word, sentences run in padded batches of similar length.
+    def _network(
+        self, embedded: np.ndarray, surface: np.ndarray, seg_starts: np.ndarray, seg_lengths: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Run the word graph over every sentence, in padded batches of similar length; returns
+        each word's input (after tanh), BiGRU state and inside probability.
 
         Batches of ``GRU_BATCH`` sentences sorted by length: onnxruntime's GRU measured slower per
         word on wider batches, and sorting keeps the padding small.
         """
-        states = np.zeros((len(inputs), 2 * self.config.gru_hidden), dtype=np.float32)
+        n = len(embedded)
+        inputs = np.empty((n, self.config.projection), dtype=np.float32)
+        states = np.empty((n, 2 * self.config.gru_hidden), dtype=np.float32)
+        inside = np.empty(n, dtype=np.float32)
         order = np.argsort(seg_lengths, kind="stable")
         for first in range(0, len(order), GRU_BATCH):
             chosen = order[first : first + GRU_BATCH]
@@ -167,11 +173,16 @@ class TriageModel:
             slot = np.repeat(np.arange(len(chosen)), lengths)
             position = np.arange(len(slot)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
             words = seg_starts[chosen][slot] + position
-            padded = np.zeros((int(lengths.max()), len(chosen), inputs.shape[1]), dtype=np.float32)
-            padded[position, slot] = inputs[words]
-            (out,) = self.tagger_.run(None, {"inputs": padded, "lengths": lengths.astype(np.int32)})
-            states[words] = out[position, :, slot].reshape(len(words), -1)  # (time, direction, batch, hidden)
-        return states
+            shape = (int(lengths.max()), len(chosen))
+            padded = np.zeros((*shape, embedded.shape[1]), dtype=np.float32)
+            padded[position, slot] = embedded[words]
+            cues = np.zeros((*shape, surface.shape[1]), dtype=np.float32)
+            cues[position, slot] = surface[words]
+            out = self.tagger_.run(None, {"embedded": padded, "surface": cues, "lengths": lengths.astype(np.int32)})
+            inputs[words] = out[0][position, slot]
+            states[words] = out[1][position, slot]
+            inside[words] = out[2][position, slot, 0]
+        return inputs, states, inside
 
     def _embedded(self, rows: np.ndarray) -> np.ndarray:
         """Projected static embeddings of table rows; rows of words of several pieces (the mean of
@@ -253,7 +264,9 @@ class TriageModel:
         self._graph = tagger_onnx
         # Contiguous: safetensors would save a transposed view's buffer as if it were not transposed.
         self.heads_ = {name: np.ascontiguousarray(heads[name], dtype=np.float32) for name in HEADS}
-        self.tagger_ = inference_session(tagger_onnx, threads=self.threads)
+        # One thread: the graph's products are small and its GRU steps short; a second thread
+        # measured slower on the shared 2-core machine (README, Triage).
+        self.tagger_ = inference_session(tagger_onnx, threads=1)
         table = static_table(self.config.encoder, threads=self.threads)
         self._table = table.astype(np.float32) @ self.heads_["embed"]
         self._generation = -1

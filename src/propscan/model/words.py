@@ -179,7 +179,7 @@ def _segments(text: str, shapes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     gap = offsets[1:, 0] > offsets[:-1, 1]
     breaks = np.flatnonzero(gap & (ended[:-1] | (line[1:] != line[:-1]))) + 1
     bounds = [0, *breaks.tolist(), n]
-    capped = []
+    capped: list[int] = []
     for a, b in itertools.pairwise(bounds):
         pieces = -(-(b - a) // MAX_SEGMENT)
         capped.extend(a + (b - a) * k // pieces for k in range(pieces))

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -176,7 +177,7 @@ def fit_triage_model(
 
 
 def fit_calibration(
-    model: Model, documents: Sequence[AnnotatedDocument], encoded: Sequence[EncodedText] | None = None
+    model: Model, documents: Sequence[AnnotatedDocument], encoded: Sequence[Any] | None = None
 ) -> dict[str, float]:
     """Fit the map from a span's tagger confidence and technique probability to the share of such
     spans that are right, on annotated documents the model did not train on.
@@ -186,10 +187,11 @@ def fit_calibration(
     """
     from propscan.training.fitting import fit_logistic_calibration
 
-    if encoded is None:
-        encoded = model.encode([d.document.text for d in documents])
+    units: list[Any] = (
+        list(encoded) if encoded is not None else list(model.encode([d.document.text for d in documents]))
+    )
     points, right = [], []
-    scored = model.scored_spans([d.document for d in documents], list(encoded))
+    scored = model.scored_spans([d.document for d in documents], units)
     for document, candidates in zip(documents, scored, strict=True):
         for found, probabilities in candidates:
             for label_id in np.argsort(-probabilities, kind="stable")[:CALIBRATION_CANDIDATES]:
@@ -222,7 +224,8 @@ def macro_f1(tc: TCReport) -> float:
 def evaluate(model: Model, documents: list[AnnotatedDocument]) -> dict:
     """SI scores and span lengths of end-to-end predictions, their calibration (each predicted
     span's score against whether it is right), and TC scores of labelling the gold spans."""
-    encoded = model.encode([d.document.text for d in documents])
+    # EncodedText for PropagandaModel, WordUnits for TriageModel: each model reads its own.
+    encoded: list[Any] = list(model.encode([d.document.text for d in documents]))
     predicted = model.predict([d.document for d in documents], encoded)
     gold = {d.document.id: d.spans for d in documents}
     si = si_score(gold, {d.document.id: spans for d, spans in zip(documents, predicted, strict=True)})

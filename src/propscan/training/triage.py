@@ -36,7 +36,7 @@ Log = Callable[[str], None]
 
 # The decoding choices tried on validation after each epoch.
 THRESHOLDS = tuple(round(0.1 + 0.025 * k, 3) for k in range(21))
-FILL_GAPS = (0, 1, 2, 3, 5, 8)
+FILL_GAPS = (0, 1, 2, 3, 5, 8, 12)
 MIN_CHARS = (0, 5, 10, 15, 20, 30)
 BATCH_SENTENCES, PATIENCE = 64, 4
 # Per optimizer step; about 180 steps make an epoch on PTC.
@@ -45,6 +45,8 @@ EMA_DECAY = 0.99
 
 class TriageNet(nn.Module):
     """Word rows and surface cues in; BiGRU states, projected inputs and span logits out."""
+
+    table: torch.Tensor
 
     def __init__(
         self, table: torch.Tensor, *, n_surface: int, projection: int, hidden: int, n_labels: int, dropout: float
@@ -80,6 +82,7 @@ class _Sentence:
     inside: np.ndarray
     spans: list[tuple[int, int, int]]  # (first, last) words within the sentence, label id
     article: np.ndarray
+    weight: np.ndarray | None = None  # per word, of the span loss
 
 
 def fit_triage(
@@ -122,7 +125,11 @@ def _fit(
     validation_units = model.encode([d.document.text for d in validation])
     label_ids = {label: k for k, label in enumerate(config.labels)}
     table_array = _extended_table(config.encoder, model.encoder)
-    sentences = [s for d, u in zip(train, train_units, strict=True) for s in _sentences(d, u, label_ids, table_array)]
+    sentences = [
+        s
+        for d, u in zip(train, train_units, strict=True)
+        for s in _sentences(d, u, label_ids, table_array, config.short_span_weight)
+    ]
     table = torch.tensor(table_array, device=device)
     net = TriageNet(
         table,
@@ -154,7 +161,7 @@ def _fit(
     score, epoch, weights, (config.threshold, config.fill_gap, config.min_chars) = best
     net.load_state_dict(weights)
     net.eval()
-    model.set_weights(gru_graph(net), heads(net))
+    model.set_weights(word_graph(net), heads(net))
     config.encoder_sha256 = ENCODERS[config.encoder].weights_sha256
     config.metrics.update(
         best_epoch=epoch,
@@ -181,36 +188,43 @@ def article_context(units: WordUnits, table: np.ndarray) -> np.ndarray:
 
 
 def _sentences(
-    document: AnnotatedDocument, units: WordUnits, label_ids: dict[str, int], table: np.ndarray
+    document: AnnotatedDocument,
+    units: WordUnits,
+    label_ids: dict[str, int],
+    table: np.ndarray,
+    short_span_weight: float = 0.0,
 ) -> list[_Sentence]:
     article = article_context(units, table)
     inside = np.zeros(len(units), dtype=np.float32)
+    weight = np.ones(len(units), dtype=np.float32)
     for start, end in merge_intervals((s.start, s.end) for s in document.spans):
         first, last = token_range(units.offsets, start, end)
         inside[first:last] = 1.0
+        weight[first:last] = 1.0 + short_span_weight / (last - first)
     spans = [(*token_range(units.offsets, s.start, s.end), label_ids[s.technique]) for s in document.spans]
     bounds = units.segments.tolist()
     out = []
     for a, b in itertools.pairwise(bounds):
         kept = [(f - a, min(last, b) - a, label) for f, last, label in spans if a <= f < b]
-        out.append(_Sentence(units.rows[a:b], units.surface[a:b], inside[a:b], kept, article))
+        out.append(_Sentence(units.rows[a:b], units.surface[a:b], inside[a:b], kept, article, weight[a:b]))
     return out
 
 
-def _batch(
-    sentences: Sequence[_Sentence], device: str
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _batch(sentences: Sequence[_Sentence], device: str) -> tuple[torch.Tensor, ...]:
     lengths = torch.tensor([len(s.rows) for s in sentences])
     longest = int(lengths.max())
     rows = torch.zeros((len(sentences), longest), dtype=torch.long)
     surface = torch.zeros((len(sentences), longest, len(SURFACE_FEATURES)))
     inside = torch.zeros((len(sentences), longest))
+    weight = torch.ones((len(sentences), longest))
     for k, s in enumerate(sentences):
         rows[k, : len(s.rows)] = torch.from_numpy(s.rows)
         surface[k, : len(s.rows)] = torch.from_numpy(s.surface)
         inside[k, : len(s.rows)] = torch.from_numpy(s.inside)
+        if s.weight is not None:
+            weight[k, : len(s.rows)] = torch.from_numpy(s.weight)
     article = torch.from_numpy(np.stack([s.article for s in sentences]))
-    return rows.to(device), surface.to(device), inside.to(device), lengths, article.to(device)
+    return rows.to(device), surface.to(device), inside.to(device), lengths, article.to(device), weight.to(device)
 
 
 def _batches(sentences: list[_Sentence]) -> list[list[_Sentence]]:
@@ -218,7 +232,7 @@ def _batches(sentences: list[_Sentence]) -> list[list[_Sentence]]:
     order = list(range(len(sentences)))
     random.shuffle(order)
     pool = BATCH_SENTENCES * 20
-    batches = []
+    batches: list[list[_Sentence]] = []
     for first in range(0, len(order), pool):
         chunk = sorted(order[first : first + pool], key=lambda k: len(sentences[k].rows))
         batches.extend(
@@ -242,7 +256,7 @@ class _Average:
             if value.is_floating_point():
                 self.weights[key].mul_(self.decay).add_(value.detach(), alpha=1 - self.decay)
 
-    def network(self, net: nn.Module) -> nn.Module:
+    def network(self, net: TriageNet) -> TriageNet:
         averaged = copy.deepcopy(net)
         averaged.load_state_dict(self.weights)
         return averaged.eval()
@@ -259,10 +273,10 @@ def _epoch(
     net.train()
     total = 0.0
     for batch in _batches(sentences):
-        rows, surface, inside, lengths, article = _batch(batch, device)
+        rows, surface, inside, lengths, article, weight = _batch(batch, device)
         states, inputs, logits = net(rows, surface, lengths, article)
-        mask = torch.arange(rows.shape[1])[None, :] < lengths[:, None]
-        loss = nn.functional.binary_cross_entropy_with_logits(logits[mask.to(device)], inside[mask.to(device)])
+        mask = (torch.arange(rows.shape[1])[None, :] < lengths[:, None]).to(device)
+        loss = nn.functional.binary_cross_entropy_with_logits(logits[mask], inside[mask], weight=weight[mask])
         pooled, labels = [], []
         for k, s in enumerate(batch):
             for a, b, label in s.spans:
@@ -284,7 +298,7 @@ def _epoch(
 
 
 @torch.inference_mode()
-def word_probabilities(net: nn.Module, units: WordUnits, device: str = "cpu") -> np.ndarray:
+def word_probabilities(net: TriageNet, units: WordUnits, device: str = "cpu") -> np.ndarray:
     """Each word's inside probability under the torch network (validation, before export)."""
     if not len(units):
         return np.zeros(0, dtype=np.float32)
@@ -294,13 +308,13 @@ def word_probabilities(net: nn.Module, units: WordUnits, device: str = "cpu") ->
         _Sentence(units.rows[a:b], units.surface[a:b], np.zeros(b - a, np.float32), [], article)
         for a, b in itertools.pairwise(units.segments.tolist())
     ]
-    rows, surface, _, lengths, articles = _batch(pieces, device)
+    rows, surface, _, lengths, articles, _ = _batch(pieces, device)
     logits = net(rows, surface, lengths, articles)[2].cpu().numpy()
     return np.concatenate([1 / (1 + np.exp(-logits[k, :n])) for k, n in enumerate(lengths.tolist())])
 
 
 def _best_decoding(
-    net: nn.Module, validation: Sequence[AnnotatedDocument], units: Sequence[WordUnits], device: str
+    net: TriageNet, validation: Sequence[AnnotatedDocument], units: Sequence[WordUnits], device: str
 ) -> tuple[float, tuple[float, int, int]]:
     """The validation SI F1 of the best decoding choices, and those choices."""
     inside = [word_probabilities(net, u, device) for u in units]
@@ -321,7 +335,9 @@ def _best_decoding(
 
 
 def heads(net: TriageNet) -> dict[str, np.ndarray]:
-    """The numpy parts of the trained network, as ``TriageModel`` reads them (x @ weight + bias)."""
+    """The parts of the trained network that run in numpy, as ``TriageModel`` reads them (x @ weight
+    + bias): the table's projection (folded into the table at load), the cues' projection and the
+    context (for the article's mean), the technique head."""
 
     def array(t: torch.Tensor) -> np.ndarray:
         # Contiguous: safetensors writes a transposed view's buffer as if it were not transposed.
@@ -332,52 +348,80 @@ def heads(net: TriageNet) -> dict[str, np.ndarray]:
         "surface": array(net.surface.weight.T),
         "bias": array(net.surface.bias),
         "context": array(net.context.weight.T),
-        "emit": array(net.emit.weight[0]),
-        "emit_bias": array(net.emit.bias),
         "technique": array(net.technique.weight.T),
         "technique_bias": array(net.technique.bias),
     }
 
 
-def gru_graph(net: TriageNet) -> bytes:
-    """The BiGRU as one ONNX ``GRU`` node with sequence lengths: inputs (time, batch, projection)
-    and lengths (batch,) in, states (time, 2, batch, hidden) out.
+def word_graph(net: TriageNet) -> bytes:
+    """The word network as an ONNX graph: everything after the table lookup, so that no matrix
+    product runs in numpy (OpenBLAS's threads, spinning against other processes on a shared
+    2-core machine, made a 8000 x 64 product 100 times slower than onnxruntime's single thread).
 
-    torch orders the gates (reset, update, new), ONNX (update, reset, hidden); torch applies the
-    reset gate after the recurrent product, which is ONNX's ``linear_before_reset=1``.
+    In: ``embedded`` (time, batch, projection), the projected table rows plus bias and article
+    context; ``surface`` (time, batch, cues); ``lengths`` (batch,). Out: ``inputs`` (after tanh,
+    time, batch, projection), ``states`` (time, batch, 2 * hidden) and ``inside`` (time, batch, 1).
+
+    torch orders a GRU's gates (reset, update, new), ONNX (update, reset, hidden); torch applies
+    the reset gate after the recurrent product, which is ONNX's ``linear_before_reset=1``.
     """
     gru, hidden = net.gru, net.gru.hidden_size
 
+    def array(t: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
+
     def reorder(t: torch.Tensor) -> np.ndarray:
-        a = t.detach().cpu().numpy().astype(np.float32)
+        a = array(t)
         return np.concatenate([a[hidden : 2 * hidden], a[:hidden], a[2 * hidden :]])
 
     directions = ("", "_reverse")
-    w = np.stack([reorder(getattr(gru, f"weight_ih_l0{d}")) for d in directions])
-    r = np.stack([reorder(getattr(gru, f"weight_hh_l0{d}")) for d in directions])
-    b = np.stack(
-        [
-            np.concatenate([reorder(getattr(gru, f"bias_ih_l0{d}")), reorder(getattr(gru, f"bias_hh_l0{d}"))])
-            for d in directions
-        ]
-    )
-    node = helper.make_node(
-        "GRU",
-        ["inputs", "W", "R", "B", "lengths"],
-        ["states"],
-        hidden_size=hidden,
-        direction="bidirectional",
-        linear_before_reset=1,
-    )
+    weights = {
+        "surface_weight": array(net.surface.weight.T),
+        "W": np.stack([reorder(getattr(gru, f"weight_ih_l0{d}")) for d in directions]),
+        "R": np.stack([reorder(getattr(gru, f"weight_hh_l0{d}")) for d in directions]),
+        "B": np.stack(
+            [
+                np.concatenate([reorder(getattr(gru, f"bias_ih_l0{d}")), reorder(getattr(gru, f"bias_hh_l0{d}"))])
+                for d in directions
+            ]
+        ),
+        "emit_weight": array(net.emit.weight.T),
+        "emit_bias": array(net.emit.bias),
+        "flat": np.asarray([0, 0, -1], dtype=np.int64),
+    }
+    nodes = [
+        helper.make_node("MatMul", ["surface", "surface_weight"], ["cues"]),
+        helper.make_node("Add", ["embedded", "cues"], ["linear"]),
+        helper.make_node("Tanh", ["linear"], ["inputs"]),
+        helper.make_node(
+            "GRU",
+            ["inputs", "W", "R", "B", "lengths"],
+            ["directions"],
+            hidden_size=hidden,
+            direction="bidirectional",
+            linear_before_reset=1,
+        ),
+        helper.make_node("Transpose", ["directions"], ["by_batch"], perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["by_batch", "flat"], ["states"]),
+        helper.make_node("MatMul", ["states", "emit_weight"], ["emitted"]),
+        helper.make_node("Add", ["emitted", "emit_bias"], ["logits"]),
+        helper.make_node("Sigmoid", ["logits"], ["inside"]),
+    ]
+    projection, cues = net.surface.weight.shape
     graph = helper.make_graph(
-        [node],
-        "propscan-triage-bigru",
+        nodes,
+        "propscan-triage-words",
         [
-            helper.make_tensor_value_info("inputs", TensorProto.FLOAT, ["time", "batch", w.shape[2]]),
+            helper.make_tensor_value_info("embedded", TensorProto.FLOAT, ["time", "batch", projection]),
+            helper.make_tensor_value_info("surface", TensorProto.FLOAT, ["time", "batch", cues]),
             helper.make_tensor_value_info("lengths", TensorProto.INT32, ["batch"]),
         ],
-        [helper.make_tensor_value_info("states", TensorProto.FLOAT, ["time", 2, "batch", hidden])],
-        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(r, "R"), numpy_helper.from_array(b, "B")],
+        [
+            helper.make_tensor_value_info("inputs", TensorProto.FLOAT, ["time", "batch", projection]),
+            helper.make_tensor_value_info("states", TensorProto.FLOAT, ["time", "batch", 2 * hidden]),
+            helper.make_tensor_value_info("inside", TensorProto.FLOAT, ["time", "batch", 1]),
+        ],
+        [numpy_helper.from_array(value, name) for name, value in weights.items()],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="propscan")
     model.ir_version = 8

@@ -85,7 +85,7 @@ def run_batch(
         urls: files of URLs, one a line; the pages are fetched by this process.
         source: the outlet of documents whose input names none (instead of a .txt file's folder).
         db: a SQLAlchemy URL or a SQLite file path (default ``sqlite:///propscan.db``).
-        model: ``accurate``, ``fast`` or a model folder.
+        model: ``accurate``, ``fast``, ``triage`` or a model folder.
         engine: ``local`` (this machine) or ``ray``.
         workers: analyzer processes (local) or actors (ray).
         threads: model (onnxruntime) threads per worker (default: this machine's cores divided by ``workers``).
