@@ -13,8 +13,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +22,6 @@ from propscan.document import AnnotatedDocument, Span
 from propscan.errors import ModelError
 from propscan.model import PRESETS, ModelConfig, PropagandaModel, TriageConfig, TriageModel
 from propscan.model.encoders import ENCODERS
-from propscan.model.features import EncodedText
 from propscan.model.propaganda import MAX_ALTERNATIVES
 from propscan.readers.ptc import split_ids
 from propscan.scoring import TCReport, is_right, reliability, si_score, tc_score
