@@ -18,6 +18,7 @@ import itertools
 import threading
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,22 @@ class TriageModel:
 
     # ----------------------------------------------------------------------------- prediction
     def predict(self, documents: Sequence[Document], encoded: Sequence[WordUnits] | None = None) -> list[list[Span]]:
-        """Find and label the technique spans of each document."""
+        """Find and label the technique spans of each document.
+
+        With two threads or more and several documents, the batch is cut in two halves analyzed
+        side by side: one half's onnxruntime and numpy work (outside the GIL) overlaps the other
+        half's word splitting (inside it).
+        """
+        if encoded is not None or self.threads < 2 or len(documents) < 2:
+            return self._predict_serially(documents, encoded)
+        half = (len(documents) + 1) // 2
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="propscan-triage") as pool:
+            parts = list(pool.map(self._predict_serially, [documents[:half], documents[half:]]))
+        return parts[0] + parts[1]
+
+    def _predict_serially(
+        self, documents: Sequence[Document], encoded: Sequence[WordUnits] | None = None
+    ) -> list[list[Span]]:
         units = list(encoded) if encoded is not None else self.encode([d.text for d in documents])
         return [self._labelled(scored) for scored in self.scored_spans(documents, units)]
 
