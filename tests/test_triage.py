@@ -162,8 +162,20 @@ def tiny_triage_dir(tmp_path_factory, tiny_corpus):
     output = tmp_path_factory.mktemp("tiny-triage")
     config = preset_config("triage")
     config.tagger_epochs = 2
-    train(tiny_corpus, config, output, validation_fraction=0.5, test_fraction=0.0)
+    trained = train(tiny_corpus, config, output, validation_fraction=0.5, test_fraction=0.0)
+    texts = [d.document.text for d in tiny_corpus]
+    inside = [o[2].tolist() for o in trained.word_outputs(trained.encode(texts))]
+    (output.parent / "inside-in-memory.json").write_text(json.dumps(inside))
     return output
+
+
+def test_a_saved_triage_model_computes_what_it_computed_before_saving(tiny_triage_dir, tiny_corpus):
+    """Every weight survives the round trip (a transposed head was once saved untransposed)."""
+    expected = json.loads((tiny_triage_dir.parent / "inside-in-memory.json").read_text())
+    model = TriageModel.load(tiny_triage_dir, threads=1)
+    got = model.word_outputs(model.encode([d.document.text for d in tiny_corpus]))
+    for inside, (_, _, again) in zip(expected, got, strict=True):
+        np.testing.assert_allclose(again, inside, atol=1e-6)
 
 
 def test_a_trained_triage_model_round_trips_and_analyzes(tiny_triage_dir, tiny_corpus):

@@ -172,6 +172,13 @@ def fit_triage_model(
         raise ModelError("the configuration lists no technique labels")
     fit_triage(model, train, validation, seed=seed, log=log, device=device)
     model.config.calibration = fit_calibration(model, validation) if validation else {}
+    if validation:
+        report = evaluate(model, list(validation))
+        model.config.metrics.update(
+            validation_si_precision=round(report["si"].precision, 4),
+            validation_si_recall=round(report["si"].recall, 4),
+            validation_tc_micro_f1=round(report["tc"].micro.f1, 4),
+        )
     return model
 
 

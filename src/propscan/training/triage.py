@@ -36,8 +36,8 @@ Log = Callable[[str], None]
 
 # The decoding choices tried on validation after each epoch.
 THRESHOLDS = tuple(round(0.1 + 0.025 * k, 3) for k in range(21))
-FILL_GAPS = (0, 1, 2, 3, 5, 8, 12)
-MIN_CHARS = (0, 5, 10, 15, 20, 30)
+FILL_GAPS = (0, 1, 2, 3, 5, 8, 12, 20, 40)
+MIN_CHARS = (0, 5, 10, 15, 20, 30, 45, 60)
 BATCH_SENTENCES, PATIENCE = 64, 4
 # Per optimizer step; about 180 steps make an epoch on PTC.
 EMA_DECAY = 0.99
