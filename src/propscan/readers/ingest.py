@@ -240,9 +240,9 @@ def language_warning(text: str) -> str | None:
 
     sample = text[:5000]
     words = _LETTERS.findall(sample.lower())
-    if sum(len(w) for w in words) < 40:
+    if sum(map(len, words)) < 40:
         return None
-    if sum(w in _ENGLISH_WORDS for w in words) >= 0.1 * len(words):
+    if sum(map(_ENGLISH_WORDS.__contains__, words)) >= 0.1 * len(words):
         return None
     language, _ = py3langid.classify(sample)
     if language != "en":
