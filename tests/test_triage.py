@@ -212,3 +212,21 @@ def test_a_tampered_triage_file_is_refused(tiny_triage_dir, tmp_path):
     (folder / "heads.safetensors").write_bytes(b"tampered")
     with pytest.raises(ModelError, match="does not match the sha256"):
         TriageModel.load(folder)
+
+
+@pytest.mark.slow
+def test_the_shipped_triage_preset_works_from_the_cli_and_in_batch(tmp_path, capsys):
+    from pathlib import Path
+
+    from propscan.cli import main
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "harbour-bridge.txt"
+    assert main(["analyze", str(example), "--model", "triage", "--json"]) == 0
+    analysis = json.loads(capsys.readouterr().out)
+    assert analysis["model"].startswith("triage@") and analysis["spans"]
+    assert all(0 <= s["score"] <= 1 and s["technique"] for s in analysis["spans"])
+    articles = Path(__file__).parent / "data" / "tiny-ptc" / "train-articles"
+    code = main(
+        ["batch", str(articles), "--model", "triage", "--db", f"sqlite:///{tmp_path / 't.db'}", "--no-progress"]
+    )
+    assert code == 0 and "4 analyzed, 0 failed" in capsys.readouterr().err
