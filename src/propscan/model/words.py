@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +43,9 @@ MAX_SEGMENT = 160
 # brings names without end).
 MAX_REMEMBERED = 400_000
 
-_UNIT = re.compile(r"\w+|[^\w\s]")
+# A unit and the whitespace before it: units and gaps make up the whole text, so offsets are sums
+# of lengths (cheaper than a match object per word).
+_SPACED_UNIT = re.compile(r"(\s*)(\w+|[^\w\s])")
 _QUOTES = frozenset("\"“”«»'‘’")
 _PAIRED_QUOTES = re.compile('["“”«»\n]')
 _NEWLINE = re.compile("\n")
@@ -108,16 +111,19 @@ class WordEncoder:
         return [self.units(text) for text in texts]
 
     def units(self, text: str) -> WordUnits:
-        matches = list(_UNIT.finditer(text))
-        words = [m.group() for m in matches]
-        offsets = np.asarray([m.span() for m in matches], dtype=np.int64).reshape(-1, 2)
+        pairs = _SPACED_UNIT.findall(text)
+        gaps, words = zip(*pairs, strict=True) if pairs else ((), ())
+        gap_sizes = np.fromiter(map(len, gaps), dtype=np.int64, count=len(gaps))
+        sizes = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        ends = np.cumsum(gap_sizes + sizes)
+        offsets = np.stack([ends - sizes, ends], axis=1)
         entries = self._entry_ids(words)
         shapes = self._shapes[entries]
         segments = _segments(text, shapes, offsets)
         surface = surface_features(text, offsets, shapes, self._lower[entries], segments)
         return WordUnits(offsets, self._rows[entries], surface, segments)
 
-    def _entry_ids(self, words: list[str]) -> np.ndarray:
+    def _entry_ids(self, words: Sequence[str]) -> np.ndarray:
         entries = self._entries
         new = [w for w in dict.fromkeys(words) if w not in entries]
         if new:
