@@ -19,6 +19,9 @@ from propscan.document import Sentence, split_sentences
 from propscan.errors import PropscanError
 from propscan.pipeline import build_analysis
 from propscan.techniques import get_inventory
+from tests.shipped import MODEL, needs_model
+
+BATCH = Path(__file__).parent / "data" / "batch"
 
 ARTICLE = (
     "Port strike enters its second week\n"
@@ -127,6 +130,12 @@ def test_every_span_of_an_excerpt_maps_to_the_same_characters_of_the_original():
     assert mapped is not None and ARTICLE[mapped.start : mapped.end] == "✊🏽"
 
 
+def test_a_span_overlaps_the_excerpt_when_it_shares_a_character_with_a_passage():
+    excerpt = Excerpt.of(Document("One two.\nThree four.\nFive six."), [(0, 8), (21, 30)])
+    overlapping = {(a, b) for a in range(30) for b in range(a + 1, 31) if excerpt.overlaps(Span(a, b, "Doubt"))}
+    assert overlapping == {(a, b) for a in range(30) for b in range(a + 1, 31) if (a < 8) or (b > 21 and a < 30)}
+
+
 def test_spans_over_a_separator_are_cut_at_a_passage_edge():
     document = Document("One two.\nThree four.\nFive six.")
     excerpt = Excerpt.of(document, [(0, 8), (21, 30)])
@@ -144,7 +153,7 @@ def test_spans_over_a_separator_are_cut_at_a_passage_edge():
 def test_the_confirmer_reads_only_flagged_passages_and_its_spans_land_in_the_original():
     screener = Marker("screen@1", {"insult": 0.6, "Police": 0.1})
     confirmer = Marker("confirm@1", {"insult": 0.8, "offer": 0.7, "Traitors": 0.9, "walked": 0.5})
-    cascade = Cascade(screener, confirmer, flag_threshold=0.5, context=0)
+    cascade = Cascade(screener, confirmer, flag_threshold=0.5, context=0, keep_screened=False)
     (analysis,) = cascade.predict([Document(ARTICLE, "a1")])
     flagged = split_sentences(ARTICLE)[sentence_of(ARTICLE, "insult")]
     assert confirmer.read == [ARTICLE[flagged.start : flagged.end]]
@@ -155,9 +164,17 @@ def test_the_confirmer_reads_only_flagged_passages_and_its_spans_land_in_the_ori
     assert analysis.model == "screen@1>confirm@1" and analysis.document.id == "a1"
     assert [s.score for s in analysis.sentences if s.score] == [0.8]
     assert analysis.to_dict()["spans"][0]["model"] == "confirm@1"
+    # By default the screener's spans outside the passages stay, naming the screener; inside, the confirmer's replace them.
+    (kept,) = cascade.predict([Document(ARTICLE, "a1")], keep_screened=True)
+    assert [(ARTICLE[s.start : s.end], s.score, s.model) for s in kept.spans] == [
+        ("offer", 0.7, "confirm@1"),
+        ("insult", 0.8, "confirm@1"),
+        ("Police", 0.1, "screen@1"),
+    ]
+    assert Cascade(screener, confirmer, flag_threshold=0.5, context=0).analyze(ARTICLE).spans == kept.spans
 
     # One sentence of context: the neighbours are read too, and "walked" is found there.
-    wider = Cascade(screener, confirmer, flag_threshold=0.5, context=1).analyze(ARTICLE)
+    wider = Cascade(screener, confirmer, flag_threshold=0.5, context=1, keep_screened=False).analyze(ARTICLE)
     assert [ARTICLE[s.start : s.end] for s in wider.spans] == ["walked", "offer", "insult"]
     # Per call: a lower flag threshold sends the "Police" sentence too; threshold and techniques filter.
     (low,) = cascade.predict([ARTICLE], flag_threshold=0.1, threshold=0.75)
@@ -170,12 +187,16 @@ def test_the_confirmer_reads_only_flagged_passages_and_its_spans_land_in_the_ori
     assert cascade.predict([ARTICLE], techniques="doubt")[0].spans == ()
 
 
-def test_a_document_with_nothing_flagged_is_not_sent_and_has_no_spans():
+def test_a_document_with_nothing_flagged_is_not_sent_and_keeps_the_screeners_spans():
     confirmer = Marker("confirm@1", {"insult": 0.8})
     cascade = Cascade(Marker("screen@1", {"insult": 0.2}), confirmer, flag_threshold=0.5)
     analyses = cascade.predict(["Calm news.", ARTICLE])
-    assert [a.spans for a in analyses] == [(), ()] and confirmer.read == []
-    assert all(s.score == 0 for a in analyses for s in a.sentences)
+    assert confirmer.read == [] and analyses[0].spans == ()
+    assert [(ARTICLE[s.start : s.end], s.model) for s in analyses[1].spans] == [("insult", "screen@1")]
+    assert max(s.score for s in analyses[1].sentences) == 0.2
+    confirmed_only = cascade.predict(["Calm news.", ARTICLE], keep_screened=False)
+    assert [a.spans for a in confirmed_only] == [(), ()] and confirmer.read == []
+    assert all(s.score == 0 for a in confirmed_only for s in a.sentences)
     with pytest.raises(TypeError, match="list of articles"):
         cascade.predict(ARTICLE)
 
@@ -209,7 +230,13 @@ def test_a_cascade_batch_stores_each_span_with_its_model_and_resumes(tmp_path):
     first = run_batch([inputs], db=url, model="fast", then="accurate", analyzer=cascade(), flag_threshold=0.5)
     assert (first.analyzed, first.failed) == (2, 1)  # "broken" fails in the confirmer, alone
     assert first.run.model == "screen@1>confirm@1"
-    assert first.run.options == {"threshold": 0.0, "techniques": None, "flag_threshold": 0.5, "context": 1}
+    assert first.run.options == {
+        "threshold": 0.0,
+        "techniques": None,
+        "flag_threshold": 0.5,
+        "context": 1,
+        "keep_screened": True,
+    }
     with Store.open(url) as store:
         stored = {a.document.id: a for a in store.analyses(first.run.id)}
         (failure,) = store.failures(first.run.id)
@@ -225,7 +252,11 @@ def test_a_cascade_batch_stores_each_span_with_its_model_and_resumes(tmp_path):
     assert again.run.id == first.run.id and (again.analyzed, again.skipped, again.failed_before) == (0, 2, 1)
     # Another flag threshold, or no cascade, is another run: never mixed into this one.
     other = run_batch([inputs], db=url, model="fast", then="accurate", analyzer=cascade(), flag_threshold=0.9)
-    assert other.run.id != first.run.id and other.analyzed == 2 and other.spans == 0
+    assert other.run.id != first.run.id and other.analyzed == 2 and other.spans == 1  # the screener's "insult"
+    only = run_batch(
+        [inputs], db=url, model="fast", then="accurate", analyzer=cascade(), flag_threshold=0.9, keep_screened=False
+    )
+    assert only.run.id not in (first.run.id, other.run.id) and only.spans == 0
 
 
 def test_cascade_settings_without_a_confirming_model_are_refused_before_anything_runs(tmp_path):
@@ -246,8 +277,9 @@ def test_cascade_settings_without_a_confirming_model_are_refused_before_anything
     ("arguments", "code", "message"),
     [
         (["--then", "nope"], 1, "no model at nope; give a preset"),
-        (["--flag-threshold", "0.5"], 1, "--flag-threshold and --context set a cascade"),
+        (["--flag-threshold", "0.5"], 1, "--flag-threshold, --context and --confirmed-only set a cascade"),
         (["--context", "2"], 1, "give its confirming model with --then MODEL"),
+        (["--confirmed-only"], 1, "--confirmed-only set a cascade"),
         (
             ["--then", "accurate", "--flag-threshold", "1.5"],
             2,
@@ -274,3 +306,56 @@ def test_cli_help_states_the_library_defaults(capsys):
         main(["batch", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert f"(default {FLAG_THRESHOLD:g})" in out and f"(default {CONTEXT})" in out
+
+
+# ------------------------------------------------------------------------------- real models
+def snapshot(url: str) -> dict:
+    from propscan.batch.store import Store
+
+    with Store.open(url) as store:
+        (run,) = store.runs()
+        return {
+            "model": run.model,
+            "options": dict(run.options),
+            "analyses": {
+                a.document.id: sorted((s.start, s.end, s.technique, round(s.score or 0, 6), s.model) for s in a.spans)
+                for a in store.analyses(run.id)
+            },
+            "failures": sorted(f.id for f in store.failures(run.id)),
+        }
+
+
+@pytest.mark.slow
+@needs_model
+def test_a_cascade_of_real_models_is_the_same_on_every_engine(tmp_path, capsys):
+    """The command line on one worker, two local workers and Ray store the same spans, those of ``Cascade.predict``."""
+    from propscan.batch.jobs import run_batch
+    from propscan.readers.sources import read_sources
+
+    inputs = [BATCH / "outlets", BATCH / "news.jsonl"]
+    one = f"sqlite:///{tmp_path / 'one.db'}"
+    argv = ["batch", *map(str, inputs), "--db", one, "--model", MODEL, "--then", MODEL, "--no-progress"]
+    assert main([*argv, "--flag-threshold", "0.2", "--context", "0"]) == 1  # empty.txt fails, as in any batch
+    assert "6 analyzed, 1 failed" in capsys.readouterr().err
+    state = snapshot(one)
+    cascade = Cascade.load(MODEL, MODEL, flag_threshold=0.2, context=0, threads=1)
+    assert state["model"] == cascade.name and state["options"]["flag_threshold"] == 0.2
+    documents = [d for d in read_sources(inputs) if isinstance(d, Document)]
+    expected = {
+        a.document.id: sorted((s.start, s.end, s.technique, round(s.score or 0, 6), s.model) for s in a.spans)
+        for first in range(0, len(documents), 8)
+        for a in cascade.predict(documents[first : first + 8])
+    }
+    assert state["analyses"] == expected
+    assert {s[4] for spans in expected.values() for s in spans} == {cascade.confirmer.name}
+    full = cascade.confirmer.predict(documents)  # the confirmer on everything finds more
+    assert sum(map(len, expected.values())) < sum(len(a.spans) for a in full)
+
+    options = {"model": MODEL, "then": MODEL, "flag_threshold": 0.2, "context": 0, "threads": 1}
+    two = f"sqlite:///{tmp_path / 'two.db'}"
+    run_batch(inputs, db=two, workers=2, **options)
+    assert snapshot(two) == state
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    ray = f"sqlite:///{tmp_path / 'ray.db'}"
+    run_batch(inputs, db=ray, engine="ray", workers=2, **options)
+    assert snapshot(ray) == state

@@ -479,7 +479,7 @@ def _register_batch(commands) -> None:
         default=None,
         metavar="MODEL",
         help="a cascade: --model screens every sentence, this model (accurate, fast or a folder) analyzes "
-        "only the passages it flags; spans name the model that found them",
+        "the passages it flags and its spans replace --model's there; spans name the model that found them",
     )
     parser.add_argument(
         "--flag-threshold",
@@ -492,6 +492,14 @@ def _register_batch(commands) -> None:
         type=_count,
         default=None,
         help="with --then: sentences on either side of a flagged one that --then also reads (default 1)",
+    )
+    parser.add_argument(
+        "--confirmed-only",
+        action="store_const",
+        const=False,
+        default=None,
+        dest="keep_screened",
+        help="with --then: keep only the spans of --then, none of --model's outside the flagged passages",
     )
     parser.set_defaults(run=_batch)
 
@@ -523,6 +531,7 @@ def _batch(args: argparse.Namespace) -> int:
             then=args.then,
             flag_threshold=args.flag_threshold,
             context=args.context,
+            keep_screened=args.keep_screened,
         )
     earlier = (
         f", {summary.failed_before} failed before (--retry-failed tries them again)" if summary.failed_before else ""

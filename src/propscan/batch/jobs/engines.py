@@ -49,11 +49,17 @@ class AnalyzerSpec:
     then: str | None = None
     flag_threshold: float = FLAG_THRESHOLD
     context: int = CONTEXT
+    keep_screened: bool = True
 
     def load(self) -> Predictor:
         if self.then is not None:
             return Cascade.load(
-                self.model, self.then, flag_threshold=self.flag_threshold, context=self.context, threads=self.threads
+                self.model,
+                self.then,
+                flag_threshold=self.flag_threshold,
+                context=self.context,
+                keep_screened=self.keep_screened,
+                threads=self.threads,
             )
         return Analyzer.load(self.model, threads=self.threads)
 
@@ -65,7 +71,7 @@ def analyze_batch(analyzer: Predictor, documents: Sequence[Document], spec: Anal
     """
     options: dict[str, Any] = {"threshold": spec.threshold, "techniques": spec.techniques}
     if spec.then is not None:
-        options.update(flag_threshold=spec.flag_threshold, context=spec.context)
+        options.update(flag_threshold=spec.flag_threshold, context=spec.context, keep_screened=spec.keep_screened)
     results = predict_each(analyzer, documents, **options)
     return [
         result if isinstance(result, Analysis) else failure(document, f"{type(result).__name__}: {result}")

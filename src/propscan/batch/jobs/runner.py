@@ -81,6 +81,7 @@ def run_batch(
     then: str | None = None,
     flag_threshold: float | None = None,
     context: int | None = None,
+    keep_screened: bool | None = None,
 ) -> BatchSummary:
     """Analyze every document of ``inputs`` into the database ``db``, resuming the run if it exists.
 
@@ -101,9 +102,9 @@ def run_batch(
             engine with one worker.
         then: a confirming model: ``model`` screens every sentence and ``then`` analyzes only the
             passages it flags (see ``propscan.cascade``); spans then name the model that found them.
-        flag_threshold, context: the cascade's (default ``cascade.FLAG_THRESHOLD`` and ``CONTEXT``).
-            ``then``, ``flag_threshold`` and ``context`` are part of the run's identity: the same
-            command resumes the run, a cascade of other models or settings is another run.
+        flag_threshold, context, keep_screened: the cascade's settings (default
+            ``cascade.FLAG_THRESHOLD``, ``CONTEXT`` and True). They and ``then`` are part of the run's
+            identity: the same command resumes the run, a cascade of other models or settings is another run.
 
     Raises:
         PropscanError: for unreadable inputs, an unknown engine or model, cascade settings without
@@ -111,8 +112,10 @@ def run_batch(
     """
     if workers < 1 or batch_size < 1:
         raise PropscanError("--workers and --batch-size must be at least 1")
-    if then is None and (flag_threshold is not None or context is not None):
-        raise PropscanError("--flag-threshold and --context set a cascade: give its confirming model with --then MODEL")
+    if then is None and (flag_threshold is not None or context is not None or keep_screened is not None):
+        raise PropscanError(
+            "--flag-threshold, --context and --confirmed-only set a cascade: give its confirming model with --then MODEL"
+        )
     if context is not None and context < 0:
         raise PropscanError(f"--context must be at least 0, got {context}")
     if analyzer is not None and (then is not None) != isinstance(analyzer, Cascade):
@@ -128,10 +131,11 @@ def run_batch(
         then=None if then is None else str(then),
         flag_threshold=FLAG_THRESHOLD if flag_threshold is None else flag_threshold,
         context=CONTEXT if context is None else context,
+        keep_screened=True if keep_screened is None else keep_screened,
     )
     options: dict[str, object] = {"threshold": threshold, "techniques": list(wanted) if wanted else None}
     if spec.then is not None:  # only then: a run of one model keeps the identity it had before cascades
-        options.update(flag_threshold=spec.flag_threshold, context=spec.context)
+        options.update(flag_threshold=spec.flag_threshold, context=spec.context, keep_screened=spec.keep_screened)
     with Store.open(db) as store:
         for name in (model, then):
             if name is not None and analyzer is None:
