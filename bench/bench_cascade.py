@@ -93,8 +93,8 @@ def measure(args: argparse.Namespace) -> dict:
         flush=True,
     )
     rows = []
-    for threshold in args.thresholds:
-        cascade = Cascade(screener, confirmer, flag_threshold=threshold, context=args.context)
+    for context, threshold in [(c, t) for c in args.contexts for t in args.thresholds]:
+        cascade = Cascade(screener, confirmer, flag_threshold=threshold, context=context)
         excerpts, excerpt_time = timed(lambda c=cascade: c.excerpts(documents, screened))
         confirmed, confirm_time = timed(lambda c=cascade, e=excerpts: in_batches(c.confirm, e))
         spent = screen_time + excerpt_time + confirm_time
@@ -103,6 +103,7 @@ def measure(args: argparse.Namespace) -> dict:
         kept = [spans + cascade.unconfirmed(a, e) for spans, a, e in zip(confirmed, screened, excerpts, strict=True)]
         rows.append(
             {
+                "context": context,
                 "flag_threshold": threshold,
                 "articles_per_second": round(len(documents) / spent.wall, 3),
                 "speedup_cpu": round(confirmer_time.cpu / spent.cpu, 2),
@@ -116,7 +117,8 @@ def measure(args: argparse.Namespace) -> dict:
             }
         )
         print(rows[-1], flush=True)
-    check = Cascade(screener, confirmer, flag_threshold=args.thresholds[0], context=args.context)
+    middle = args.thresholds[len(args.thresholds) // 2]
+    check = Cascade(screener, confirmer, flag_threshold=middle, context=args.contexts[0])
     end_to_end = [[(s.start, s.end, s.technique) for s in a.spans] for a in in_batches(check.predict, documents[:8])]
     excerpts = check.excerpts(documents[:8], screened[:8])
     decomposed = [
@@ -128,7 +130,6 @@ def measure(args: argparse.Namespace) -> dict:
         "screener": screener.name,
         "confirmer": confirmer.name,
         "articles": len(documents),
-        "context": args.context,
         "threads": args.threads,
         "confirmer_everywhere": {
             "articles_per_second": round(len(documents) / confirmer_time.wall, 3),
@@ -148,33 +149,37 @@ def measure(args: argparse.Namespace) -> dict:
 def plot(result: dict, path: Path) -> None:
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(7.5, 4.8), layout="constrained")
+    figure = Figure(figsize=(8, 5), layout="constrained")
     axes = figure.add_subplot()
-    rows = result["cascade"]
-    axes.plot(
-        [r["speedup_cpu"] for r in rows],
-        [r["si_f1"] for r in rows],
-        marker="o",
-        color="tab:blue",
-        label=f"cascade {result['screener']} > {result['confirmer']}",
-    )
-    axes.plot(
-        [r["speedup_cpu"] for r in rows],
-        [r["si_f1_confirmed_only"] for r in rows],
-        marker=".",
-        linestyle="--",
-        color="tab:blue",
-        alpha=0.6,
-        label="the same, --confirmed-only",
-    )
-    for row in rows:
-        axes.annotate(
-            f"t={row['flag_threshold']:g}\n{row['sentences_sent']:.0%} sent",
-            (row["speedup_cpu"], row["si_f1"]),
-            textcoords="offset points",
-            xytext=(6, -14),
-            fontsize="x-small",
+    contexts = sorted({r["context"] for r in result["cascade"]})
+    for context, color in zip(contexts, ("tab:blue", "tab:green", "tab:purple"), strict=False):
+        rows = [r for r in result["cascade"] if r["context"] == context]
+        speedups = [r["speedup_cpu"] for r in rows]
+        axes.plot(
+            speedups,
+            [r["si_f1"] for r in rows],
+            marker="o",
+            color=color,
+            label=f"cascade, context {context}",
         )
+        axes.plot(
+            speedups,
+            [r["si_f1_confirmed_only"] for r in rows],
+            marker=".",
+            linestyle="--",
+            color=color,
+            alpha=0.5,
+            label=f"cascade, context {context}, --confirmed-only",
+        )
+        for row in rows:
+            axes.annotate(
+                f"{row['flag_threshold']:g}: {row['sentences_sent']:.0%}",
+                (row["speedup_cpu"], row["si_f1"]),
+                textcoords="offset points",
+                xytext=(5, 4),
+                fontsize="x-small",
+                color=color,
+            )
     for key, color, label in (
         ("confirmer_everywhere", "black", f"{result['confirmer']} on everything"),
         ("screener_alone", "tab:orange", f"{result['screener']} alone"),
@@ -184,8 +189,11 @@ def plot(result: dict, path: Path) -> None:
     axes.set_xscale("log")
     axes.set_xlabel(f"speed-up over {result['confirmer']} on everything (CPU time, log scale)")
     axes.set_ylabel("SI F1 (official metric)")
-    axes.set_title(f"Cascade on {result['articles']} held-out PTC articles, by flag threshold")
-    axes.legend(fontsize="small", loc="lower left")
+    axes.set_title(
+        f"{result['screener']} screening for {result['confirmer']}, {result['articles']} held-out PTC articles\n"
+        "labels: flag threshold: share of sentences sent"
+    )
+    axes.legend(fontsize="x-small", loc="lower left")
     figure.savefig(path, dpi=120)
 
 
@@ -198,12 +206,13 @@ def main() -> None:
     parser.add_argument("--confirmer", default="accurate")
     parser.add_argument("--articles", type=int, default=40, help="held-out test articles to use (default 40)")
     parser.add_argument("--thresholds", default="0.1,0.2,0.25,0.3,0.35,0.4,0.5")
-    parser.add_argument("--context", type=int, default=1, help="sentences of context around a flagged one")
+    parser.add_argument("--contexts", default="0,1", help="sentences of context around a flagged one, each tried")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--plot", type=Path, default=None, help="write the PNG plot here (e.g. docs/cascade.png)")
     args = parser.parse_args()
     args.thresholds = [float(t) for t in args.thresholds.split(",")]
+    args.contexts = [int(c) for c in args.contexts.split(",")]
     result = measure(args)
     print(json.dumps(result, indent=2))
     if args.json:
