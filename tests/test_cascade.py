@@ -187,6 +187,12 @@ def test_the_confirmer_reads_only_flagged_passages_and_its_spans_land_in_the_ori
     assert cascade.predict([ARTICLE], techniques="doubt")[0].spans == ()
 
 
+def test_the_package_exports_the_cascade():
+    import propscan
+
+    assert propscan.Cascade is Cascade and "Cascade" in propscan.__all__
+
+
 def test_a_document_with_nothing_flagged_is_not_sent_and_keeps_the_screeners_spans():
     confirmer = Marker("confirm@1", {"insult": 0.8})
     cascade = Cascade(Marker("screen@1", {"insult": 0.2}), confirmer, flag_threshold=0.5)

@@ -485,7 +485,7 @@ def _register_batch(commands) -> None:
         "--flag-threshold",
         type=_fraction,
         default=None,
-        help="with --then: send a sentence on when a --model span touching it scores at least this (default 0.3)",
+        help="with --then: send a sentence on when a --model span touching it scores at least this (default 0.2)",
     )
     parser.add_argument(
         "--context",
