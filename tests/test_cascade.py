@@ -64,6 +64,10 @@ class Marker:
                 for m in re.finditer(re.escape(word), document.text)
             ]
             analyses.append(build_analysis(document, spans, threshold or 0.0, None, self.name))
+        if progress is not None:
+            chars = sum(len(d.text) for d in batch)
+            progress(chars // 2, chars)
+            progress(chars, chars)
         return analyses
 
 
@@ -185,6 +189,18 @@ def test_the_confirmer_reads_only_flagged_passages_and_its_spans_land_in_the_ori
         if "insult" in ARTICLE[s.start : s.end] or s.start == ARTICLE.index("Police")
     )
     assert cascade.predict([ARTICLE], techniques="doubt")[0].spans == ()
+
+
+def test_progress_goes_once_from_zero_to_the_end_over_both_passes():
+    seen: list[tuple[int, int]] = []
+    cascade = Cascade(Marker("screen@1", {"insult": 0.6}), Marker("confirm@1", {"insult": 0.8}), context=0)
+    cascade.predict([ARTICLE, "Calm news."], progress=lambda done, total: seen.append((done, total)))
+    total = 2 * (len(ARTICLE) + len("Calm news."))
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert {of for _, of in seen} == {total} and seen[-1] == (total, total)
+    seen.clear()
+    Cascade(Marker("s", {}), Marker("c", {})).predict(["Calm news."], progress=lambda *p: seen.append(p))
+    assert seen[-1] == (20, 20)  # nothing to confirm: the second half is done at once
 
 
 def test_the_package_exports_the_cascade():
