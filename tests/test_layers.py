@@ -15,7 +15,7 @@ LAYERS = [
     ("propscan.document", "propscan.scoring"),
     ("propscan.readers",),
     ("propscan.model",),
-    ("propscan.pipeline",),
+    ("propscan.pipeline", "propscan.cascade"),
     ("propscan.training",),
     ("propscan.batch",),
     ("propscan.render", "propscan.spacy_component", "propscan.api", "propscan.cli"),

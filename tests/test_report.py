@@ -206,3 +206,29 @@ def test_report_shows_control_characters_and_brackets_as_text(tmp_path, capsys):
     printed = out.getvalue()
     assert "\x1b[2J" not in printed and "\x1b]0;" not in printed and "\x07" not in printed
     assert "Courier\\x1b]0;owned\\x07" in printed and "\\x1b[2J" in printed and "[/]" in printed
+
+
+def test_a_cascades_examples_name_the_model_of_each_span(tmp_path):
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    url = f"sqlite:///{tmp_path / 'cascade.db'}"
+    with Store.open(url) as store:
+        run = store.get_or_create_run("fast@1>accurate@1", {"flag_threshold": 0.3})
+        for document, spans in DOCS:
+            named = [replace(s, model="accurate@1" if s.score and s.score >= 0.7 else "fast@1") for s in spans]
+            store.save_analysis(run.id, analysis_of(document, named, 0.5))
+        report = build_report(store, by="technique", examples=1)
+        rows = write_csv(report, tmp_path / "csv")[1].read_text(encoding="utf-8").splitlines()
+    assert {(e.technique, e.model) for e in report.examples} == {
+        ("Name_Calling,Labeling", "accurate@1"),
+        ("Loaded_Language", "accurate@1"),
+        ("Flag-Waving", "accurate@1"),
+        ("Doubt", "fast@1"),
+    }
+    assert rows[0].endswith(",model") and rows[1].endswith(",fast@1")  # Doubt comes first
+    console = Console(record=True, width=200)
+    print_report(report, console)
+    examples = console.export_text().split("Top examples", 1)[1]
+    assert "model" in examples and "fast@1" in examples and "accurate@1" in examples

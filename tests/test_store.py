@@ -40,7 +40,7 @@ def test_migrations_create_the_schema_the_models_describe(db_url):
     from alembic.runtime.migration import MigrationContext
 
     with Store.open(db_url) as store:
-        assert store.revision() == "0002"
+        assert store.revision() == "0003"
         with store.engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         assert differences == []
@@ -57,7 +57,7 @@ def test_open_upgrades_an_old_database_and_is_idempotent(db_url):
         run = store.get_or_create_run("m@1", {"threshold": 0.0})
         store.save_analysis(run.id, analysis_of(ARTICLE, [Span(0, 8, "Loaded_Language", 0.9)], 0.5))
     with Store.open(db_url) as store:  # a second open migrates nothing and keeps the data
-        assert store.revision() == "0002"
+        assert store.revision() == "0003"
         assert store.count(run.id) == (1, 1, 0)
 
 
@@ -115,13 +115,58 @@ def test_a_database_made_by_0_2_0_upgrades_and_its_analyses_get_sentence_scores(
                 )
             )
             connection.execute(
-                insert(SpanRow.__table__), [{"run_id": run.id, "document_id": "a1", **vars(s)} for s in spans]
+                insert(SpanRow.__table__),
+                [
+                    {"run_id": run.id, "document_id": "a1", "start": s.start, "end": s.end}
+                    | {"technique": s.technique, "score": s.score}
+                    for s in spans
+                ],
             )
     with Store.open(db_url) as store:
-        assert store.revision() == "0002"
+        assert store.revision() == "0003"
         stored = store.get_analysis(run.id, "a1")
     assert stored is not None and stored.sentences == analysis_of(Document(ARTICLE.text), spans, 0.5).sentences
     assert [s.score for s in stored.sentences] == [0.9, 0.4]
+
+
+def test_each_span_keeps_the_model_that_found_it(db_url):
+    spans = [Span(0, 8, "Loaded_Language", 0.9, model="fast@1"), Span(9, 16, "Doubt", 0.7, model="accurate@1")]
+    with Store.open(db_url) as store:
+        run = store.get_or_create_run("fast@1>accurate@1", {"flag_threshold": 0.3})
+        store.save_analysis(run.id, analysis_of(ARTICLE, spans, 0.5))
+        (stored,) = store.analyses(run.id)
+        assert stored.spans == tuple(spans)
+        assert {e.model for e in store.top_spans(run.id)} == {"fast@1", "accurate@1"}
+
+
+def test_a_store_at_0002_upgrades_and_its_spans_are_the_runs_own(db_url):
+    with Store.open(db_url, migrate=False) as store:
+        store.migrate("0002")  # the schema before cascades: spans without a model
+        run = store.get_or_create_run("m@1", {})
+        now = dt.datetime.now(dt.timezone.utc)
+        with store.engine.begin() as connection:
+            connection.execute(
+                insert(DocumentRow.__table__).values(
+                    id="a1", text=ARTICLE.text, sha256="0" * 64, words=8, metadata={}, added_at=now
+                )
+            )
+            connection.execute(
+                insert(AnalysisRow.__table__).values(
+                    run_id=run.id, document_id="a1", score=0.5, warnings=[], sentences=[], analyzed_at=now
+                )
+            )
+            connection.execute(
+                text(
+                    'INSERT INTO spans (run_id, document_id, start, "end", technique, score) '
+                    "VALUES (:run, 'a1', 0, 8, 'Loaded_Language', 0.9)"
+                ),
+                {"run": run.id},
+            )
+    with Store.open(db_url) as store:
+        assert store.revision() == "0003"
+        stored = store.get_analysis(run.id, "a1")
+        assert stored is not None and stored.spans == (Span(0, 8, "Loaded_Language", 0.9),)
+        assert stored.spans[0].model is None and [e.model for e in store.top_spans(run.id)] == [None]
 
 
 def test_a_document_is_shared_between_runs(db_url):
@@ -227,4 +272,4 @@ def test_processes_opening_a_fresh_database_at_once_migrate_one_after_the_other(
         process.join(60)
     assert [results.get(timeout=5) for _ in openers] == ["ok"] * 3
     with Store.open(db_url) as store:
-        assert store.revision() == "0002"
+        assert store.revision() == "0003"

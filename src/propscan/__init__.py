@@ -13,15 +13,20 @@ from propscan.techniques import PTC18, SEMEVAL2020, TECHNIQUES, Technique  # noq
 from propscan.version import __version__  # noqa: E402
 
 if TYPE_CHECKING:
+    from propscan.cascade import Cascade
     from propscan.pipeline import Analyzer
 
 
 def __getattr__(name: str) -> Any:
-    # The Analyzer pulls in onnxruntime and the model code; import it only when asked for.
+    # The Analyzer and the Cascade pull in onnxruntime and the model code; import it only when asked for.
     if name == "Analyzer":
         from propscan.pipeline import Analyzer
 
         return Analyzer
+    if name == "Cascade":
+        from propscan.cascade import Cascade
+
+        return Cascade
     raise AttributeError(f"module 'propscan' has no attribute {name!r}")
 
 
@@ -31,6 +36,7 @@ __all__ = [
     "TECHNIQUES",
     "Analysis",
     "Analyzer",
+    "Cascade",
     "CorpusFormatError",
     "Document",
     "InputError",

@@ -478,6 +478,33 @@ def _register_batch(commands) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     _model_option(parser)
+    parser.add_argument(
+        "--then",
+        default=None,
+        metavar="MODEL",
+        help="a cascade: --model screens every sentence, this model (accurate, fast or a folder) analyzes "
+        "the passages it flags and its spans replace --model's there; spans name the model that found them",
+    )
+    parser.add_argument(
+        "--flag-threshold",
+        type=_fraction,
+        default=None,
+        help="with --then: send a sentence on when a --model span touching it scores at least this (default 0.2)",
+    )
+    parser.add_argument(
+        "--context",
+        type=_count,
+        default=None,
+        help="with --then: sentences on either side of a flagged one that --then also reads (default 1)",
+    )
+    parser.add_argument(
+        "--confirmed-only",
+        action="store_const",
+        const=False,
+        default=None,
+        dest="keep_screened",
+        help="with --then: keep only the spans of --then, none of --model's outside the flagged passages",
+    )
     parser.set_defaults(run=_batch)
 
 
@@ -505,6 +532,10 @@ def _batch(args: argparse.Namespace) -> int:
             ray_address=args.ray_address,
             max_bytes=args.max_bytes,
             progress=progress,
+            then=args.then,
+            flag_threshold=args.flag_threshold,
+            context=args.context,
+            keep_screened=args.keep_screened,
         )
     earlier = (
         f", {summary.failed_before} failed before (--retry-failed tries them again)" if summary.failed_before else ""

@@ -61,7 +61,9 @@ class Span:
 
     ``score``, when a calibrated model set it, is the probability that the span is right: that it
     overlaps a span annotators marked with the same technique. ``alternatives`` are the runner-up
-    techniques for the same words, most likely first.
+    techniques for the same words, most likely first. ``model`` names the model that found the span
+    when it is not the analysis's own (in a cascade's analysis, the screener or the confirmer);
+    None means the analysis's model.
     """
 
     start: int
@@ -69,6 +71,7 @@ class Span:
     technique: str
     score: float | None = None
     alternatives: tuple[Alternative, ...] = ()
+    model: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.start < self.end:
@@ -100,7 +103,8 @@ class Analysis:
         spans: technique spans, sorted by start; spans may overlap.
         sentences: every sentence with the highest span confidence touching it (0 if none).
         score: article-level propaganda score in [0, 1].
-        model: the name and version of the model that produced the analysis.
+        model: the name and version of the model that produced the analysis (a cascade's names
+            both of its models; its spans each name theirs).
         warnings: things the reader should know (e.g. the text does not look English).
     """
 
@@ -129,6 +133,7 @@ class Analysis:
                     "score": None if s.score is None else round(s.score, 4),
                     "text": text[s.start : s.end],
                     "alternatives": [{"technique": a.technique, "score": round(a.score, 4)} for a in s.alternatives],
+                    "model": s.model,
                 }
                 for s in self.spans
             ],

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -28,6 +29,22 @@ SEGMENT_CHARS = 50_000
 # Sentences compared with spans at once in score_sentences: bounds the comparison matrix.
 _SENTENCE_BLOCK = 256
 Progress = Callable[[int, int], None]
+
+
+class Predictor(Protocol):
+    """What the batch engines and ``predict_each`` ask of an analyzer: an ``Analyzer`` or a ``Cascade``."""
+
+    @property
+    def name(self) -> str: ...
+
+    def predict(
+        self,
+        documents: Sequence[str | Document],
+        *,
+        threshold: float | None = None,
+        techniques: str | Iterable[str] | None = None,
+        progress: Progress | None = None,
+    ) -> list[Analysis]: ...
 
 
 def model_path(name_or_path: str | Path) -> Path:
@@ -142,26 +159,31 @@ class Analyzer:
                 done += end - start
                 if progress:
                     progress(done, total)
-        return [self._analysis(d, spans[i], cutoff, wanted) for i, d in enumerate(batch)]
-
-    def _analysis(self, document: Document, spans: list[Span], cutoff: float, wanted: set[str] | None) -> Analysis:
-        kept = sorted(
-            (s for s in spans if (s.score or 0.0) >= cutoff and (wanted is None or s.technique in wanted)),
-            key=lambda s: (s.start, s.end, -(s.score or 0.0)),
-        )
-        sentences = score_sentences(document, kept)
-        warning = language_warning(document.text)
-        return Analysis(
-            document=document,
-            spans=tuple(kept),
-            sentences=tuple(sentences),
-            score=article_score(sentences),
-            model=self.name,
-            warnings=(warning,) if warning else (),
-        )
+        return [build_analysis(d, spans[i], cutoff, wanted, self.name) for i, d in enumerate(batch)]
 
 
-def predict_each(analyzer: Analyzer, documents: Sequence[Document], **options) -> list[Analysis | Exception]:
+def build_analysis(
+    document: Document, spans: Sequence[Span], cutoff: float, wanted: set[str] | None, model: str
+) -> Analysis:
+    """The ``Analysis`` of ``document`` from the spans a model found: those scoring at least ``cutoff``
+    (of the ``wanted`` techniques, None for all) sorted by offset, with sentence and article scores."""
+    kept = sorted(
+        (s for s in spans if (s.score or 0.0) >= cutoff and (wanted is None or s.technique in wanted)),
+        key=lambda s: (s.start, s.end, -(s.score or 0.0)),
+    )
+    sentences = score_sentences(document, kept)
+    warning = language_warning(document.text)
+    return Analysis(
+        document=document,
+        spans=tuple(kept),
+        sentences=tuple(sentences),
+        score=article_score(sentences),
+        model=model,
+        warnings=(warning,) if warning else (),
+    )
+
+
+def predict_each(analyzer: Predictor, documents: Sequence[Document], **options) -> list[Analysis | Exception]:
     """Analyze documents together, or one by one if the batch fails: one bad article fails alone.
 
     Returns, in the order of ``documents``, each analysis or the exception its document raised.

@@ -97,6 +97,11 @@ class SpanPublic(BaseModel):
         description="Runner-up techniques for the same words, most likely first, with their probabilities.",
     )
     text: str = Field(description="The spanned text, the same as text[start:end].")
+    model: str | None = Field(
+        None,
+        description="The model that found the span when the analysis's model is a cascade of two "
+        "(screener>confirmer); null when it is the analysis's model.",
+    )
 
 
 class SentencePublic(BaseModel):

@@ -166,7 +166,8 @@ def print_report(report: Report, console: Any = None, *, top: int = 3) -> None:
     console.print(table)
     if report.examples:
         examples = Table(title="Top examples per technique")
-        for column in ("technique", "score", "document", "source", "text"):
+        by_model = any(example.model for example in report.examples)  # a cascade: say which model found each
+        for column in ("technique", "score", "document", "source", *(("model",) if by_model else ()), "text"):
             examples.add_column(column, overflow="fold")
         for example in report.examples:
             score = "" if example.score is None else f"{example.score:.2f}"
@@ -175,6 +176,7 @@ def print_report(report: Report, console: Any = None, *, top: int = 3) -> None:
                 score,
                 _shown(example.document_id),
                 _shown(example.source or ""),
+                *((_shown(example.model or run.model),) if by_model else ()),
                 _shown(_clip(example.text)),
             )
         console.print(examples)

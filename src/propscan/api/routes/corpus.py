@@ -125,6 +125,9 @@ class ExamplePublic(BaseModel):
     source: str | None
     title: str | None
     published: dt.date | None
+    model: str | None = Field(
+        None, description="The model that found the span in a run of two (a cascade); null in a run of one."
+    )
 
 
 class CorpusReportPublic(BaseModel):

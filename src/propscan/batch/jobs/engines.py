@@ -22,9 +22,10 @@ from multiprocessing import get_context
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from propscan.cascade import CONTEXT, FLAG_THRESHOLD, Cascade
 from propscan.document import Analysis, Document
 from propscan.errors import PropscanError
-from propscan.pipeline import Analyzer, predict_each
+from propscan.pipeline import Analyzer, Predictor, predict_each
 from propscan.readers.sources import Failure
 
 logger = logging.getLogger(__name__)
@@ -36,20 +37,42 @@ Results = Iterator[list[Outcome]]  # a batch's outcomes, in the batch's order
 
 @dataclass(frozen=True)
 class AnalyzerSpec:
-    """How every worker loads its analyzer and what it asks of it (picklable, sent to workers)."""
+    """How every worker loads its analyzer and what it asks of it (picklable, sent to workers).
+
+    With ``then``, ``model`` screens and ``then`` confirms the passages it flags (a ``Cascade``).
+    """
 
     model: str = "accurate"
     threads: int = 1
     threshold: float = 0.0
     techniques: tuple[str, ...] | None = None
+    then: str | None = None
+    flag_threshold: float = FLAG_THRESHOLD
+    context: int = CONTEXT
+    keep_screened: bool = True
 
-    def load(self) -> Analyzer:
+    def load(self) -> Predictor:
+        if self.then is not None:
+            return Cascade.load(
+                self.model,
+                self.then,
+                flag_threshold=self.flag_threshold,
+                context=self.context,
+                keep_screened=self.keep_screened,
+                threads=self.threads,
+            )
         return Analyzer.load(self.model, threads=self.threads)
 
 
-def analyze_batch(analyzer: Analyzer, documents: Sequence[Document], spec: AnalyzerSpec) -> list[Outcome]:
-    """Each document's analysis, or its failure (a bad document fails alone, not its batch)."""
-    results = predict_each(analyzer, documents, threshold=spec.threshold, techniques=spec.techniques)
+def analyze_batch(analyzer: Predictor, documents: Sequence[Document], spec: AnalyzerSpec) -> list[Outcome]:
+    """Each document's analysis, or its failure (a bad document fails alone, not its batch).
+
+    The spec's settings go with every call, so a run's options are what its analyses used.
+    """
+    options: dict[str, Any] = {"threshold": spec.threshold, "techniques": spec.techniques}
+    if spec.then is not None:
+        options.update(flag_threshold=spec.flag_threshold, context=spec.context, keep_screened=spec.keep_screened)
+    results = predict_each(analyzer, documents, **options)
     return [
         result if isinstance(result, Analysis) else failure(document, f"{type(result).__name__}: {result}")
         for document, result in zip(documents, results, strict=True)
@@ -86,7 +109,7 @@ class LocalEngine:
         self.spec = spec
         self.workers = workers
         self.analyzer = analyzer
-        self._analyzer: Analyzer | None = None
+        self._analyzer: Predictor | None = None
         self._pool: ProcessPoolExecutor | None = None
 
     def start(self) -> str:

@@ -17,8 +17,9 @@ from typing import Protocol
 
 from propscan.batch.jobs.engines import AnalyzerSpec, Batch, Outcome, failure, make_engine
 from propscan.batch.store import Run, Store, StoreError
+from propscan.cascade import CONTEXT, FLAG_THRESHOLD, Cascade
 from propscan.errors import PropscanError
-from propscan.pipeline import model_inventory
+from propscan.pipeline import Predictor, model_inventory, model_path
 from propscan.readers.sources import Failure, Item, Known, count_records, read_sources
 from propscan.settings import threads_per_worker
 
@@ -76,7 +77,11 @@ def run_batch(
     ray_address: str | None = None,
     max_bytes: int | None = None,
     progress: ProgressSink | None = None,
-    analyzer=None,
+    analyzer: Predictor | None = None,
+    then: str | None = None,
+    flag_threshold: float | None = None,
+    context: int | None = None,
+    keep_screened: bool | None = None,
 ) -> BatchSummary:
     """Analyze every document of ``inputs`` into the database ``db``, resuming the run if it exists.
 
@@ -93,29 +98,52 @@ def run_batch(
         threshold, techniques: passed to ``Analyzer.predict``; they are part of the run's identity, the
             techniques as the model's labels whatever names they were given by.
         retry_failed: analyze again the documents the run recorded as failed.
-        analyzer: an ``Analyzer`` already loaded in this process, used by the local engine with one worker.
+        analyzer: an ``Analyzer`` (or ``Cascade``) already loaded in this process, used by the local
+            engine with one worker.
+        then: a confirming model: ``model`` screens every sentence and ``then`` analyzes only the
+            passages it flags (see ``propscan.cascade``); spans then name the model that found them.
+        flag_threshold, context, keep_screened: the cascade's settings (default
+            ``cascade.FLAG_THRESHOLD``, ``CONTEXT`` and True). They and ``then`` are part of the run's
+            identity: the same command resumes the run, a cascade of other models or settings is another run.
 
     Raises:
-        PropscanError: for unreadable inputs, an unknown engine or model, or an unreachable database.
+        PropscanError: for unreadable inputs, an unknown engine or model, cascade settings without
+            ``then``, or an unreachable database.
     """
     if workers < 1 or batch_size < 1:
         raise PropscanError("--workers and --batch-size must be at least 1")
+    if then is None and (flag_threshold is not None or context is not None or keep_screened is not None):
+        raise PropscanError(
+            "--flag-threshold, --context and --confirmed-only set a cascade: give its confirming model with --then MODEL"
+        )
+    if context is not None and context < 0:
+        raise PropscanError(f"--context must be at least 0, got {context}")
+    if analyzer is not None and (then is not None) != isinstance(analyzer, Cascade):
+        raise PropscanError("give a loaded Cascade as analyzer exactly when then names a confirming model")
     started = time.perf_counter()
-    wanted = model_inventory(model).select(techniques) if techniques is not None else None
+    wanted = model_inventory(then or model).select(techniques) if techniques is not None else None
     total = count_records(inputs, urls=urls)  # fails fast on a missing input, before any model loads
     spec = AnalyzerSpec(
         model=str(model),
         threads=threads or threads_per_worker(workers),
         threshold=threshold,
         techniques=wanted,
+        then=None if then is None else str(then),
+        flag_threshold=FLAG_THRESHOLD if flag_threshold is None else flag_threshold,
+        context=CONTEXT if context is None else context,
+        keep_screened=True if keep_screened is None else keep_screened,
     )
+    options: dict[str, object] = {"threshold": threshold, "techniques": list(wanted) if wanted else None}
+    if spec.then is not None:  # only then: a run of one model keeps the identity it had before cascades
+        options.update(flag_threshold=spec.flag_threshold, context=spec.context, keep_screened=spec.keep_screened)
     with Store.open(db) as store:
+        for name in (model, then):
+            if name is not None and analyzer is None:
+                model_path(name)  # an unknown model, either of the two, fails before the other loads
         analyzing_engine = make_engine(engine, spec, workers=workers, address=ray_address, analyzer=analyzer)
         try:
             name = analyzing_engine.start()
-            run = store.get_or_create_run(
-                name, {"threshold": threshold, "techniques": list(wanted) if wanted else None}
-            )
+            run = store.get_or_create_run(name, options)
             if retry_failed:
                 store.clear_failures(run.id)
             invocation = _Invocation(store, run, progress)

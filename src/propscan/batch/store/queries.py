@@ -54,7 +54,8 @@ class GroupTotals:
 
 @dataclass(frozen=True)
 class Example:
-    """A high-scoring span, with enough context to read it and a document id to open it."""
+    """A high-scoring span, with enough context to read it and a document id to open it; ``model`` names the
+    model that found it in a run of several (a cascade), None in a run of one."""
 
     technique: str
     score: float | None
@@ -65,6 +66,7 @@ class Example:
     source: str | None
     title: str | None
     published: dt.date | None
+    model: str | None = None
 
 
 def group_totals(
@@ -118,6 +120,7 @@ def top_spans(session: Session, run_id: int, filters: Filters, per_technique: in
             DocumentRow.source,
             DocumentRow.title,
             DocumentRow.published,
+            SpanRow.model,
             rank,
         )
         .join(DocumentRow, DocumentRow.id == SpanRow.document_id)
@@ -126,7 +129,7 @@ def top_spans(session: Session, run_id: int, filters: Filters, per_technique: in
     )
     query = select(ranked).where(ranked.c.rank <= per_technique).order_by(ranked.c.technique, ranked.c.rank)
     return [
-        Example(r.technique, r.score, r.document_id, r.start, r.end, r.text, r.source, r.title, r.published)
+        Example(r.technique, r.score, r.document_id, r.start, r.end, r.text, r.source, r.title, r.published, r.model)
         for r in session.execute(query)
     ]
 

@@ -250,6 +250,7 @@ class Store:
                             end=s.end,
                             technique=s.technique,
                             score=s.score,
+                            model=s.model,
                         )
                         for s in analysis.spans
                     )
@@ -379,7 +380,7 @@ def _spans_of(session: Session, run_id: int, document_ids: list[str]) -> dict[st
         .order_by(SpanRow.document_id, SpanRow.start, SpanRow.end, SpanRow.technique)
     )
     for row in rows:
-        spans[row.document_id].append(Span(row.start, row.end, row.technique, row.score))
+        spans[row.document_id].append(Span(row.start, row.end, row.technique, row.score, model=row.model))
     return spans
 
 

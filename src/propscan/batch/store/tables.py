@@ -88,6 +88,8 @@ class SpanRow(Base):
     end: Mapped[int] = mapped_column(Integer)
     technique: Mapped[str] = mapped_column(String(64))
     score: Mapped[float | None] = mapped_column(Float)
+    # The model that found the span when it is not the run's own (a cascade's screener or confirmer); null: the run's.
+    model: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (
         ForeignKeyConstraint(
