@@ -215,7 +215,7 @@ def test_a_tampered_triage_file_is_refused(tiny_triage_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_shipped_triage_preset_works_from_the_cli_and_in_batch(tmp_path, capsys):
+def test_the_shipped_triage_preset_works_from_the_cli_in_batch_and_as_a_screener(tmp_path, capsys):
     from pathlib import Path
 
     from propscan.cli import main
@@ -230,3 +230,6 @@ def test_the_shipped_triage_preset_works_from_the_cli_and_in_batch(tmp_path, cap
         ["batch", str(articles), "--model", "triage", "--db", f"sqlite:///{tmp_path / 't.db'}", "--no-progress"]
     )
     assert code == 0 and "4 analyzed, 0 failed" in capsys.readouterr().err
+    cascade = ["--model", "triage", "--then", "fast", "--db", f"sqlite:///{tmp_path / 'c.db'}", "--no-progress"]
+    assert main(["batch", str(articles), *cascade]) == 0
+    assert "(triage@" in capsys.readouterr().err  # the screener of a cascade, as issue 14 means it
