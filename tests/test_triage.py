@@ -204,6 +204,23 @@ def test_a_trained_triage_model_round_trips_and_analyzes(tiny_triage_dir, tiny_c
     assert len({s.technique for s in labelled}) == 2
 
 
+def test_encodings_from_before_the_word_memory_restarted_are_refused(tiny_triage_dir, tiny_corpus, monkeypatch):
+    """Past MAX_REMEMBERED words the encoder's memory restarts and compound rows change meaning:
+    predict encodes and looks rows up under one lock, and stale encodings given to it are refused."""
+    import propscan.model.words as words_module
+
+    model = TriageModel.load(tiny_triage_dir, threads=1)
+    documents = [d.document for d in tiny_corpus]
+    expected = model.predict(documents)
+    stale = model.encode([d.text for d in documents])
+    monkeypatch.setattr(words_module, "MAX_REMEMBERED", len(model.encoder._entries) + 1)
+    model.encode(["Unbelievably multitudinous antidisestablishmentarian circumlocutions"])  # restarts the memory
+    with pytest.raises(ModelError, match="encode the texts again"):
+        model.predict(documents, stale)
+    monkeypatch.setattr(words_module, "MAX_REMEMBERED", 400_000)
+    assert model.predict(documents) == expected
+
+
 def test_a_tampered_triage_file_is_refused(tiny_triage_dir, tmp_path):
     import shutil
 

@@ -63,12 +63,15 @@ class WordUnits:
             size, else a word of several pieces (``WordEncoder.compound_pieces``).
         surface: (n, len(SURFACE_FEATURES)) float32 surface cues.
         segments: (s + 1,) unit index where each segment starts, then n.
+        generation: the encoder's memory that numbered ``rows``; after it starts again (past
+            ``MAX_REMEMBERED`` words) compound rows mean other words, so stale units are refused.
     """
 
     offsets: np.ndarray
     rows: np.ndarray
     surface: np.ndarray
     segments: np.ndarray
+    generation: int = 0
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -121,7 +124,7 @@ class WordEncoder:
         shapes = self._shapes[entries]
         segments = _segments(text, shapes, offsets)
         surface = surface_features(text, offsets, shapes, self._lower[entries], segments)
-        return WordUnits(offsets, self._rows[entries], surface, segments)
+        return WordUnits(offsets, self._rows[entries], surface, segments, self.generation)
 
     def _entry_ids(self, words: Sequence[str]) -> np.ndarray:
         entries = self._entries
