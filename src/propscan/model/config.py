@@ -6,14 +6,37 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+_Config = TypeVar("_Config", bound="ConfigFile")
 
 MODEL_TYPE = "propscan-span-tagger"
 TRIAGE_MODEL_TYPE = "propscan-triage"
 
 
+class ConfigFile:
+    """What every model configuration does: name its labels, and round-trip through ``config.json``
+    (keys it does not know, from another propscan, are ignored)."""
+
+    labels: list[str]
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.labels))
+
+    def save(self, folder: Path) -> None:
+        (folder / "config.json").write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")  # type: ignore[call-overload]
+
+    @classmethod
+    def load(cls: type[_Config], folder: Path, **overrides: Any) -> _Config:
+        data = json.loads((folder / "config.json").read_text())
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        data.update(overrides)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
 @dataclass
-class ModelConfig:
+class ModelConfig(ConfigFile):
     """Hyper-parameters and labels of a propscan model.
 
     The encoder is frozen: the trainable parts are a BiLSTM-CRF span tagger over a learned mix of
@@ -59,23 +82,9 @@ class ModelConfig:
     model_type: str = MODEL_TYPE
     metrics: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def id2label(self) -> dict[int, str]:
-        return dict(enumerate(self.labels))
-
-    def save(self, folder: Path) -> None:
-        (folder / "config.json").write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, folder: Path, **overrides: Any) -> ModelConfig:
-        data = json.loads((folder / "config.json").read_text())
-        known = {f.name for f in dataclasses.fields(cls)}
-        data.update(overrides)
-        return cls(**{k: v for k, v in data.items() if k in known})
-
 
 @dataclass
-class TriageConfig:
+class TriageConfig(ConfigFile):
     """Hyper-parameters and labels of a ``triage`` model: a screening model with no encoder pass.
 
     Words are embedded by looking them up in a static table distilled once from the encoder
@@ -113,20 +122,6 @@ class TriageConfig:
     propscan_version: str = ""
     model_type: str = TRIAGE_MODEL_TYPE
     metrics: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def id2label(self) -> dict[int, str]:
-        return dict(enumerate(self.labels))
-
-    def save(self, folder: Path) -> None:
-        (folder / "config.json").write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, folder: Path, **overrides: Any) -> TriageConfig:
-        data = json.loads((folder / "config.json").read_text())
-        known = {f.name for f in dataclasses.fields(cls)}
-        data.update(overrides)
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 # The recipes of the shipped models: `propscan train --model NAME` reproduces them.

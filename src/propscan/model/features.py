@@ -158,7 +158,7 @@ def surface_features(text: str, offsets: np.ndarray) -> np.ndarray:
     features[:, 6] = repeated[starts]
     features[:, 7] = (count(running(chars == "\n"), previous_ends, starts) > 0) | ends_sentence
     features[0, 7] = 1.0
-    features[:, 8] = _inside_quotes(text)[starts]
+    features[:, 8] = inside_quotes(text)[starts]
     features[:, 9] = count(running(np.strings.isdigit(chars)), starts, ends) > 0
     return features
 
@@ -181,7 +181,7 @@ def _repetition(text: str) -> tuple[np.ndarray, np.ndarray]:
     return word_repeats, repeated
 
 
-def _inside_quotes(text: str) -> np.ndarray:
+def inside_quotes(text: str) -> np.ndarray:
     """True for characters between an opening and a closing quote on the same line."""
     inside = np.zeros(len(text) + 1, dtype=bool)
     opened = None

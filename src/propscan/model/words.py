@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from propscan.model.features import inside_quotes
+
 SURFACE_FEATURES = (
     "first_upper",
     "all_upper",
@@ -47,7 +49,6 @@ MAX_REMEMBERED = 400_000
 # of lengths (cheaper than a match object per word).
 _SPACED_UNIT = re.compile(r"(\s*)(\w+|[^\w\s])")
 _QUOTES = frozenset("\"“”«»'‘’")
-_PAIRED_QUOTES = re.compile('["“”«»\n]')
 _NEWLINE = re.compile("\n")
 _ENDS = frozenset(".!?")
 _CLOSERS = frozenset("\"'”’)]")
@@ -219,7 +220,7 @@ def surface_features(
     features[:, 5] = np.where(recurs, np.log(counts[inverse]), 0.0)
     features[:, 6] = _in_repeated_trigram(lower)
     features[:, 7] = position == 0
-    features[:, 8] = _inside_quotes(text)[starts]
+    features[:, 8] = inside_quotes(text)[starts]
     features[:, 9] = column["digit"]
     features[:, 10] = (np.bincount(segment_of, weights=column["exclaim"], minlength=len(lengths)) > 0)[segment_of]
     features[:, 11] = (np.bincount(segment_of, weights=column["ask"], minlength=len(lengths)) > 0)[segment_of]
@@ -241,19 +242,4 @@ def _in_repeated_trigram(lower: np.ndarray) -> np.ndarray:
     inside[:-2] |= starts
     inside[1:-1] |= starts
     inside[2:] |= starts
-    return inside
-
-
-def _inside_quotes(text: str) -> np.ndarray:
-    """True for characters between an opening and a closing quote on the same line."""
-    inside = np.zeros(len(text) + 1, dtype=bool)
-    opened = None
-    for mark in _PAIRED_QUOTES.finditer(text):
-        if mark.group() == "\n":
-            opened = None
-        elif opened is None:
-            opened = mark.end()
-        else:
-            inside[opened : mark.start()] = True
-            opened = None
     return inside
