@@ -23,7 +23,7 @@ from safetensors.numpy import load_file, save_file
 
 from propscan.document import Alternative, Document, Span
 from propscan.errors import ModelError, NotFittedError
-from propscan.model.config import MODEL_TYPE, ModelConfig, TriageConfig
+from propscan.model.config import ModelConfig, TriageConfig
 from propscan.model.decoding import N_TAGS, FoundSpan, Transitions, decode_spans
 from propscan.model.features import EncodedText, TokenEncoder
 from propscan.model.integrity import MANIFEST, check_manifest, self_contained_onnx, write_manifest
@@ -211,22 +211,7 @@ class PropagandaModel:
                 else ""
             )
             raise ModelError(f"{folder} is not a propscan model: it lacks {', '.join(missing)}{hint}")
-        if not check_manifest(folder, MODEL_FILES):
-            warnings.warn(
-                f"{folder} has no {MANIFEST}, so its files cannot be checked; save it again to add one",
-                UserWarning,
-                stacklevel=2,
-            )
-        try:
-            config = well_typed(ModelConfig.load(folder, **overrides))
-        except (ValueError, TypeError, AttributeError) as error:
-            raise ModelError(f"{folder / 'config.json'} is malformed ({error})") from None
-        if config.model_type != MODEL_TYPE:
-            raise ModelError(f"{folder} holds a {config.model_type!r} model, not {MODEL_TYPE!r}")
-        if config.propscan_version and config.propscan_version.split(".")[:2] != __version__.split(".")[:2]:
-            warnings.warn(
-                f"model saved by propscan {config.propscan_version}, loaded by {__version__}", UserWarning, stacklevel=2
-            )
+        config = checked_config(folder, ModelConfig, MODEL_FILES, overrides)
         model = cls(config, threads=threads)
         tagger, classifier = (
             self_contained_onnx((folder / name).read_bytes(), folder / name)
@@ -269,6 +254,29 @@ def calibrated_scores(table: dict[str, float], tagger_score: float, probabilitie
 
 
 Config = TypeVar("Config", ModelConfig, TriageConfig)
+
+
+def checked_config(folder: Path, kind: type[Config], files: Sequence[str], overrides: dict) -> Config:
+    """The configuration of a saved model folder, refused when malformed or of another model type;
+    a folder without a manifest, or saved by another minor version, loads with a warning."""
+    if not check_manifest(folder, files):
+        warnings.warn(
+            f"{folder} has no {MANIFEST}, so its files cannot be checked; save it again to add one",
+            UserWarning,
+            stacklevel=3,
+        )
+    try:
+        config = well_typed(kind.load(folder, **overrides))
+    except (ValueError, TypeError, AttributeError) as error:
+        raise ModelError(f"{folder / 'config.json'} is malformed ({error})") from None
+    expected = kind().model_type
+    if config.model_type != expected:
+        raise ModelError(f"{folder} holds a {config.model_type!r} model, not {expected!r}")
+    if config.propscan_version and config.propscan_version.split(".")[:2] != __version__.split(".")[:2]:
+        warnings.warn(
+            f"model saved by propscan {config.propscan_version}, loaded by {__version__}", UserWarning, stacklevel=3
+        )
+    return config
 
 
 def well_typed(config: Config) -> Config:

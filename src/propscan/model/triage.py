@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,12 +25,12 @@ from safetensors.numpy import load_file, save_file
 
 from propscan.document import Alternative, Document, Span
 from propscan.errors import ModelError, NotFittedError
-from propscan.model.config import TRIAGE_MODEL_TYPE, TriageConfig
+from propscan.model.config import TriageConfig
 from propscan.model.decoding import FoundSpan, trim
 from propscan.model.encoders import encoder_path
 from propscan.model.encoders.static import static_table
-from propscan.model.integrity import MANIFEST, check_manifest, self_contained_onnx, write_manifest
-from propscan.model.propaganda import MAX_ALTERNATIVES, calibrated_scores, well_typed
+from propscan.model.integrity import self_contained_onnx, write_manifest
+from propscan.model.propaganda import MAX_ALTERNATIVES, calibrated_scores, checked_config
 from propscan.model.runtime import inference_session
 from propscan.model.span_features import token_range
 from propscan.model.words import SURFACE_FEATURES, WordEncoder, WordUnits
@@ -301,22 +300,7 @@ class TriageModel:
         missing = [name for name in TRIAGE_FILES if not (folder / name).exists()]
         if missing:
             raise ModelError(f"{folder} is not a propscan triage model: it lacks {', '.join(missing)}")
-        if not check_manifest(folder, TRIAGE_FILES):
-            warnings.warn(
-                f"{folder} has no {MANIFEST}, so its files cannot be checked; save it again to add one",
-                UserWarning,
-                stacklevel=2,
-            )
-        try:
-            config = well_typed(TriageConfig.load(folder, **overrides))
-        except (ValueError, TypeError, AttributeError) as error:
-            raise ModelError(f"{folder / 'config.json'} is malformed ({error})") from None
-        if config.model_type != TRIAGE_MODEL_TYPE:
-            raise ModelError(f"{folder} holds a {config.model_type!r} model, not {TRIAGE_MODEL_TYPE!r}")
-        if config.propscan_version and config.propscan_version.split(".")[:2] != __version__.split(".")[:2]:
-            warnings.warn(
-                f"model saved by propscan {config.propscan_version}, loaded by {__version__}", UserWarning, stacklevel=2
-            )
+        config = checked_config(folder, TriageConfig, TRIAGE_FILES, overrides)
         model = cls(config, threads=threads)
         graph = self_contained_onnx((folder / "tagger.onnx").read_bytes(), folder / "tagger.onnx")
         try:
