@@ -23,6 +23,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from propscan.model.config import TriageConfig
 from propscan.readers.ptc import load_corpus
 from propscan.scoring import is_right, reliability
 from propscan.techniques import get_inventory
@@ -135,9 +136,21 @@ def _run_fold(job) -> dict:
         "ece": report["ece"],
         "lengths": lengths,
         "pairs": pairs,
-        "epochs": model.config.metrics.get("tagger_epochs_kept"),
-        "outside_bias": model.config.outside_bias,
+        "chosen": _choices(model.config),
     }
+
+
+def _choices(config) -> dict:
+    """What the fold's validation articles chose: epochs and bias, or triage's epoch and decoding."""
+    if isinstance(config, TriageConfig):
+        return {
+            "epoch": config.metrics.get("best_epoch"),
+            "threshold": config.threshold,
+            "fill_gap": config.fill_gap,
+            "min_chars": config.min_chars,
+            "validation_si_f1": config.metrics.get("validation_si_f1"),
+        }
+    return {"epochs": config.metrics.get("tagger_epochs_kept"), "outside_bias": config.outside_bias}
 
 
 def _summarize(results: list[dict], *, protocol: str, overrides: dict) -> dict:
@@ -169,7 +182,7 @@ def _summarize(results: list[dict], *, protocol: str, overrides: dict) -> dict:
         },
         "reliability": [list(b) for b in pooled.bins],
         "folds": [
-            {k: r[k] for k in ("articles", "si", "tc_micro_f1", "tc_macro_f1", "ece", "epochs", "outside_bias")}
+            {k: r[k] for k in ("articles", "si", "tc_micro_f1", "tc_macro_f1", "ece", "chosen")}
             for r in results
         ],
     }
