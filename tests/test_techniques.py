@@ -1,8 +1,10 @@
 """Technique names: every interface resolves what users type through ``Inventory.select``."""
 
+import pickle
+
 import pytest
 
-from propscan.errors import UnknownTechniqueError
+from propscan.errors import CorpusFormatError, UnknownTechniqueError
 from propscan.techniques import PTC18, SEMEVAL2020, labels_named, split_names
 
 
@@ -75,3 +77,17 @@ def test_labels_named_picks_from_both_inventories():
     assert labels_named(["Bandwagon"]) == ("Bandwagon", "Bandwagon,Reductio_ad_hitlerum")
     with pytest.raises(UnknownTechniqueError, match="unknown technique 'Nope'"):
         labels_named(["Nope"])
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        UnknownTechniqueError("Nope", ["Doubt", "Slogans"], "semeval2020"),
+        UnknownTechniqueError("nope", iter(["semeval2020", "ptc18"])),
+        CorpusFormatError("labels.tsv", 3, "expected 4 fields"),
+    ],
+)
+def test_errors_survive_pickling_as_they_cross_to_and_from_worker_processes(error):
+    # A process pool could not unpickle these (missing constructor arguments) and broke instead.
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error) and str(copy) == str(error)

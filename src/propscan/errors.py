@@ -20,8 +20,13 @@ class CorpusFormatError(PropscanError):
     def __init__(self, path: str | Path, line: int | None, message: str) -> None:
         self.path = str(path)
         self.line = line
+        self._message = message
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
+
+    def __reduce__(self):
+        # Errors cross process boundaries (batch workers, Ray actors): pickle the constructor's arguments.
+        return type(self), (self.path, self.line, self._message)
 
 
 class UnknownTechniqueError(PropscanError):
@@ -32,6 +37,8 @@ class UnknownTechniqueError(PropscanError):
 
     def __init__(self, label: str, known: Iterable[str], inventory_name: str | None = None) -> None:
         self.label = label
+        known = list(known)
+        self._arguments = (label, known, inventory_name)
         if inventory_name is None:
             message = f"unknown technique inventory {label!r}; known: {', '.join(known)}"
         else:
@@ -39,6 +46,9 @@ class UnknownTechniqueError(PropscanError):
             problem = f"unknown technique {label!r}" if label else "no technique named"
             message = f"{problem} for inventory {inventory_name!r}; valid names (readable or label): {'; '.join(known)}"
         super().__init__(message)
+
+    def __reduce__(self):
+        return type(self), self._arguments
 
 
 class NotFittedError(PropscanError):
