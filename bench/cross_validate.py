@@ -182,8 +182,7 @@ def _summarize(results: list[dict], *, protocol: str, overrides: dict) -> dict:
         },
         "reliability": [list(b) for b in pooled.bins],
         "folds": [
-            {k: r[k] for k in ("articles", "si", "tc_micro_f1", "tc_macro_f1", "ece", "chosen")}
-            for r in results
+            {k: r[k] for k in ("articles", "si", "tc_micro_f1", "tc_macro_f1", "ece", "chosen")} for r in results
         ],
     }
 

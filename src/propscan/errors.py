@@ -9,6 +9,11 @@ from pathlib import Path
 class PropscanError(Exception):
     """Base class: every error propscan raises on purpose derives from it."""
 
+    def __reduce__(self):
+        # Errors cross process boundaries (batch workers, Ray actors, process pools) and are rebuilt
+        # from their constructor's arguments: a subclass with its own signature keeps them in _arguments.
+        return type(self), getattr(self, "_arguments", self.args)
+
 
 class InputError(PropscanError):
     """The input cannot be analyzed as given (empty, binary, undecodable, too large)."""
@@ -20,13 +25,9 @@ class CorpusFormatError(PropscanError):
     def __init__(self, path: str | Path, line: int | None, message: str) -> None:
         self.path = str(path)
         self.line = line
-        self._message = message
+        self._arguments = (path, line, message)
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
-
-    def __reduce__(self):
-        # Errors cross process boundaries (batch workers, Ray actors): pickle the constructor's arguments.
-        return type(self), (self.path, self.line, self._message)
 
 
 class UnknownTechniqueError(PropscanError):
@@ -46,9 +47,6 @@ class UnknownTechniqueError(PropscanError):
             problem = f"unknown technique {label!r}" if label else "no technique named"
             message = f"{problem} for inventory {inventory_name!r}; valid names (readable or label): {'; '.join(known)}"
         super().__init__(message)
-
-    def __reduce__(self):
-        return type(self), self._arguments
 
 
 class NotFittedError(PropscanError):
