@@ -34,7 +34,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=os.environ.get("PROPSCAN_DATA"), help="a PTC-format corpus folder")
     parser.add_argument("--model", default="fast", help="the preset whose recipe is measured")
-    parser.add_argument("--inventory", default="semeval2020")
+    parser.add_argument("--inventory", default=None, help="semeval2020 or ptc18 (default: the preset's)")
     parser.add_argument("--folds", type=int, default=4, help="folds over the development articles")
     parser.add_argument(
         "--test", action="store_true", help="train on the development articles, score the test split once"
@@ -51,7 +51,7 @@ def main() -> int:
     if args.data is None:
         parser.error("give --data or set PROPSCAN_DATA")
 
-    inventory = get_inventory(args.inventory)
+    inventory = get_inventory(preset_config(args.model, args.inventory).inventory)
     corpus = load_corpus(args.data, inventory)
     held_out = set(test_ids([d.document.id for d in corpus]))
     development = [d for d in corpus if d.document.id not in held_out]

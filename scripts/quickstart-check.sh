@@ -18,4 +18,5 @@ fi
 .venv/bin/propscan analyze examples/harbour-bridge.txt
 .venv/bin/propscan analyze examples/harbour-bridge.txt --model fast
 .venv/bin/propscan analyze examples/harbour-bridge.txt --model triage
+.venv/bin/propscan analyze examples/harbour-bridge.txt --model fast-ptc18
 echo "quickstart-check: every preset analyzed the example from an empty cache, without torch"

@@ -163,13 +163,24 @@ def test_training_on_the_eighteen_ptc_techniques(tmp_path, tiny_corpus):
         )
         for d in tiny_corpus
     ]
-    config = preset_config("fast", "ptc18")
+    config = preset_config("fast-ptc18")
     config.ensemble, config.tagger_epochs, config.classifier_epochs = 1, 1, 3
     train(corpus, config, tmp_path / "m18", validation_fraction=0.3)
     model = PropagandaModel.load(tmp_path / "m18")
     assert model.config.labels == list(PTC18.labels) and model.config.inventory == "ptc18"
     labelled = model.classify(corpus[2].document, [(258, 275)])
     assert labelled[0].technique in PTC18.labels
+
+
+def test_a_preset_brings_its_own_inventory_unless_told_otherwise():
+    from propscan.techniques import PTC18, SEMEVAL2020
+    from propscan.training import preset_config
+
+    eighteen = preset_config("fast-ptc18")
+    assert eighteen.inventory == "ptc18" and eighteen.labels == list(PTC18.labels) and len(eighteen.labels) == 18
+    assert preset_config("fast").labels == list(SEMEVAL2020.labels)
+    assert preset_config("fast-ptc18", "semeval2020").labels == list(SEMEVAL2020.labels)
+    assert preset_config("fast", "ptc18").labels == list(PTC18.labels)
 
 
 def test_snapshot_ensemble_averages_emissions_and_keeps_the_best_states():

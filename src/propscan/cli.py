@@ -145,7 +145,8 @@ def _model_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default="accurate",
-        help="accurate (default), fast, triage (screening, 40x fast's speed) or a model folder",
+        help="accurate (default), fast, triage (screening, 40x fast's speed), fast-ptc18 (18 techniques) "
+        "or a model folder",
     )
     parser.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: all cores)")
 
@@ -345,8 +346,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _register_train(commands) -> None:
     parser = commands.add_parser("train", help="train a model on a PTC-format corpus")
     _data_option(parser)
-    parser.add_argument("--model", default="accurate", help="the preset to train: accurate, fast or triage")
-    parser.add_argument("--inventory", default="semeval2020", help="semeval2020 (14 classes) or ptc18 (18 techniques)")
+    parser.add_argument("--model", default="accurate", help="the preset to train: accurate, fast, triage or fast-ptc18")
+    parser.add_argument(
+        "--inventory",
+        default=None,
+        help="semeval2020 (14 classes) or ptc18 (18 techniques); default: the preset's (ptc18 for fast-ptc18)",
+    )
     parser.add_argument("--labels", type=_existing, default=None, help="a label file or folder overriding the search")
     parser.add_argument("--output", type=Path, default=None, help="where to save (default: models/<preset>)")
     parser.add_argument(
@@ -371,15 +376,16 @@ def _train(args: argparse.Namespace) -> int:
     from propscan.training import preset_config, train
 
     config = preset_config(args.model, args.inventory)
+    inventory = get_inventory(config.inventory)
     if args.epochs is not None:
         config.tagger_epochs = args.epochs
     output = args.output or Path("models") / args.model
     if args.format == "label-studio":
         from propscan.readers.labelstudio import read_labelstudio
 
-        corpus = read_labelstudio(_resolve_data(args), get_inventory(args.inventory))
+        corpus = read_labelstudio(_resolve_data(args), inventory)
     else:
-        corpus = load_corpus(_resolve_data(args), get_inventory(args.inventory), labels=args.labels)
+        corpus = load_corpus(_resolve_data(args), inventory, labels=args.labels)
     model = train(
         corpus,
         config,

@@ -36,13 +36,13 @@ CALIBRATION_CANDIDATES = 1 + MAX_ALTERNATIVES
 Model = PropagandaModel | TriageModel
 
 
-def preset_config(preset: str, inventory: str = "semeval2020") -> ModelConfig | TriageConfig:
-    """A fresh configuration for a named preset with the labels of ``inventory``."""
+def preset_config(preset: str, inventory: str | None = None) -> ModelConfig | TriageConfig:
+    """A fresh configuration for a named preset with the labels of ``inventory`` (default: the preset's)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     config = copy.deepcopy(PRESETS[preset])
-    config.inventory = inventory
-    config.labels = list(get_inventory(inventory).labels)
+    config.inventory = inventory or config.inventory
+    config.labels = list(get_inventory(config.inventory).labels)
     return config
 
 
