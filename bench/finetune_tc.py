@@ -31,8 +31,7 @@ from propscan.document import AnnotatedDocument, Span
 from propscan.model.encoders import ENCODERS
 from propscan.model.encoders.locate import encoder_path
 from propscan.model.encoders.verify import verify_weights
-from propscan.model.propaganda import PropagandaModel
-from propscan.model.span_features import token_range
+from propscan.model.propaganda import PropagandaModel, label_listed_spans
 from propscan.readers.ptc import load_corpus
 from propscan.scoring import TCReport, tc_score
 from propscan.techniques import get_inventory
@@ -200,26 +199,23 @@ def predict(model: SpanClassifier, tokenizer, rows: list[Row]) -> np.ndarray:
 
 
 def frozen_probabilities(model: PropagandaModel, documents: list[AnnotatedDocument]) -> np.ndarray:
-    """The shipped recipe's technique probabilities for every gold span, in ``rows_of`` order."""
-    found = []
-    for d in documents:
-        enc = model.encode([d.document.text])[0]
-        ranges = [token_range(enc.offsets, s.start, s.end) for s in d.spans]
-        found.append(model._classify(d.document.text, enc, model._tagger_outputs(enc)[1], ranges))
-    return np.concatenate(found)
+    """The frozen recipe's technique probabilities for every gold span, in ``rows_of`` order."""
+    return np.concatenate(
+        [model.technique_probabilities(d.document, [(s.start, s.end) for s in d.spans]) for d in documents]
+    )
 
 
 def score(rows: list[Row], probabilities: np.ndarray, labels: list[str]) -> TCReport:
-    """TC as SemEval scores it: a span listed k times gets its k most likely techniques."""
+    """TC as SemEval scores it (and ``classify`` labels): a span listed k times gets its k most
+    likely techniques."""
     gold: dict[str, list[Span]] = defaultdict(list)
-    predicted: dict[str, list[Span]] = defaultdict(list)
-    listed: dict[tuple[str, int, int], list[int]] = defaultdict(list)
-    for i, (ident, start, end, *_, label) in enumerate(rows):
+    listed: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    by_span: dict[str, dict[tuple[int, int], np.ndarray]] = defaultdict(dict)
+    for (ident, start, end, *_, label), row in zip(rows, probabilities, strict=True):
         gold[ident].append(Span(start, end, labels[label]))
-        listed[(ident, start, end)].append(i)
-    for (ident, start, end), members in listed.items():
-        ranked = np.argsort(-probabilities[members[0]])
-        predicted[ident].extend(Span(start, end, labels[ranked[k]]) for k in range(len(members)))
+        listed[ident].append((start, end))
+        by_span[ident].setdefault((start, end), row)
+    predicted = {ident: label_listed_spans(spans, by_span[ident], labels) for ident, spans in listed.items()}
     return tc_score(gold, predicted)
 
 

@@ -140,25 +140,19 @@ class PropagandaModel:
     def classify(
         self, document: Document, spans: Sequence[tuple[int, int]], encoded: EncodedText | None = None
     ) -> list[Span]:
-        """Technique classification of given character spans, one technique each.
-
-        A span listed k times gets its k most likely techniques, as SemEval TC templates list a
-        span once per gold technique.
-        """
-        enc = encoded if encoded is not None else self.encode([document.text])[0]
+        """Technique classification of given character spans, one technique each; a span listed k
+        times gets its k most likely techniques (``label_listed_spans``)."""
         unique = list(dict.fromkeys(spans))
+        probabilities = self.technique_probabilities(document, unique, encoded)
+        return label_listed_spans(spans, dict(zip(unique, probabilities, strict=True)), self.config.labels)
+
+    def technique_probabilities(
+        self, document: Document, spans: Sequence[tuple[int, int]], encoded: EncodedText | None = None
+    ) -> np.ndarray:
+        """Each character span's probability of every technique: one row per span, in order."""
+        enc = encoded if encoded is not None else self.encode([document.text])[0]
         states = self._tagger_outputs(enc)[1]
-        probabilities = self._classify(document.text, enc, states, [token_range(enc.offsets, a, b) for a, b in unique])
-        by_span = dict(zip(unique, probabilities, strict=True))
-        ranking = {span: np.argsort(-p, kind="stable").tolist() for span, p in by_span.items()}
-        seen: dict[tuple[int, int], int] = {}
-        labelled = []
-        for span in spans:
-            rank = seen.get(span, 0) % len(self.config.labels)
-            seen[span] = rank + 1
-            label_id = ranking[span][rank]
-            labelled.append(Span(span[0], span[1], self.config.labels[label_id], float(by_span[span][label_id])))
-        return labelled
+        return self._classify(document.text, enc, states, [token_range(enc.offsets, a, b) for a, b in spans])
 
     def _classify(
         self, text: str, enc: EncodedText, states: np.ndarray, token_ranges: list[tuple[int, int]]
@@ -238,6 +232,21 @@ def labelled_span(found: FoundSpan, probabilities: np.ndarray, config: ModelConf
         if scores[k] >= config.alternative_floor
     )
     return Span(found.start, found.end, labels[order[0]], float(scores[order[0]]), alternatives)
+
+
+def label_listed_spans(
+    spans: Sequence[tuple[int, int]], probabilities: dict[tuple[int, int], np.ndarray], labels: Sequence[str]
+) -> list[Span]:
+    """One technique per listed span: a span listed k times gets its k most likely techniques, as
+    SemEval TC templates list a span once per gold technique."""
+    seen: dict[tuple[int, int], int] = {}
+    labelled = []
+    for span in spans:
+        rank = seen.get(span, 0) % len(labels)
+        seen[span] = rank + 1
+        label_id = int(np.argsort(-probabilities[span], kind="stable")[rank])
+        labelled.append(Span(span[0], span[1], labels[label_id], float(probabilities[span][label_id])))
+    return labelled
 
 
 def calibrated_scores(table: dict[str, float], tagger_score: float, probabilities: np.ndarray) -> np.ndarray:

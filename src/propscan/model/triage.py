@@ -30,7 +30,7 @@ from propscan.model.decoding import FoundSpan, trim
 from propscan.model.encoders import encoder_path
 from propscan.model.encoders.static import static_table
 from propscan.model.integrity import self_contained_onnx, write_manifest
-from propscan.model.propaganda import MAX_ALTERNATIVES, calibrated_scores, checked_config
+from propscan.model.propaganda import MAX_ALTERNATIVES, calibrated_scores, checked_config, label_listed_spans
 from propscan.model.runtime import inference_session
 from propscan.model.span_features import token_range
 from propscan.model.words import SURFACE_FEATURES, WordEncoder, WordUnits
@@ -240,19 +240,17 @@ class TriageModel:
     ) -> list[Span]:
         """Technique classification of given character spans; a span listed k times gets its k
         most likely techniques (as ``PropagandaModel.classify``)."""
+        unique = list(dict.fromkeys(spans))
+        probabilities = self.technique_probabilities(document, unique, encoded)
+        return label_listed_spans(spans, dict(zip(unique, probabilities, strict=True)), self.config.labels)
+
+    def technique_probabilities(
+        self, document: Document, spans: Sequence[tuple[int, int]], encoded: WordUnits | None = None
+    ) -> np.ndarray:
+        """Each character span's probability of every technique: one row per span, in order."""
         units = encoded if encoded is not None else self.encode([document.text])[0]
         [(states, inputs, _)] = self.word_outputs([units])
-        unique = list(dict.fromkeys(spans))
-        probabilities = self._techniques(states, inputs, [token_range(units.offsets, a, b) for a, b in unique])
-        by_span = dict(zip(unique, probabilities, strict=True))
-        seen: dict[tuple[int, int], int] = {}
-        labelled = []
-        for span in spans:
-            rank = seen.get(span, 0) % len(self.config.labels)
-            seen[span] = rank + 1
-            label_id = int(np.argsort(-by_span[span], kind="stable")[rank])
-            labelled.append(Span(span[0], span[1], self.config.labels[label_id], float(by_span[span][label_id])))
-        return labelled
+        return self._techniques(states, inputs, [token_range(units.offsets, a, b) for a, b in spans])
 
     def calibrated(self, tagger_score: float, probabilities: np.ndarray) -> np.ndarray:
         return calibrated_scores(self.config.calibration, tagger_score, probabilities)
