@@ -33,7 +33,7 @@ def test_minilm_loads_from_its_package_and_verifies():
 def test_a_graph_without_propscan_metadata_is_refused(tmp_path):
     onnx = pytest.importorskip("onnx")
     with pytest.raises(ModelError, match=r"not exported by scripts/export_encoder_graphs\.py"):
-        encoders.fill_weights(onnx.ModelProto(), tmp_path)
+        encoders.fill_weights(onnx.ModelProto(), {}, tmp_path)
 
 
 def test_the_onnx_encoder_is_built_once_and_reused(tmp_path, monkeypatch):

@@ -70,6 +70,12 @@ class ModelConfig(ConfigFile):
     # The tagger shipped averages the emissions of this many best epochs (a snapshot ensemble).
     tagger_snapshots: int = 1
     classifier_epochs: int = 60
+    # Epochs of the span reader, a fine-tuned encoder averaged with the classifier (0: none;
+    # model/span_reader.py); its probabilities weigh ``reader_weight``.
+    reader_epochs: int = 0
+    reader_encoder: str = "all-MiniLM-L6-v2"
+    reader_learning_rate: float = 5e-5
+    reader_weight: float = 0.5
     # Added to the "outside" emission before decoding: > 0 predicts fewer, surer spans.
     outside_bias: float = 0.0
     # Runner-up techniques are listed on a span when their calibrated score reaches this.
@@ -129,7 +135,10 @@ PRESETS: dict[str, ModelConfig | TriageConfig] = {
     # A smaller tagger for fast: at 256 -> 192 its LSTM cost a quarter of the int8 encoder's time
     # (README, Benchmarks).
     "fast": ModelConfig(encoder="all-MiniLM-L6-v2", int8=True, projection=128, lstm_hidden=96, tagger_epochs=10),
-    "accurate": ModelConfig(encoder="all-mpnet-base-v2", dropout=0.3, tagger_epochs=10, tagger_snapshots=2),
+    # The span reader adds TC (README, Training) at a cost accurate's speed target allows.
+    "accurate": ModelConfig(
+        encoder="all-mpnet-base-v2", dropout=0.3, tagger_epochs=10, tagger_snapshots=2, reader_epochs=3
+    ),
     # For screening crawls: no encoder pass, about 40x faster than fast (README, Triage).
     "triage": TriageConfig(),
     # fast's recipe on the 18 techniques of the PTC annotation (NLP4IF 2019), for readers who need

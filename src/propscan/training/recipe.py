@@ -117,8 +117,8 @@ def fit(
     log: Callable[[str], None] = logger.info,
     device: str = "cpu",
 ) -> PropagandaModel:
-    """Train the tagger and the classifier (needs torch); choose epochs, the outside bias, technique
-    priors and the score calibration on ``validation``.
+    """Train the tagger, the classifier and the span reader if the recipe has one (needs torch);
+    choose epochs, the outside bias, technique priors and the score calibration on ``validation``.
 
     Args:
         train: documents with gold spans to learn from.
@@ -138,6 +138,14 @@ def fit(
     started = time.perf_counter()
     heads = fit_heads(model.config, model.encoder, train, validation, seed=seed, log=log, device=device)
     model.set_heads(heads.tagger_onnx, heads.classifier_onnx, heads.transitions)
+    if model.config.reader_epochs:
+        from safetensors.numpy import save
+
+        from propscan.training.reader import fit_reader
+
+        reader_started = time.perf_counter()
+        model.set_reader(save(fit_reader(model.config, train, seed=seed, device=device, log=log)))
+        model.config.metrics["reader_seconds"] = round(time.perf_counter() - reader_started, 1)
     model.config.outside_bias = heads.outside_bias
     model.config.class_bias = heads.class_bias
     model.config.calibration = fit_calibration(model, validation, heads.validation_encoded) if validation else {}

@@ -5,8 +5,8 @@
 caches it, ``quantize`` makes the int8 variant.
 """
 
-from propscan.model.encoders.build import GRAPHS, fill_weights, onnx_encoder
+from propscan.model.encoders.build import GRAPHS, fill_weights, onnx_encoder, onnx_reader
 from propscan.model.encoders.locate import encoder_path
 from propscan.model.encoders.specs import ENCODERS, EncoderSpec
 
-__all__ = ["ENCODERS", "GRAPHS", "EncoderSpec", "encoder_path", "fill_weights", "onnx_encoder"]
+__all__ = ["ENCODERS", "GRAPHS", "EncoderSpec", "encoder_path", "fill_weights", "onnx_encoder", "onnx_reader"]

@@ -7,14 +7,18 @@ quantized to int8, and the result is cached so later loads only open a file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from propscan.errors import ModelError
+from propscan.model.encoders.deltas import merged_weights
 from propscan.model.encoders.locate import encoder_path
 from propscan.model.encoders.quantize import INT8_RECIPE, quantize_int8
 from propscan.model.encoders.specs import ENCODERS
@@ -33,12 +37,25 @@ def onnx_encoder(name: str, *, int8: bool = False) -> Path:
     target = get_settings().cache_dir / "encoders" / f"{name}-onnx"
 
     def fp32() -> Path:
-        return built_once(target / "model.onnx", sha256, lambda path: _fill_graph(name, encoder_path(name), path))
+        return built_once(target / "model.onnx", sha256, lambda path: _fill_graph(name, f"{name}.onnx", path))
 
     if not int8:
         return fp32()
     # The recipe is part of the key: states of an int8 file built another way would not match the heads.
     return built_once(target / "model-int8.onnx", f"{sha256} {INT8_RECIPE}", lambda path: quantize_int8(fp32(), path))
+
+
+def onnx_reader(name: str, packed: bytes) -> Path:
+    """Return a fine-tuned encoder as a runnable ONNX file: the shipped pair graph (segment ids in,
+    last layer out) filled with the verified weights plus the deltas ``packed`` (safetensors
+    bytes, ``encoders.deltas``), built once per cache and deltas."""
+    key = hashlib.sha256(packed).hexdigest()
+    target = get_settings().cache_dir / "encoders" / f"{name}-onnx" / f"reader-{key[:16]}.onnx"
+    return built_once(
+        target,
+        f"{ENCODERS[name].weights_sha256} {key}",
+        lambda path: _fill_graph(name, f"{name}-pair.onnx", path, deltas=packed),
+    )
 
 
 def built_once(path: Path, key: str, build: Callable[[Path], None]) -> Path:
@@ -55,28 +72,33 @@ def built_once(path: Path, key: str, build: Callable[[Path], None]) -> Path:
     return path
 
 
-def _fill_graph(name: str, folder: Path, target: Path) -> None:
+def _fill_graph(name: str, graph: str, target: Path, *, deltas: bytes | None = None) -> None:
+    """Save the shipped weightless ``graph`` filled with the verified weights of encoder ``name``,
+    plus fine-tuned ``deltas`` (``encoders.deltas``, as safetensors bytes) if given."""
     import onnx
+    from safetensors.numpy import load, load_file
 
+    folder = encoder_path(name)
     verify_weights(folder / "model.safetensors", ENCODERS[name])
-    onnx.save(fill_weights(onnx.load(str(GRAPHS / f"{name}.onnx")), folder), str(target))
+    weights = load_file(str(folder / "model.safetensors"))
+    if deltas is not None:
+        weights = merged_weights(weights, load(deltas))
+    onnx.save(fill_weights(onnx.load(str(GRAPHS / graph)), weights, folder), str(target))
 
 
-def fill_weights(graph: Any, folder: Path) -> Any:
-    """Put the weights of ``folder/model.safetensors`` into a shipped weightless graph (an ``onnx.ModelProto``).
+def fill_weights(graph: Any, weights: Mapping[str, np.ndarray], source: Path) -> Any:
+    """Put ``weights`` (read from ``source``) into a shipped weightless graph (an ``onnx.ModelProto``).
 
     Raises:
         ModelError: if the graph was made for other weights or a weight is missing.
     """
     from onnx import numpy_helper
-    from safetensors.numpy import load_file
 
     meta = {p.key: p.value for p in graph.metadata_props}
     if "propscan.weights" not in meta:
         raise ModelError("this ONNX graph was not exported by scripts/export_encoder_graphs.py")
-    weights = load_file(str(folder / "model.safetensors"))
     for key in json.loads(meta["propscan.weights"]):
         if key not in weights:
-            raise ModelError(f"{folder / 'model.safetensors'} lacks the weight {key!r} the graph needs")
+            raise ModelError(f"{source / 'model.safetensors'} lacks the weight {key!r} the graph needs")
         graph.graph.initializer.append(numpy_helper.from_array(weights[key], key))
     return graph

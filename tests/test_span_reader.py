@@ -1,0 +1,119 @@
+"""The span reader: its inputs, its shipped deltas, and a model that carries one."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from propscan.errors import ModelError
+from propscan.model import PropagandaModel
+from propscan.model.encoders.deltas import merged_weights, pack_deltas
+from propscan.model.span_reader import READER_FILE, marked_sentence, reader_input, recurrence
+
+TEXT = "Stop the invasion now. They lie and lie.\nStop the invasion now, they shout, and nobody listens."
+
+
+def test_the_span_is_marked_inside_its_own_sentence_only():
+    start = TEXT.index("lie and lie")
+    assert marked_sentence(TEXT, start, start + len("lie and lie")) == " They  << lie and lie >> .\n"
+    first = reader_input(TEXT, 0, len("Stop the invasion now"))
+    assert first.words == "Stop the invasion now"
+    assert first.sentence == " << Stop the invasion now >> ."
+
+
+def test_recurrence_counts_the_span_elsewhere_in_the_article():
+    exact, shared, length = recurrence(TEXT, 0, len("Stop the invasion now"))
+    assert exact == pytest.approx(np.log1p(1)) and shared == 1.0 and length == pytest.approx(np.log1p(4) / 4)
+    once = TEXT.index("nobody listens")
+    assert recurrence(TEXT, once, once + len("nobody listens"))[:2] == (0.0, 0.0)
+
+
+def test_deltas_ship_only_what_changed_and_merge_back_within_int8_rounding():
+    rng = np.random.default_rng(0)
+    base = {
+        "w": rng.normal(size=(6, 5)).astype(np.float32),
+        "b": np.ones(5, np.float32),
+        "same": np.zeros(3, np.float32),
+    }
+    tuned = {"w": base["w"] + rng.normal(scale=0.02, size=(6, 5)), "b": base["b"] + 0.1, "same": base["same"]}
+    packed = pack_deltas(tuned, base)
+    assert set(packed) == {"w.delta", "w.scale", "b.delta"} and packed["w.delta"].dtype == np.int8
+    merged = merged_weights(base, packed)
+    assert np.abs(merged["w"] - tuned["w"]).max() <= packed["w.scale"].max() / 2 + 1e-7
+    assert np.allclose(merged["b"], tuned["b"]) and merged["same"] is base["same"]
+    with pytest.raises(ModelError, match="does not fit"):
+        merged_weights({"w": base["w"][:3]}, packed)
+
+
+@pytest.fixture(scope="module")
+def reader_model_dir(tmp_path_factory, tiny_corpus):
+    """A fast-preset model with a span reader fine-tuned for one epoch on the fixture articles."""
+    pytest.importorskip("torch")
+    from propscan.training import preset_config, train
+
+    output = tmp_path_factory.mktemp("reader-model")
+    config = preset_config("fast")
+    config.ensemble, config.tagger_epochs, config.classifier_epochs, config.reader_epochs = 1, 1, 3, 1
+    train(tiny_corpus, config, output, validation_fraction=0.3, test_fraction=0.0)
+    return output
+
+
+@pytest.mark.slow  # fine-tunes MiniLM
+def test_a_model_with_a_reader_saves_loads_and_averages_both_classifiers(reader_model_dir, tiny_corpus):
+    assert (reader_model_dir / READER_FILE).stat().st_size < 15e6
+    assert READER_FILE in (reader_model_dir / "manifest.json").read_text()
+    model = PropagandaModel.load(reader_model_dir)
+    without = PropagandaModel.load(reader_model_dir, reader_epochs=0)
+    assert model.reader_ is not None and without.reader_ is None
+    document = tiny_corpus[2].document
+    spans = [(s.start, s.end) for s in tiny_corpus[2].spans]
+    mixed = model.technique_probabilities(document, spans)
+    expected = 0.5 * without.technique_probabilities(document, spans) + 0.5 * model.reader_.probabilities(
+        document.text, spans
+    )
+    assert np.allclose(mixed, expected, atol=1e-6) and np.allclose(mixed.sum(axis=1), 1, atol=1e-5)
+    assert model.predict([document]) == PropagandaModel.load(reader_model_dir).predict([document])
+
+
+@pytest.mark.slow  # fine-tunes MiniLM
+def test_the_onnx_reader_computes_what_torch_computes_with_the_merged_weights(reader_model_dir, tiny_corpus):
+    torch = pytest.importorskip("torch")
+    from safetensors.numpy import load_file
+
+    from propscan.model.encoders import encoder_path
+    from propscan.model.span_reader import encode_pairs, pair_tokenizer
+    from propscan.training.reader import ReaderNet
+
+    packed = load_file(str(reader_model_dir / READER_FILE))
+    base = load_file(str(encoder_path("all-MiniLM-L6-v2") / "model.safetensors"))
+    net = ReaderNet("all-MiniLM-L6-v2", len(packed["head.bias"])).eval()
+    state = net.encoder.state_dict()
+    state.update({k: torch.from_numpy(v) for k, v in merged_weights(base, packed).items() if k in state})
+    net.encoder.load_state_dict(state)
+    net.head.load_state_dict(
+        {"weight": torch.from_numpy(packed["head.weight"]), "bias": torch.from_numpy(packed["head.bias"])}
+    )
+    text = tiny_corpus[1].document.text
+    spans = [(s.start, s.end) for s in tiny_corpus[1].spans]
+    inputs = [reader_input(text, a, b) for a, b in spans]
+    batch = {k: torch.from_numpy(v) for k, v in encode_pairs(pair_tokenizer("all-MiniLM-L6-v2"), inputs).items()}
+    with torch.no_grad():
+        expected = torch.softmax(net(batch, torch.tensor([r.cues for r in inputs])), -1).numpy()
+    got = PropagandaModel.load(reader_model_dir).reader_.probabilities(text, spans)
+    assert np.abs(got - expected).max() < 1e-4
+
+
+@pytest.mark.slow  # fine-tunes MiniLM
+def test_a_missing_or_altered_reader_is_refused(reader_model_dir, tmp_path):
+    missing = tmp_path / "missing"
+    shutil.copytree(reader_model_dir, missing)
+    (missing / READER_FILE).unlink()
+    with pytest.raises(ModelError, match=f"lacks {READER_FILE}"):
+        PropagandaModel.load(missing)
+    altered = tmp_path / "altered"
+    shutil.copytree(reader_model_dir, altered)
+    data = bytearray((altered / READER_FILE).read_bytes())
+    data[-1] ^= 1
+    (altered / READER_FILE).write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=READER_FILE):
+        PropagandaModel.load(altered)
