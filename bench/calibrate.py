@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -81,9 +80,8 @@ def main() -> int:
             calibration_ece_uncalibrated=round(before.ece, 4),
             calibration_ece_cross_fitted=round(after.ece, 4),
         )
-        config = json.loads((folder / "config.json").read_text())
-        config.update(calibration=model.config.calibration, metrics=model.config.metrics)
-        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        # save rewrites the manifest too: a config.json changed behind it would be refused at load.
+        model.save(folder)
         print(f"calibration written to {folder / 'config.json'}")
     return 0
 
