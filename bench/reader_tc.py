@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from propscan.document import AnnotatedDocument
+from propscan.document import Span
 from propscan.model.propaganda import PropagandaModel, label_listed_spans
 from propscan.readers.ptc import load_corpus
-from propscan.scoring import TCReport, tc_score
+from propscan.scoring import tc_score
 from propscan.techniques import get_inventory
 from propscan.training.recipe import macro_f1, test_ids
 
-Probabilities = Callable[[AnnotatedDocument, list[tuple[int, int]]], np.ndarray]
+WAYS = ("classifier", "span reader", "mean of both (the model)")
 
 
 def main() -> int:
@@ -46,28 +43,28 @@ def main() -> int:
     held_out = set(test_ids(d.document.id for d in corpus))
     test = [d for d in corpus if d.document.id in held_out]
     print(f"{len(test)} test articles, {sum(len(d.spans) for d in test)} gold spans")
-    ways: dict[str, Probabilities] = {
-        "classifier": lambda d, spans: classifier.technique_probabilities(d.document, spans),
-        "span reader": lambda d, spans: reader.probabilities(d.document.text, spans),
-        "mean of both (the model)": lambda d, spans: model.technique_probabilities(d.document, spans),
-    }
-    for name, probabilities in ways.items():
-        report = labelled(test, probabilities, model.config.labels)
-        print(f"{name}: TC micro-F1 {report.micro.f1:.4f}, macro-F1 {macro_f1(report):.4f}")
+    # Each article is encoded once and shared: the classifier-only model never builds its encoder.
+    predicted: dict[str, dict[str, list[Span]]] = {way: {} for way in WAYS}
+    for d in test:
+        listed = [(s.start, s.end) for s in d.spans]
+        unique = list(dict.fromkeys(listed))
+        [enc] = model.encode([d.document.text])
+        rows = (
+            classifier.technique_probabilities(d.document, unique, enc),
+            reader.probabilities(d.document.text, unique),
+            model.technique_probabilities(d.document, unique, enc),
+        )
+        for way, probabilities in zip(WAYS, rows, strict=True):
+            by_span = dict(zip(unique, probabilities, strict=True))
+            predicted[way][d.document.id] = label_listed_spans(listed, by_span, model.config.labels)
+    gold = {d.document.id: d.spans for d in test}
+    for way in WAYS:
+        # TC as SemEval scores it: a gold span listed k times gets its k most likely techniques.
+        report = tc_score(gold, predicted[way])
+        print(f"{way}: TC micro-F1 {report.micro.f1:.4f}, macro-F1 {macro_f1(report):.4f}")
         for technique, prf in report.per_technique.items():
             print(f"  {technique:40s} F1 {prf.f1:.3f} ({prf.support} gold)")
     return 0
-
-
-def labelled(documents: list[AnnotatedDocument], probabilities: Probabilities, labels: list[str]) -> TCReport:
-    """TC as SemEval scores it: a gold span listed k times gets its k most likely techniques."""
-    predicted = {}
-    for d in documents:
-        listed = [(s.start, s.end) for s in d.spans]
-        unique = list(dict.fromkeys(listed))
-        rows = dict(zip(unique, probabilities(d, unique), strict=True))
-        predicted[d.document.id] = label_listed_spans(listed, rows, labels)
-    return tc_score({d.document.id: d.spans for d in documents}, predicted)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from onnx import numpy_helper
 from safetensors.numpy import load_file
 from transformers import AutoModel
 
+from propscan.model.config import ModelConfig
 from propscan.model.encoders import ENCODERS, GRAPHS, encoder_path
 
 
@@ -65,7 +66,7 @@ def export(name: str, target: Path, *, pair: bool = False) -> None:
     else:
         wrapper, inputs = AllHiddenStates(model), ["input_ids", "attention_mask"]
         outputs = [f"hidden_{i}" for i in range(model.config.num_hidden_layers + 1)]
-    axes = {name: {0: "batch", 1: "length"} for name in inputs + outputs}
+    axes = {tensor: {0: "batch", 1: "length"} for tensor in inputs + outputs}
     example = tuple(torch.ones((2, 16), dtype=torch.long) for _ in inputs)
     with tempfile.TemporaryDirectory() as scratch:
         exported = Path(scratch) / "model.onnx"
@@ -134,5 +135,6 @@ def _check(name: str, folder: Path, target: Path, *, pair: bool) -> None:
 if __name__ == "__main__":
     for encoder in ENCODERS:
         export(encoder, GRAPHS / f"{encoder}.onnx")
-    # The span reader's encoder (ModelConfig.reader_encoder) also reads (span, sentence) pairs.
-    export("all-MiniLM-L6-v2", GRAPHS / "all-MiniLM-L6-v2-pair.onnx", pair=True)
+    # The span reader's encoder also reads (span, sentence) pairs (encoders.onnx_reader).
+    reader = ModelConfig().reader_encoder
+    export(reader, GRAPHS / f"{reader}-pair.onnx", pair=True)

@@ -201,7 +201,6 @@ class PropagandaModel:
 
     def set_reader(self, packed: bytes) -> None:
         """Attach the span reader: ``reader.safetensors`` as bytes (``training.reader.fit_reader``)."""
-        self._reader_bytes = packed
         self.reader_ = SpanReader(self.config.reader_encoder, packed, threads=self.threads)
 
     # ----------------------------------------------------------------------------- persistence
@@ -217,7 +216,7 @@ class PropagandaModel:
         save_file({"start": t.start, "pairs": t.pairs, "end": t.end}, str(folder / "transitions.safetensors"))
         files = list(MODEL_FILES)
         if self.reader_ is not None:
-            (folder / READER_FILE).write_bytes(self._reader_bytes)
+            (folder / READER_FILE).write_bytes(self.reader_.packed)
             files.append(READER_FILE)
         self.config.save(folder)
         write_manifest(folder, files)

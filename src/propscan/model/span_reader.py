@@ -105,6 +105,7 @@ class SpanReader:
     """
 
     def __init__(self, encoder: str, packed: bytes, *, threads: int) -> None:
+        self.packed = packed
         head = load(packed)
         self.weight, self.bias = head["head.weight"], head["head.bias"]
         self.tokenizer = pair_tokenizer(encoder)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from safetensors.numpy import load_file
+from safetensors.numpy import load_file, save
 from transformers import AutoModel
 
 from propscan.document import AnnotatedDocument
@@ -49,8 +49,8 @@ def fit_reader(
     seed: int = 13,
     device: str = "cpu",
     log: Callable[[str], None] = print,
-) -> dict[str, np.ndarray]:
-    """Fine-tune the reader on every gold span of ``documents``; return what ``reader.safetensors`` holds.
+) -> bytes:
+    """Fine-tune the reader on every gold span of ``documents``; return ``reader.safetensors``'s bytes.
 
     A span annotated with two techniques is two examples: the reader learns both as likely.
     """
@@ -71,7 +71,7 @@ def fit_reader(
     packed = pack_deltas({k: v for k, v in tuned.items() if k in base}, base)
     packed["head.weight"] = net.head.weight.detach().cpu().numpy()
     packed["head.bias"] = net.head.bias.detach().cpu().numpy()
-    return packed
+    return save(packed)
 
 
 def _fine_tune(

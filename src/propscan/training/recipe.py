@@ -139,12 +139,10 @@ def fit(
     heads = fit_heads(model.config, model.encoder, train, validation, seed=seed, log=log, device=device)
     model.set_heads(heads.tagger_onnx, heads.classifier_onnx, heads.transitions)
     if model.config.reader_epochs:
-        from safetensors.numpy import save
-
         from propscan.training.reader import fit_reader
 
         reader_started = time.perf_counter()
-        model.set_reader(save(fit_reader(model.config, train, seed=seed, device=device, log=log)))
+        model.set_reader(fit_reader(model.config, train, seed=seed, device=device, log=log))
         model.config.metrics["reader_seconds"] = round(time.perf_counter() - reader_started, 1)
     model.config.outside_bias = heads.outside_bias
     model.config.class_bias = heads.class_bias
