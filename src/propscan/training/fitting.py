@@ -135,7 +135,9 @@ def encode_cached(config: ModelConfig, encoder: TokenEncoder, texts: list[str]) 
     Each text's states are a float16 ``.npy`` file read as a memory map (about 4 GB for MPNet
     over PTC in all), so neither encoding nor training holds them all in RAM.
     """
-    setting = (config.encoder, config.int8, config.top_layers, config.window, config.overlap)
+    setting: tuple = (config.encoder, config.int8, config.top_layers, config.window, config.overlap)
+    if encoder.deltas_sha256:
+        setting += (encoder.deltas_sha256,)
     root = get_settings().cache_dir / "features"
     folder = root / f"v{FEATURES_VERSION}-{hashlib.sha256(repr(setting).encode()).hexdigest()[:16]}"
     keys = [hashlib.sha256(text.encode()).hexdigest()[:32] for text in texts]
@@ -182,22 +184,22 @@ def _write_features(folder: Path, encoder: TokenEncoder, texts: dict[str, str]) 
             )
 
 
-def token_tags(document: AnnotatedDocument, enc: EncodedText, scheme: str = "merged") -> torch.Tensor:
-    """BIO tags of each token.
+def token_tags(document: AnnotatedDocument, offsets: np.ndarray, scheme: str = "merged") -> torch.Tensor:
+    """BIO tags of each token, given the tokens' (n, 2) character ``offsets``.
 
     ``merged``: one span per union of overlapping gold spans (SI gold). ``split``: the same
     tokens, but every gold span's first token begins a span, so a technique inside a longer one
     starts a span of its own and the tagger learns the annotators' phrase-sized units.
     """
-    tags = torch.zeros(len(enc), dtype=torch.long)
+    tags = torch.zeros(len(offsets), dtype=torch.long)
     for start, end in merge_intervals((s.start, s.end) for s in document.spans):
-        first, last = token_range(enc.offsets, start, end)
+        first, last = token_range(offsets, start, end)
         if last > first:
             tags[first] = BEGIN
             tags[first + 1 : last] = INSIDE
     if scheme == "split":
         for span in document.spans:
-            tags[token_range(enc.offsets, span.start, span.end)[0]] = BEGIN
+            tags[token_range(offsets, span.start, span.end)[0]] = BEGIN
     return tags
 
 
@@ -217,7 +219,7 @@ def _fit_tagger(
         hidden=config.lstm_hidden,
         dropout=config.dropout,
     ).to(device)
-    tags = [token_tags(d, e, config.tag_scheme) for d, e in zip(train, train_enc, strict=True)]
+    tags = [token_tags(d, e.offsets, config.tag_scheme) for d, e in zip(train, train_enc, strict=True)]
     optimizer = torch.optim.AdamW(tagger.parameters(), lr=2e-3, weight_decay=1e-4)
     # Validation SI F1 swings by a point or two between epochs, so stopping waits three epochs.
     chunk, batch_size, patience = 256, 16, 3

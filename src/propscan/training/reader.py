@@ -1,8 +1,5 @@
 """Fine-tuning the span reader (``model.span_reader``): MiniLM trained whole, but for its word
-embeddings, as a classifier of gold spans read in their sentences.
-
-Word embeddings stay frozen: they are 30,522 x 384 of the 22.7 M weights, words unseen in
-training keep their pretrained meaning, and the deltas shipped stay small (about 11 MB).
+embeddings (``training.finetuning``), as a classifier of gold spans read in their sentences.
 """
 
 from __future__ import annotations
@@ -13,15 +10,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from safetensors.numpy import load_file, save
-from transformers import AutoModel
+from safetensors.numpy import save
 
 from propscan.document import AnnotatedDocument
 from propscan.model.config import ModelConfig
-from propscan.model.encoders import ENCODERS, encoder_path
-from propscan.model.encoders.deltas import pack_deltas
-from propscan.model.encoders.verify import verify_weights
 from propscan.model.span_reader import ReaderInput, encode_pairs, pair_tokenizer, reader_input
+from propscan.training.finetuning import encoder_deltas, pretrained_encoder, warmup_adamw
 
 BATCH = 16
 
@@ -31,7 +25,7 @@ class ReaderNet(torch.nn.Module):
 
     def __init__(self, encoder: str, n_labels: int) -> None:
         super().__init__()
-        self.encoder = AutoModel.from_pretrained(encoder_path(encoder))
+        self.encoder = pretrained_encoder(encoder)
         self.drop = torch.nn.Dropout(0.1)
         self.head = torch.nn.Linear(2 * self.encoder.config.hidden_size + 3, n_labels)
 
@@ -56,19 +50,14 @@ def fit_reader(
     """
     random.seed(seed)
     torch.manual_seed(seed)
-    name = config.reader_encoder
-    verify_weights(encoder_path(name) / "model.safetensors", ENCODERS[name])
     examples = [
         (reader_input(d.document.text, s.start, s.end), config.labels.index(s.technique))
         for d in documents
         for s in d.spans
     ]
-    net = ReaderNet(name, len(config.labels)).to(device)
-    net.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    net = ReaderNet(config.reader_encoder, len(config.labels)).to(device)
     _fine_tune(net, examples, config, device, log)
-    tuned = {k: v.detach().cpu().numpy() for k, v in net.encoder.state_dict().items()}
-    base = load_file(str(encoder_path(name) / "model.safetensors"))
-    packed = pack_deltas({k: v for k, v in tuned.items() if k in base}, base)
+    packed = encoder_deltas(net.encoder, config.reader_encoder)
     packed["head.weight"] = net.head.weight.detach().cpu().numpy()
     packed["head.bias"] = net.head.bias.detach().cpu().numpy()
     return save(packed)
@@ -81,22 +70,13 @@ def _fine_tune(
     device: str,
     log: Callable[[str], None],
 ) -> None:
-    """AdamW with warm-up and linear decay; the head learns faster than the encoder."""
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": [p for p in net.encoder.parameters() if p.requires_grad], "lr": config.reader_learning_rate},
-            {"params": net.head.parameters(), "lr": 1e-3},
-        ],
-        weight_decay=0.01,
-    )
+    """Batches of 16 pairs, label smoothing 0.05, ``config.reader_epochs`` epochs."""
     tokenizer = pair_tokenizer(config.reader_encoder)
     # Batches of similar length waste less on padding; their order is shuffled each epoch.
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0].sentence))
     chunks = [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
-    steps = config.reader_epochs * len(chunks)
-    warmup = max(1.0, 0.1 * steps)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda k: min(1.0, k / warmup) * max(0.0, (steps - k) / max(1.0, steps - warmup))
+    optimizer, schedule = warmup_adamw(
+        net.encoder, net.head, config.reader_learning_rate, config.reader_epochs * len(chunks)
     )
     started = time.perf_counter()
     for epoch in range(1, config.reader_epochs + 1):

@@ -117,7 +117,8 @@ def fit(
     log: Callable[[str], None] = logger.info,
     device: str = "cpu",
 ) -> PropagandaModel:
-    """Train the tagger, the classifier and the span reader if the recipe has one (needs torch);
+    """Fine-tune the encoder if the recipe says so, train the tagger, the classifier and the span
+    reader if the recipe has one (needs torch);
     choose epochs, the outside bias, technique priors and the score calibration on ``validation``.
 
     Args:
@@ -136,6 +137,12 @@ def fit(
     if not any(d.spans for d in train):
         raise ModelError("the training documents hold no technique spans; give more, or annotated, documents")
     started = time.perf_counter()
+    if model.config.encoder_epochs:
+        from propscan.training.encoder import fit_encoder
+
+        log(f"fine-tuning {model.config.encoder} as a span tagger on {len(train)} documents")
+        model.set_encoder_deltas(fit_encoder(model.config, model.encoder, train, seed=seed, device=device, log=log))
+        model.config.metrics["encoder_seconds"] = round(time.perf_counter() - started, 1)
     heads = fit_heads(model.config, model.encoder, train, validation, seed=seed, log=log, device=device)
     model.set_heads(heads.tagger_onnx, heads.classifier_onnx, heads.transitions)
     if model.config.reader_epochs:

@@ -31,18 +31,25 @@ logger = logging.getLogger(__name__)
 GRAPHS = Path(__file__).parent / "graphs"
 
 
-def onnx_encoder(name: str, *, int8: bool = False) -> Path:
-    """Return the encoder as a runnable ONNX file: the shipped graph plus verified weights, built once per cache."""
-    sha256 = ENCODERS[name].weights_sha256
+def onnx_encoder(name: str, *, int8: bool = False, deltas: bytes | None = None) -> Path:
+    """Return the encoder as a runnable ONNX file: the shipped graph plus verified weights, plus
+    fine-tuned ``deltas`` (safetensors bytes, ``encoders.deltas``) if given; built once per cache."""
+    key = ENCODERS[name].weights_sha256
+    stem = "model"
+    if deltas is not None:
+        deltas_sha256 = hashlib.sha256(deltas).hexdigest()
+        key, stem = f"{key} {deltas_sha256}", f"tuned-{deltas_sha256[:16]}"
     target = get_settings().cache_dir / "encoders" / f"{name}-onnx"
 
     def fp32() -> Path:
-        return built_once(target / "model.onnx", sha256, lambda path: _fill_graph(name, f"{name}.onnx", path))
+        return built_once(
+            target / f"{stem}.onnx", key, lambda path: _fill_graph(name, f"{name}.onnx", path, deltas=deltas)
+        )
 
     if not int8:
         return fp32()
     # The recipe is part of the key: states of an int8 file built another way would not match the heads.
-    return built_once(target / "model-int8.onnx", f"{sha256} {INT8_RECIPE}", lambda path: quantize_int8(fp32(), path))
+    return built_once(target / f"{stem}-int8.onnx", f"{key} {INT8_RECIPE}", lambda path: quantize_int8(fp32(), path))
 
 
 def onnx_reader(name: str, packed: bytes) -> Path:

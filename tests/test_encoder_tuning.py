@@ -1,0 +1,89 @@
+"""An encoder fine-tuned as a span tagger: what it learns from, the deltas it ships, their use."""
+
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from propscan.errors import ModelError
+from propscan.model import PropagandaModel
+from propscan.model.decoding import BEGIN, INSIDE, OUTSIDE
+from propscan.model.propaganda import ENCODER_FILE
+
+
+def test_windows_are_tagged_between_their_special_tokens_only():
+    pytest.importorskip("torch")
+    from propscan.training.encoder import _batch
+
+    encoder = SimpleNamespace(cls_id=101, sep_id=102)
+    techniques = np.zeros((3, 2), np.float32)
+    techniques[1:, 1] = 1
+    windows = [([7, 8, 9], np.array([OUTSIDE, BEGIN, INSIDE]), techniques), ([5], np.array([BEGIN]), techniques[:1])]
+    ids, mask, tagged, tags, targets = _batch(windows, encoder)
+    assert ids.tolist() == [[101, 7, 8, 9, 102], [101, 5, 102, 0, 0]]
+    assert mask.tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
+    assert tagged.tolist() == [[False, True, True, True, False], [False, True, False, False, False]]
+    assert tags[0, 1:4].tolist() == [OUTSIDE, BEGIN, INSIDE] and tags[1, 1] == BEGIN
+    assert targets[0, 2:4, 1].tolist() == [1.0, 1.0] and targets[0, 1].sum() == 0
+
+
+@pytest.fixture(scope="module")
+def tuned_model_dir(tmp_path_factory, tiny_corpus):
+    """A fast-preset model whose encoder was fine-tuned for two epochs on the fixture articles."""
+    pytest.importorskip("torch")
+    from propscan.training import preset_config, train
+
+    output = tmp_path_factory.mktemp("tuned-model")
+    config = preset_config("fast")
+    # The fixture is one batch: its first step is the warm-up's, at learning rate 0.
+    config.ensemble, config.tagger_epochs, config.classifier_epochs, config.encoder_epochs = 1, 1, 3, 2
+    config.encoder_learning_rate = 1e-3  # one step on four articles must move the weights visibly
+    train(tiny_corpus, config, output, validation_fraction=0.3, test_fraction=0.0)
+    return output
+
+
+@pytest.mark.slow  # fine-tunes MiniLM
+def test_a_fine_tuned_encoder_ships_as_deltas_and_its_states_change(tuned_model_dir, tiny_corpus):
+    assert (tuned_model_dir / ENCODER_FILE).stat().st_size < 15e6
+    assert ENCODER_FILE in (tuned_model_dir / "manifest.json").read_text()
+    model = PropagandaModel.load(tuned_model_dir)
+    frozen = PropagandaModel.load(tuned_model_dir, encoder_epochs=0)
+    text = tiny_corpus[0].document.text
+    [tuned_states], [frozen_states] = model.encode([text]), frozen.encode([text])
+    assert tuned_states.layers.shape == frozen_states.layers.shape
+    assert np.abs(tuned_states.layers - frozen_states.layers).mean() > 0.01
+    document = tiny_corpus[2].document
+    assert model.predict([document]) == PropagandaModel.load(tuned_model_dir).predict([document])
+
+
+@pytest.mark.slow  # fine-tunes MiniLM
+def test_the_onnx_encoder_computes_what_torch_computes_with_the_merged_weights(tuned_model_dir, tiny_corpus):
+    torch = pytest.importorskip("torch")
+    from safetensors.numpy import load_file
+    from transformers import AutoModel
+
+    from propscan.model.encoders import encoder_path
+    from propscan.model.encoders.deltas import merged_weights
+
+    folder = encoder_path("all-MiniLM-L6-v2")
+    net = AutoModel.from_pretrained(folder).eval()
+    merged = merged_weights(
+        load_file(str(folder / "model.safetensors")), load_file(str(tuned_model_dir / ENCODER_FILE))
+    )
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in merged.items() if k in net.state_dict()}, strict=False)
+    model = PropagandaModel.load(tuned_model_dir, int8=False)  # the fp32 graph, to compare exactly
+    ids = model.encoder.tokenize([tiny_corpus[1].document.text])[0][0][:100]
+    with torch.no_grad():
+        expected = net(torch.tensor([[model.encoder.cls_id, *ids, model.encoder.sep_id]])).last_hidden_state
+    got = model.encoder.forward(ids)[:, -1]
+    assert np.abs(got - expected[0, 1:-1].numpy()).max() < 1e-4
+
+
+@pytest.mark.slow  # fine-tunes MiniLM
+def test_a_missing_encoder_file_is_refused(tuned_model_dir, tmp_path):
+    missing = tmp_path / "missing"
+    shutil.copytree(tuned_model_dir, missing)
+    (missing / ENCODER_FILE).unlink()
+    with pytest.raises(ModelError, match=f"lacks {ENCODER_FILE}"):
+        PropagandaModel.load(missing)
