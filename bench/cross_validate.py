@@ -8,6 +8,7 @@ choosing a recipe by these folds never touches them; ``--test`` scores the recip
     python bench/cross_validate.py --data ../shared/data/ptc --model fast --folds 4 --jobs 2
     python bench/cross_validate.py --data ../shared/data/ptc --model accurate --test --save /tmp/accurate
     python bench/cross_validate.py ... --set tag_scheme=split --plot reliability.png --json cv.json
+    python bench/cross_validate.py --data ../shared/data/ptc --test --load fast --plot docs/reliability-fast.png
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from propscan.model import load_model
 from propscan.model.config import TriageConfig
+from propscan.pipeline import model_path
 from propscan.readers.ptc import load_corpus
 from propscan.scoring import is_right, reliability
 from propscan.techniques import get_inventory
@@ -40,6 +43,11 @@ def main() -> int:
         "--test", action="store_true", help="train on the development articles, score the test split once"
     )
     parser.add_argument("--save", type=Path, help="with --test: keep the trained model here")
+    parser.add_argument(
+        "--load",
+        help="with --test: score this saved model (a preset name or folder, trained with the test split held out) "
+        "instead of training one",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="folds trained at once, one process each")
     parser.add_argument("--device", default="cpu", help="where torch trains: cpu or cuda")
     parser.add_argument(
@@ -50,13 +58,15 @@ def main() -> int:
     args = parser.parse_args()
     if args.data is None:
         parser.error("give --data or set PROPSCAN_DATA")
+    if args.load and not args.test:
+        parser.error("--load scores a model on the test split: give --test too")
 
     inventory = get_inventory(preset_config(args.model, args.inventory).inventory)
     corpus = load_corpus(args.data, inventory)
     held_out = set(test_ids([d.document.id for d in corpus]))
     development = [d for d in corpus if d.document.id not in held_out]
     if args.test:
-        tasks = [(development, [d for d in corpus if d.document.id in held_out], args.save)]
+        tasks = [(development, [d for d in corpus if d.document.id in held_out], args.save or args.load)]
     else:
         fold_of = {d.document.id: _fold(d.document.id, args.folds) for d in development}
         tasks = [
@@ -70,8 +80,8 @@ def main() -> int:
     overrides = dict(_parse_override(item) for item in args.set)
     started = time.perf_counter()
     jobs = [
-        (args.model, args.inventory, overrides, args.device, train_docs, eval_docs, save)
-        for train_docs, eval_docs, save in tasks
+        (args.model, args.inventory, overrides, args.device, train_docs, eval_docs, folder, bool(args.load))
+        for train_docs, eval_docs, folder in tasks
     ]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(pool.map(_run_fold, jobs))
@@ -100,25 +110,12 @@ def _parse_override(item: str) -> tuple[str, object]:
 
 
 def _run_fold(job) -> dict:
-    """Train on one side, score the other; one process per fold, one torch thread each."""
-    preset, inventory, overrides, device, train_docs, eval_docs, save = job
-    import torch
-
-    torch.set_num_threads(max(1, int(os.environ.get("PROPSCAN_TRAIN_THREADS", "1"))))
-    config = preset_config(preset, inventory)
-    for key, value in overrides.items():
-        if not hasattr(config, key):
-            raise SystemExit(f"unknown config field {key!r}")
-        setattr(config, key, value)
-    with tempfile.TemporaryDirectory() as scratch:
-        model = train(
-            train_docs,
-            config,
-            save or scratch,
-            test_fraction=0.0,
-            device=device,
-            log=lambda m: print(m, file=sys.stderr, flush=True),
-        )
+    """Train on one side (or load the model trained on it), score the other; one process per fold,
+    one torch thread each."""
+    preset, inventory, overrides, device, train_docs, eval_docs, folder, load = job
+    model = (
+        load_model(model_path(folder)) if load else _trained(preset, inventory, overrides, device, train_docs, folder)
+    )
     report = evaluate(model, eval_docs)
     tc = report["tc"]
     pairs = [
@@ -138,6 +135,26 @@ def _run_fold(job) -> dict:
         "pairs": pairs,
         "chosen": _choices(model.config),
     }
+
+
+def _trained(preset, inventory, overrides, device, train_docs, save):
+    import torch
+
+    torch.set_num_threads(max(1, int(os.environ.get("PROPSCAN_TRAIN_THREADS", "1"))))
+    config = preset_config(preset, inventory)
+    for key, value in overrides.items():
+        if not hasattr(config, key):
+            raise SystemExit(f"unknown config field {key!r}")
+        setattr(config, key, value)
+    with tempfile.TemporaryDirectory() as scratch:
+        return train(
+            train_docs,
+            config,
+            save or scratch,
+            test_fraction=0.0,
+            device=device,
+            log=lambda m: print(m, file=sys.stderr, flush=True),
+        )
 
 
 def _choices(config) -> dict:

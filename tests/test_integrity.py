@@ -18,7 +18,7 @@ from propscan.model import encoders
 from propscan.model.encoders import build
 from propscan.model.encoders.verify import verify_weights
 from propscan.model.integrity import MANIFEST, is_built, mark_built, write_manifest
-from propscan.model.propaganda import MODEL_FILES, PropagandaModel
+from propscan.model.propaganda import ENCODER_FILE, MODEL_FILES, PropagandaModel
 from propscan.model.span_reader import READER_FILE
 from propscan.pipeline import model_path
 
@@ -42,14 +42,14 @@ def flip_a_byte_keeping_the_mtime(path: Path, offset: int | None = None) -> None
 @pytest.mark.parametrize("preset", ["fast", "accurate"])
 def test_shipped_models_carry_a_manifest_that_holds(preset):
     folder = model_path(preset)
-    reader = [READER_FILE] if (folder / READER_FILE).exists() else []
-    assert set(json.loads((folder / MANIFEST).read_text())["sha256"]) == {*MODEL_FILES, *reader}
+    deltas = [name for name in (ENCODER_FILE, READER_FILE) if (folder / name).exists()]
+    assert set(json.loads((folder / MANIFEST).read_text())["sha256"]) == {*MODEL_FILES, *deltas}
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         PropagandaModel.load(folder)
 
 
-@pytest.mark.parametrize("name", MODEL_FILES)
+@pytest.mark.parametrize("name", [*MODEL_FILES, ENCODER_FILE])
 def test_a_flipped_byte_in_any_model_file_is_refused(fast_copy, name):
     flip_a_byte_keeping_the_mtime(fast_copy / name, offset=3 if name == "config.json" else None)
     with pytest.raises(ModelError, match=f"{name} does not match the sha256"):
@@ -58,7 +58,7 @@ def test_a_flipped_byte_in_any_model_file_is_refused(fast_copy, name):
 
 def test_save_writes_the_manifest_and_a_model_without_one_loads_with_a_warning(fast_copy, tmp_path):
     PropagandaModel.load(fast_copy).save(tmp_path / "saved")
-    assert set(json.loads((tmp_path / "saved" / MANIFEST).read_text())["sha256"]) == set(MODEL_FILES)
+    assert set(json.loads((tmp_path / "saved" / MANIFEST).read_text())["sha256"]) == {*MODEL_FILES, ENCODER_FILE}
     (fast_copy / MANIFEST).unlink()
     with pytest.warns(UserWarning, match="cannot be checked"):
         PropagandaModel.load(fast_copy)
@@ -67,7 +67,7 @@ def test_save_writes_the_manifest_and_a_model_without_one_loads_with_a_warning(f
 def rewritten(folder: Path, name: str, data: bytes) -> Path:
     """Replace a file and record its hash, as a consistent but malformed model would be."""
     (folder / name).write_bytes(data)
-    write_manifest(folder, MODEL_FILES)
+    write_manifest(folder, [*MODEL_FILES, ENCODER_FILE])
     return folder
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from propscan import Analyzer
 from propscan.model import PRESETS
+from propscan.model.propaganda import ENCODER_FILE
 from propscan.model.span_reader import READER_FILE
 from propscan.pipeline import model_path
 
@@ -23,10 +24,13 @@ def test_shipped_model_is_small_and_measured(preset):
     # Presets trained since the recipe holds out test articles report on them; 0.2.0's on validation.
     side = "test" if "test_si_f1" in metrics else "validation"
     assert metrics[f"{side}_si_f1"] > 0.3 and metrics[f"{side}_tc_micro_f1"] > 0.5
-    # A preset whose recipe fine-tunes a span reader ships it, and uses it.
+    # A preset whose recipe fine-tunes a span reader ships it, and uses it; so for a fine-tuned encoder.
     has_reader = bool(getattr(PRESETS[preset], "reader_epochs", 0))
     assert (folder / READER_FILE).exists() == has_reader
     assert (getattr(analyzer.model, "reader_", None) is not None) == has_reader
+    tuned = bool(getattr(PRESETS[preset], "encoder_epochs", 0))
+    assert (folder / ENCODER_FILE).exists() == tuned
+    assert (getattr(analyzer.model, "encoder_deltas_", None) is not None) == tuned
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
