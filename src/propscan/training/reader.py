@@ -5,17 +5,15 @@ embeddings (``training.finetuning``), as a classifier of gold spans read in thei
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import torch
 from safetensors.numpy import save
 
 from propscan.document import AnnotatedDocument
 from propscan.model.config import ModelConfig
 from propscan.model.span_reader import ReaderInput, encode_pairs, pair_tokenizer, reader_input
-from propscan.training.finetuning import encoder_deltas, pretrained_encoder, warmup_adamw
+from propscan.training.finetuning import encoder_deltas, fine_tune, pretrained_encoder
 
 BATCH = 16
 
@@ -75,24 +73,26 @@ def _fine_tune(
     # Batches of similar length waste less on padding; their order is shuffled each epoch.
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0].sentence))
     chunks = [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
-    optimizer, schedule = warmup_adamw(
-        net.encoder, net.head, config.reader_learning_rate, config.reader_epochs * len(chunks)
-    )
-    started = time.perf_counter()
-    for epoch in range(1, config.reader_epochs + 1):
-        net.train()
+
+    def shuffled() -> list[list[int]]:
         random.shuffle(chunks)
-        losses = []
-        for chunk in chunks:
-            batch = encode_pairs(tokenizer, [examples[i][0] for i in chunk])
-            tensors = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
-            cues = torch.tensor([examples[i][0].cues for i in chunk], dtype=torch.float32, device=device)
-            target = torch.tensor([examples[i][1] for i in chunk], device=device)
-            loss = torch.nn.functional.cross_entropy(net(tensors, cues), target, label_smoothing=0.05)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
-        log(f"reader epoch {epoch}: loss {np.mean(losses):.4f} ({time.perf_counter() - started:.0f} s)")
+        return chunks
+
+    def loss_of(chunk: list[int]) -> torch.Tensor:
+        batch = encode_pairs(tokenizer, [examples[i][0] for i in chunk])
+        tensors = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
+        cues = torch.tensor([examples[i][0].cues for i in chunk], dtype=torch.float32, device=device)
+        target = torch.tensor([examples[i][1] for i in chunk], device=device)
+        return torch.nn.functional.cross_entropy(net(tensors, cues), target, label_smoothing=0.05)
+
+    fine_tune(
+        net,
+        net.head,
+        learning_rate=config.reader_learning_rate,
+        epochs=config.reader_epochs,
+        steps_per_epoch=len(chunks),
+        epoch_batches=shuffled,
+        loss_of=loss_of,
+        log=log,
+        name="reader",
+    )
