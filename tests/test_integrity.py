@@ -84,6 +84,16 @@ def test_transitions_of_the_wrong_shape_are_refused(fast_copy):
         PropagandaModel.load(fast_copy)
 
 
+def test_malformed_encoder_deltas_are_refused_at_load(fast_copy):
+    rewritten(fast_copy, ENCODER_FILE, b"not safetensors")
+    with pytest.raises(ModelError, match="not an encoder deltas file"):
+        PropagandaModel.load(fast_copy)
+    save_file({"head.weight": np.zeros((2, 2), np.float32)}, str(fast_copy / "t"))
+    rewritten(fast_copy, ENCODER_FILE, (fast_copy / "t").read_bytes())
+    with pytest.raises(ModelError, match="not an encoder deltas file"):
+        PropagandaModel.load(fast_copy)
+
+
 @pytest.mark.parametrize("content", [b"{not json", b'{"labels": 5, "window": "wide"}', b"[]"])
 def test_a_malformed_config_is_one_model_error(fast_copy, content):
     rewritten(fast_copy, "config.json", content)

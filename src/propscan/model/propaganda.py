@@ -20,12 +20,13 @@ from typing import TypeVar
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load, load_file, save_file
 
 from propscan.document import Alternative, Document, Span
 from propscan.errors import ModelError, NotFittedError
 from propscan.model.config import ModelConfig, TriageConfig
 from propscan.model.decoding import N_TAGS, FoundSpan, Transitions, decode_spans
+from propscan.model.encoders.deltas import DELTA, SCALE
 from propscan.model.features import EncodedText, TokenEncoder
 from propscan.model.integrity import MANIFEST, check_manifest, self_contained_onnx, write_manifest
 from propscan.model.runtime import inference_session
@@ -256,7 +257,7 @@ class PropagandaModel:
                 raise ModelError(f"{folder} lacks {name}, the {what} its config.json names; retrain the model")
         model = cls(config, threads=threads)
         if config.encoder_epochs:
-            model.encoder_deltas_ = (folder / ENCODER_FILE).read_bytes()
+            model.encoder_deltas_ = _load_deltas(folder / ENCODER_FILE)
         tagger, classifier = (
             self_contained_onnx((folder / name).read_bytes(), folder / name)
             for name in ("tagger.onnx", "classifier.onnx")
@@ -355,6 +356,19 @@ def well_typed(config: Config) -> Config:
     if not all(isinstance(label, str) for label in config.labels):
         raise TypeError("labels should be strings")
     return config
+
+
+def _load_deltas(path: Path) -> bytes:
+    """The fine-tuned encoder's deltas as bytes, refused now unless they read as deltas (the
+    encoder is built from them later, at the first analysis)."""
+    data = path.read_bytes()
+    try:
+        names = list(load(data))
+    except SafetensorError as error:
+        raise ModelError(f"{path} is not an encoder deltas file ({error})") from None
+    if not names or not all(name.endswith((DELTA, SCALE)) for name in names):
+        raise ModelError(f"{path} is not an encoder deltas file (it holds {', '.join(names[:3]) or 'nothing'})")
+    return data
 
 
 def _load_transitions(path: Path) -> Transitions:
