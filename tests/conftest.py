@@ -35,6 +35,9 @@ def tiny_model_dir(tmp_path_factory, tiny_corpus):
     output = tmp_path_factory.mktemp("tiny-model")
     config = preset_config("fast")
     config.ensemble, config.tagger_epochs, config.classifier_epochs = 2, 3, 10
+    # The encoder stays frozen: a few warm-up steps on four articles would only perturb it
+    # (test_encoder_tuning.py trains a model that fine-tunes it).
+    config.encoder_epochs = 0
     train(tiny_corpus, config, output, validation_fraction=0.3, test_fraction=0.0)
     return output
 

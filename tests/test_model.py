@@ -25,15 +25,7 @@ def test_saved_model_has_config_and_small_heads(tiny_model_dir):
     assert config["encoder"] == "all-MiniLM-L6-v2" and config["int8"] is True
     assert len(config["labels"]) == 14 and config["propscan_version"]
     names = {f.name for f in tiny_model_dir.iterdir()}
-    # fast's recipe fine-tunes the encoder: its deltas ship beside the heads.
-    assert names == {
-        "config.json",
-        "tagger.onnx",
-        "classifier.onnx",
-        "transitions.safetensors",
-        "manifest.json",
-        "encoder.safetensors",
-    }
+    assert names == {"config.json", "tagger.onnx", "classifier.onnx", "transitions.safetensors", "manifest.json"}
     assert sum(f.stat().st_size for f in tiny_model_dir.iterdir()) < 30_000_000
 
 
