@@ -138,8 +138,8 @@ class TriageConfig(ConfigFile):
 # The recipes of the shipped models: `propscan train --model NAME` reproduces them.
 PRESETS: dict[str, ModelConfig | TriageConfig] = {
     # A smaller tagger for fast: at 256 -> 192 its LSTM cost a quarter of the int8 encoder's time
-    # (README, Benchmarks). Its encoder is fine-tuned as a span tagger first: spans less than half
-    # as long at a better SI F1, for the same inference cost (README, Training).
+    # (README, Benchmarks). Its encoder is fine-tuned as a span tagger first: shorter spans at a
+    # better SI F1 and a slightly lower TC, for the same inference cost (README, Training).
     "fast": ModelConfig(
         encoder="all-MiniLM-L6-v2", int8=True, projection=128, lstm_hidden=96, tagger_epochs=10, encoder_epochs=3
     ),
