@@ -35,6 +35,27 @@ def test_windows_are_tagged_between_their_special_tokens_only():
     assert batch.lower is None
 
 
+def test_a_window_keeps_only_the_gold_spans_wholly_inside_it():
+    pytest.importorskip("torch")
+    from propscan.document import AnnotatedDocument, Document, Span
+    from propscan.training.encoder import _tagged_windows
+    from propscan.training.recipe import preset_config
+
+    text = "aa bb cc dd ee ff"  # one token per word, at 0, 3, 6, 9, 12, 15
+    offsets = np.array([(i, i + 2) for i in range(0, 18, 3)])
+    encoder = SimpleNamespace(tokenize=lambda texts: ([list(range(6))], [offsets]), windows=lambda n: [(0, 4), (2, 6)])
+    config = preset_config("fast")
+    document = AnnotatedDocument(
+        Document(text),
+        (Span(3, 8, "Doubt"), Span(9, 17, "Slogans")),  # tokens 1-2 and 3-5
+    )
+    first, second = _tagged_windows(config, encoder, [document])
+    doubt, slogans = config.labels.index("Doubt"), config.labels.index("Slogans")
+    assert first.spans == [(1, 3, doubt)]  # Slogans runs past the first window's end
+    assert second.spans == [(1, 4, slogans)]  # Doubt starts before the second window
+    assert first.techniques[:, slogans].tolist() == [0, 0, 0, 1]  # the token targets keep both
+
+
 def test_the_top_layers_over_cached_lower_states_compute_what_the_whole_encoder_computes():
     torch = pytest.importorskip("torch")
     from propscan.training.encoder import TaggingNet
