@@ -14,11 +14,14 @@ SEED = Path(__file__).resolve().parents[2] / "shared" / "examples" / "isis-crush
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "harbour-bridge.txt"
 
 
+def test_the_shipped_models_fit_the_repository_budget():
+    sizes = {preset: sum(f.stat().st_size for f in model_path(preset).iterdir()) for preset in PRESETS}
+    assert sum(sizes.values()) < 60_000_000, sizes
+
+
 @pytest.mark.parametrize("preset", sorted(PRESETS))
-def test_shipped_model_is_small_and_measured(preset):
+def test_shipped_model_is_measured(preset):
     folder = model_path(preset)
-    size = sum(f.stat().st_size for f in folder.iterdir())
-    assert size < 30_000_000
     analyzer = Analyzer.load(preset)
     metrics = analyzer.model.config.metrics
     # Presets trained since the recipe holds out test articles report on them; 0.2.0's on validation.
