@@ -134,3 +134,18 @@ def test_a_missing_encoder_file_is_refused(tuned_model_dir, tmp_path):
     (missing / ENCODER_FILE).unlink()
     with pytest.raises(ModelError, match=f"lacks {ENCODER_FILE}"):
         PropagandaModel.load(missing)
+
+
+@pytest.mark.slow  # fine-tunes two of MiniLM's layers
+def test_top_layer_tuning_ships_deltas_of_those_layers_only(tiny_corpus):
+    pytest.importorskip("torch")
+    from safetensors.numpy import load
+
+    from propscan.training import preset_config
+    from propscan.training.encoder import fit_encoder
+
+    config = preset_config("fast")
+    config.encoder_epochs, config.encoder_tuned_layers, config.encoder_span_weight = 2, 2, 1.0
+    config.encoder_learning_rate = 1e-3
+    deltas = load(fit_encoder(config, PropagandaModel(config).encoder, tiny_corpus, log=lambda _: None))
+    assert deltas and all(name.startswith(("encoder.layer.4.", "encoder.layer.5.")) for name in deltas)
