@@ -180,9 +180,10 @@ def _tagged_windows(config: ModelConfig, encoder: TokenEncoder, documents: Seque
         techniques = np.zeros((len(token_ids), len(config.labels)), dtype=np.float32)
         spans = []
         for span in document.spans:
-            first, last = token_range(token_offsets, span.start, span.end)
-            techniques[first:last, config.labels.index(span.technique)] = 1.0
-            spans.append((first, max(last, first + 1), config.labels.index(span.technique)))
+            first, last = token_range(token_offsets, span.start, span.end)  # never empty
+            label = config.labels.index(span.technique)
+            techniques[first:last, label] = 1.0
+            spans.append((first, last, label))
         for start, end in encoder.windows(len(token_ids)):
             inside = [
                 (first - start, last - start, label) for first, last, label in spans if start <= first and last <= end
