@@ -158,7 +158,7 @@ def _trained(preset, inventory, overrides, device, train_docs, save):
 
 
 def _choices(config) -> dict:
-    """What the fold's validation articles chose: epochs and bias, or triage's epoch and decoding."""
+    """What the fold's validation articles chose: epochs and decoding biases, or triage's epoch and decoding."""
     if isinstance(config, TriageConfig):
         return {
             "epoch": config.metrics.get("best_epoch"),
@@ -167,7 +167,11 @@ def _choices(config) -> dict:
             "min_chars": config.min_chars,
             "validation_si_f1": config.metrics.get("validation_si_f1"),
         }
-    return {"epochs": config.metrics.get("tagger_epochs_kept"), "outside_bias": config.outside_bias}
+    return {
+        "epochs": config.metrics.get("tagger_epochs_kept"),
+        "outside_bias": config.outside_bias,
+        "inside_bias": config.inside_bias,
+    }
 
 
 def _summarize(results: list[dict], *, protocol: str, overrides: dict) -> dict:

@@ -54,6 +54,16 @@ def test_outside_bias_trades_caution_for_recall():
     assert inside_probability(emissions[0], outside_bias=-0.5).min() > inside_probability(emissions[0]).max()
 
 
+def test_inside_bias_ends_spans_sooner():
+    # B, a sure I, an unsure I, a sure I: one span of four tokens until the inside bias makes the
+    # unsure token cost more than stepping outside, which splits it where the tagger hesitated.
+    emissions = [np.array([[0, 2, 0], [0, 0, 1.0], [0, 0, 0.3], [0, 0, 1.0]], dtype=np.float32)]
+    flat = Transitions(np.zeros(3, np.float32), np.zeros((3, 3), np.float32), np.zeros(3, np.float32))
+    assert tags_to_token_spans(viterbi(emissions, flat)[0]) == [(0, 4)]
+    assert tags_to_token_spans(viterbi(emissions, flat, inside_bias=-0.5)[0]) == [(0, 2), (3, 4)]
+    assert (inside_probability(emissions[0], inside_bias=-0.5)[1:] < inside_probability(emissions[0])[1:]).all()
+
+
 def test_bio_paths_become_token_ranges():
     assert tags_to_token_spans([OUTSIDE, BEGIN, INSIDE, OUTSIDE, INSIDE, BEGIN, BEGIN]) == [
         (1, 3),

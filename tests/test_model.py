@@ -12,6 +12,9 @@ from propscan.document import Analysis
 from propscan.model import PropagandaModel
 from propscan.model.config import ModelConfig
 from propscan.pipeline import predict_each, segments
+from propscan.training import preset_config
+from propscan.training.recipe import fit
+from propscan.training.selection import choose_decoding
 
 
 def test_unfitted_model_says_how_to_fix_it():
@@ -27,6 +30,20 @@ def test_saved_model_has_config_and_small_heads(tiny_model_dir):
     names = {f.name for f in tiny_model_dir.iterdir()}
     assert names == {"config.json", "tagger.onnx", "classifier.onnx", "transitions.safetensors", "manifest.json"}
     assert sum(f.stat().st_size for f in tiny_model_dir.iterdir()) < 30_000_000
+
+
+def test_training_chooses_both_decoding_biases_on_validation(tiny_corpus):
+    # The trained model's own emissions on its validation article choose what it was given.
+    pytest.importorskip("torch")
+    config = preset_config("fast")
+    config.ensemble, config.tagger_epochs, config.classifier_epochs, config.encoder_epochs = 1, 2, 5, 0
+    validation = list(tiny_corpus[-1:])
+    model = fit(PropagandaModel(config), list(tiny_corpus[:-1]), validation)
+    encoded = model.encode([d.document.text for d in validation])
+    emissions = [model.tagger_outputs(enc)[0] for enc in encoded]
+    chosen = choose_decoding(validation, [enc.offsets for enc in encoded], emissions, model.transitions_)
+    assert (chosen.outside_bias, chosen.inside_bias) == (model.config.outside_bias, model.config.inside_bias)
+    assert round(chosen.si_f1, 4) == model.config.metrics["validation_si_f1"]
 
 
 def test_analysis_needs_neither_torch_nor_transformers(tiny_model_dir):

@@ -89,6 +89,9 @@ class ModelConfig(ConfigFile):
     reader_weight: float = 0.5
     # Added to the "outside" emission before decoding: > 0 predicts fewer, surer spans.
     outside_bias: float = 0.0
+    # Added to the "inside" emission before decoding, a length prior: < 0 ends spans sooner.
+    # Both biases are chosen together on the validation articles (training/selection.py).
+    inside_bias: float = 0.0
     # Runner-up techniques are listed on a span when their calibrated score reaches this.
     alternative_floor: float = 0.1
     # Logistic map from a span's tagger confidence and technique probability to the probability

@@ -111,13 +111,14 @@ class PropagandaModel:
     ) -> list[list[tuple[FoundSpan, np.ndarray]]]:
         """The spans the tagger finds in each document, each with the probabilities of every technique."""
         texts = [d.text for d in documents]
-        outputs = [self._tagger_outputs(enc) for enc in encoded]
+        outputs = [self.tagger_outputs(enc) for enc in encoded]
         found = decode_spans(
             texts,
             [e.offsets for e in encoded],
             [e for e, _ in outputs],
             self.transitions_,
             outside_bias=self.config.outside_bias,
+            inside_bias=self.config.inside_bias,
         )
         scored = []
         for text, enc, spans_found, (_, states) in zip(texts, encoded, found, outputs, strict=True):
@@ -138,7 +139,7 @@ class PropagandaModel:
         """The probability that the span is right with each technique (see ``calibrated_scores``)."""
         return calibrated_scores(self.config.calibration, tagger_score, probabilities)
 
-    def _tagger_outputs(self, enc: EncodedText) -> tuple[np.ndarray, np.ndarray]:
+    def tagger_outputs(self, enc: EncodedText) -> tuple[np.ndarray, np.ndarray]:
         """Tagger emissions and states of one text.
 
         One text at a time: on a CPU a padded LSTM batch measured slower than separate calls.
@@ -165,7 +166,7 @@ class PropagandaModel:
     ) -> np.ndarray:
         """Each character span's probability of every technique: one row per span, in order."""
         enc = encoded if encoded is not None else self.encode([document.text])[0]
-        states = self._tagger_outputs(enc)[1]
+        states = self.tagger_outputs(enc)[1]
         spans = list(spans)
         return self._classify(document.text, enc, states, spans, [token_range(enc.offsets, a, b) for a, b in spans])
 

@@ -26,12 +26,12 @@ from onnx import helper, numpy_helper
 
 from propscan.document import AnnotatedDocument, merge_intervals
 from propscan.model.config import ModelConfig
-from propscan.model.decoding import BEGIN, INSIDE, N_TAGS, Transitions, decode_spans
+from propscan.model.decoding import BEGIN, INSIDE, N_TAGS, Transitions
 from propscan.model.features import FEATURES_VERSION, SURFACE_FEATURES, EncodedText, TokenEncoder
 from propscan.model.span_features import span_representations, token_range
-from propscan.scoring import si_score
 from propscan.settings import get_settings
 from propscan.training.classifier import TechniqueClassifier
+from propscan.training.selection import Decoding, choose_decoding
 from propscan.training.tagger import SpanTagger, TaggerSnapshots
 
 logger = logging.getLogger(__name__)
@@ -41,12 +41,11 @@ Log = Callable[[str], None]
 
 @dataclass
 class TrainedHeads:
-    """What training produces: the two heads as ONNX graphs, the CRF transitions, the chosen bias."""
+    """What training produces: the two heads as ONNX graphs, the CRF transitions, technique priors."""
 
     tagger_onnx: bytes
     classifier_onnx: bytes
     transitions: Transitions
-    outside_bias: float
     class_bias: list[float] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
     validation_encoded: list[EncodedText] = field(default_factory=list)
@@ -62,7 +61,7 @@ def fit_heads(
     log: Log,
     device: str = "cpu",
 ) -> TrainedHeads:
-    """Train the tagger, then the classifier on the tagger's states; choose epochs and bias on ``validation``.
+    """Train the tagger, then the classifier on the tagger's states; choose their epochs on ``validation``.
 
     ``device`` is where torch trains ("cpu", "cuda"); the exported heads run on the CPU either way.
     """
@@ -73,7 +72,7 @@ def fit_heads(
     train_enc = encode_cached(config, encoder, [d.document.text for d in train])
     validation_enc = encode_cached(config, encoder, [d.document.text for d in validation])
     metrics: dict = {"encoding_seconds": round(time.perf_counter() - started, 1)}
-    tagger, bias = _fit_tagger(
+    tagger = _fit_tagger(
         config, encoder.dim, train, train_enc, validation, validation_enc, metrics, log, torch.device(device)
     )
     classifier, class_bias = _fit_classifier(tagger, config, train, train_enc, validation, validation_enc, metrics, log)
@@ -99,7 +98,6 @@ def fit_heads(
             dynamic={"features": {0: "spans"}, "probabilities": {0: "spans"}},
         ),
         transitions=tagger.transitions(),
-        outside_bias=bias,
         class_bias=class_bias,
         metrics=metrics,
         validation_encoded=validation_enc,
@@ -203,13 +201,11 @@ def token_tags(document: AnnotatedDocument, offsets: np.ndarray, scheme: str = "
     return tags
 
 
-def _fit_tagger(
-    config, dim, train, train_enc, validation, validation_enc, metrics, log, device
-) -> tuple[TaggerSnapshots, float]:
+def _fit_tagger(config, dim, train, train_enc, validation, validation_enc, metrics, log, device) -> TaggerSnapshots:
     """Train the BiLSTM-CRF on random 256-token chunks, stopping when validation SI stalls.
 
-    Returns the best ``config.tagger_snapshots`` epochs as one averaged tagger, and the outside
-    bias chosen for it on the validation split.
+    Returns the best ``config.tagger_snapshots`` epochs as one averaged tagger; its decoding is
+    chosen after export (``recipe.fit_decoding``).
     """
     tagger = SpanTagger(
         n_layers=config.top_layers,
@@ -223,8 +219,6 @@ def _fit_tagger(
     optimizer = torch.optim.AdamW(tagger.parameters(), lr=2e-3, weight_decay=1e-4)
     # Validation SI F1 swings by a point or two between epochs, so stopping waits three epochs.
     chunk, batch_size, patience = 256, 16, 3
-    # The best bias moves towards 0 as the tagger trains: each epoch is judged at its own best.
-    biases = [b / 8 for b in range(-24, 9)]
     snapshots: list[tuple[float, int, dict]] = []  # (validation SI F1, epoch, weights)
     for epoch in range(1, config.tagger_epochs + 1):
         tagger.train()
@@ -250,12 +244,12 @@ def _fit_tagger(
             optimizer.step()
             total += loss.item() * len(batch)
         tagger.eval()
-        scores = _validation_si(tagger, validation, validation_enc, biases)
-        bias = max(scores, key=scores.__getitem__)
+        chosen = _validation_decoding(tagger, validation, validation_enc)
         log(
-            f"tagger epoch {epoch}: loss {total / max(len(pieces), 1):.4f}, validation SI F1 {scores[bias]:.4f} (bias {bias:+.3f})"
+            f"tagger epoch {epoch}: loss {total / max(len(pieces), 1):.4f}, validation SI F1 {chosen.si_f1:.4f} "
+            f"(outside bias {chosen.outside_bias:+.3f})"
         )
-        snapshots.append((scores[bias], epoch, copy.deepcopy(tagger.state_dict())))
+        snapshots.append((chosen.si_f1, epoch, copy.deepcopy(tagger.state_dict())))
         best_epoch = max(snapshots, key=lambda s: s[0])[1]
         if epoch - best_epoch >= patience:
             log(f"no improvement for {patience} epochs")
@@ -266,14 +260,19 @@ def _fit_tagger(
         member = copy.deepcopy(tagger)
         member.load_state_dict(weights)
         members.append(member.eval())
-    ensemble = TaggerSnapshots(members).eval()
     metrics["tagger_epochs_kept"] = [epoch for _, epoch, _ in best]
+    log(f"tagger epochs kept: {metrics['tagger_epochs_kept']}")
+    return TaggerSnapshots(members).eval()
+
+
+def _validation_decoding(tagger, validation, validation_enc) -> Decoding:
+    """An epoch's validation SI F1 at its best outside bias (the best bias moves towards 0 as the
+    tagger trains), without the length prior: that is chosen once, for the kept epochs."""
     if not validation:
-        return ensemble, 0.0
-    scores = _validation_si(ensemble, validation, validation_enc, biases)
-    bias = max(scores, key=scores.__getitem__)
-    log(f"epochs {metrics['tagger_epochs_kept']}, outside bias {bias:+.3f}: validation SI F1 {scores[bias]:.4f}")
-    return ensemble, bias
+        return Decoding(0.0, 0.0, 0.0)
+    emissions = [_tagger_outputs(tagger, enc)[0] for enc in validation_enc]
+    offsets = [enc.offsets for enc in validation_enc]
+    return choose_decoding(validation, offsets, emissions, tagger.transitions(), inside_biases=(0.0,))
 
 
 @torch.inference_mode()
@@ -287,25 +286,6 @@ def _tagger_outputs(tagger: SpanTagger | TaggerSnapshots, enc: EncodedText) -> t
         torch.tensor(enc.surface[None], device=device),
     )
     return emissions[0].cpu().numpy(), states[0].cpu().numpy()
-
-
-def _validation_si(tagger, validation, validation_enc, biases) -> dict[float, float]:
-    """Validation SI F1 for each outside bias (emissions are computed once)."""
-    if not validation:
-        return {0.0: 0.0}
-    emissions = [_tagger_outputs(tagger, enc)[0] for enc in validation_enc]
-    texts = [d.document.text for d in validation]
-    offsets = [enc.offsets for enc in validation_enc]
-    gold = {d.document.id: d.spans for d in validation}
-    transitions = tagger.transitions()
-    scores = {}
-    for bias in biases:
-        found = decode_spans(texts, offsets, emissions, transitions, outside_bias=bias)
-        predicted = {
-            d.document.id: [(f.start, f.end) for f in spans] for d, spans in zip(validation, found, strict=True)
-        }
-        scores[bias] = si_score(gold, predicted).f1
-    return scores
 
 
 def _span_dataset(tagger, config, documents, encoded) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,10 +22,12 @@ from propscan.document import AnnotatedDocument, Span
 from propscan.errors import ModelError
 from propscan.model import PRESETS, ModelConfig, PropagandaModel, TriageConfig, TriageModel
 from propscan.model.encoders import ENCODERS
+from propscan.model.features import EncodedText
 from propscan.model.propaganda import MAX_ALTERNATIVES
 from propscan.readers.ptc import split_ids
 from propscan.scoring import TCReport, is_right, reliability, si_score, tc_score
 from propscan.techniques import get_inventory
+from propscan.training.selection import Decoding, choose_decoding
 
 logger = logging.getLogger(__name__)
 
@@ -119,11 +121,11 @@ def fit(
 ) -> PropagandaModel:
     """Fine-tune the encoder if the recipe says so, train the tagger, the classifier and the span
     reader if the recipe has one (needs torch);
-    choose epochs, the outside bias, technique priors and the score calibration on ``validation``.
+    choose epochs, the decoding biases, technique priors and the score calibration on ``validation``.
 
     Args:
         train: documents with gold spans to learn from.
-        validation: held-out documents used for early stopping, the SI threshold and calibration.
+        validation: held-out documents used for early stopping, the decoding and calibration.
         device: where torch trains ("cpu" or "cuda"); the result runs on the CPU either way.
     """
     try:
@@ -151,8 +153,13 @@ def fit(
         reader_started = time.perf_counter()
         model.set_reader(fit_reader(model.config, train, seed=seed, device=device, log=log))
         model.config.metrics["reader_seconds"] = round(time.perf_counter() - reader_started, 1)
-    model.config.outside_bias = heads.outside_bias
     model.config.class_bias = heads.class_bias
+    if validation:
+        decoding = fit_decoding(model, validation, heads.validation_encoded)
+        log(
+            f"decoding: outside bias {decoding.outside_bias:+.3f}, inside bias {decoding.inside_bias:+.3f}, "
+            f"validation SI F1 {decoding.si_f1:.4f}"
+        )
     model.config.calibration = fit_calibration(model, validation, heads.validation_encoded) if validation else {}
     model.config.encoder_sha256 = ENCODERS[model.config.encoder].weights_sha256
     model.config.metrics.update(
@@ -193,6 +200,19 @@ def fit_triage_model(
             validation_tc_micro_f1=round(report["tc"].micro.f1, 4),
         )
     return model
+
+
+def fit_decoding(
+    model: PropagandaModel, documents: Sequence[AnnotatedDocument], encoded: Sequence[EncodedText] | None = None
+) -> Decoding:
+    """Choose the decoding biases with the best SI F1 on held-out ``documents`` and set them on the
+    model; its calibration, fitted on spans decoded otherwise, must be fitted again after this."""
+    units = list(encoded) if encoded is not None else model.encode([d.document.text for d in documents])
+    emissions = [model.tagger_outputs(enc)[0] for enc in units]
+    decoding = choose_decoding(documents, [enc.offsets for enc in units], emissions, model.transitions_)
+    model.config.outside_bias, model.config.inside_bias = decoding.outside_bias, decoding.inside_bias
+    model.config.metrics["validation_si_f1"] = round(decoding.si_f1, 4)
+    return decoding
 
 
 def fit_calibration(
