@@ -7,6 +7,7 @@ here in numpy; training learns the same transition scores with ``pytorch-crf``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +40,7 @@ class FoundSpan:
 
 
 def viterbi(
-    emissions: list[np.ndarray], transitions: Transitions, *, outside_bias: float = 0.0, inside_bias: float = 0.0
+    emissions: Sequence[np.ndarray], transitions: Transitions, *, outside_bias: float = 0.0, inside_bias: float = 0.0
 ) -> list[list[int]]:
     """Best tag path of each sequence.
 
@@ -48,10 +49,10 @@ def viterbi(
     added to every inside score, a length prior: a negative one ends spans sooner (the annotators
     mark phrases, the tagger's runs of inside tags tend to cover the whole sentence).
     """
-    return [_best_path(biased(scores, outside_bias, inside_bias), transitions) for scores in emissions]
+    return [_best_path(_biased(scores, outside_bias, inside_bias), transitions) for scores in emissions]
 
 
-def biased(emissions: np.ndarray, outside_bias: float, inside_bias: float) -> np.ndarray:
+def _biased(emissions: np.ndarray, outside_bias: float, inside_bias: float) -> np.ndarray:
     """The emissions the decoder reads: the biases added to the outside and inside columns."""
     shifted = emissions.astype(np.float64)
     shifted[:, OUTSIDE] += outside_bias
@@ -89,7 +90,7 @@ def _best_path(emissions: np.ndarray, transitions: Transitions) -> list[int]:
 
 def inside_probability(emissions: np.ndarray, *, outside_bias: float = 0.0, inside_bias: float = 0.0) -> np.ndarray:
     """Per-token probability of not being outside, from the biased emissions alone."""
-    shifted = biased(emissions, outside_bias, inside_bias)
+    shifted = _biased(emissions, outside_bias, inside_bias)
     shifted -= shifted.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return (1.0 - exp[:, OUTSIDE] / exp.sum(axis=-1)).astype(np.float32)
@@ -113,9 +114,9 @@ def tags_to_token_spans(path: list[int]) -> list[tuple[int, int]]:
 
 
 def decode_spans(
-    texts: list[str],
-    offsets: list[np.ndarray],
-    emissions: list[np.ndarray],
+    texts: Sequence[str],
+    offsets: Sequence[np.ndarray],
+    emissions: Sequence[np.ndarray],
     transitions: Transitions,
     *,
     outside_bias: float,

@@ -50,9 +50,7 @@ def choose_decoding(
     )
     best = Decoding(0.0, 0.0, -1.0)
     for outside, inside in candidates:
-        found = decode_spans(
-            texts, list(offsets), list(emissions), transitions, outside_bias=outside, inside_bias=inside
-        )
+        found = decode_spans(texts, offsets, emissions, transitions, outside_bias=outside, inside_bias=inside)
         predicted = {
             d.document.id: [(f.start, f.end) for f in spans] for d, spans in zip(documents, found, strict=True)
         }
