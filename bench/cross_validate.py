@@ -1,7 +1,7 @@
 """Honest estimates of a training recipe: k-fold cross-validation by article, or the test split.
 
 Every figure comes from articles that chose nothing: each fold's model picks its epochs, decoding
-bias and calibration on a validation split of its own training articles, and is then scored on
+biases, technique-prior correction and calibration on a validation split of its own training articles, and is then scored on
 the fold it never saw. The test articles (``training.test_ids``) are left out of the folds, so
 choosing a recipe by these folds never touches them; ``--test`` scores the recipe on them once.
 
@@ -30,7 +30,7 @@ from propscan.pipeline import model_path
 from propscan.readers.ptc import load_corpus
 from propscan.scoring import is_right, reliability
 from propscan.techniques import get_inventory
-from propscan.training.recipe import evaluate, macro_f1, preset_config, test_ids, train
+from propscan.training.recipe import evaluate, preset_config, tc_on_gold_spans, test_ids, train
 
 
 def main() -> int:
@@ -124,12 +124,21 @@ def _run_fold(job) -> dict:
         for span in spans
     ]
     lengths = [s.end - s.start for spans in report["predicted"] for s in spans]
+    # The same spans labelled without the technique-prior correction the fold chose: what it adds.
+    strength, model.config.prior_correction = model.config.prior_correction, 0.0
+    uncorrected = tc_on_gold_spans(model, eval_docs) if strength else tc
+    model.config.prior_correction = strength
     return {
         "articles": len(eval_docs),
         "si": {"precision": report["si"].precision, "recall": report["si"].recall, "f1": report["si"].f1},
         "tc_micro_f1": tc.micro.f1,
-        "tc_macro_f1": macro_f1(tc),
+        "tc_macro_f1": tc.macro_f1,
         "per_technique": {t: {"f1": prf.f1, "support": prf.support} for t, prf in tc.per_technique.items()},
+        "tc_uncorrected": {
+            "micro_f1": uncorrected.micro.f1,
+            "macro_f1": uncorrected.macro_f1,
+            "per_technique": {t: prf.f1 for t, prf in uncorrected.per_technique.items()},
+        },
         "ece": report["ece"],
         "lengths": lengths,
         "pairs": pairs,
@@ -165,12 +174,14 @@ def _choices(config) -> dict:
             "threshold": config.threshold,
             "fill_gap": config.fill_gap,
             "min_chars": config.min_chars,
+            "prior_correction": config.prior_correction,
             "validation_si_f1": config.metrics.get("validation_si_f1"),
         }
     return {
         "epochs": config.metrics.get("tagger_epochs_kept"),
         "outside_bias": config.outside_bias,
         "inside_bias": config.inside_bias,
+        "prior_correction": config.prior_correction,
     }
 
 
@@ -191,12 +202,15 @@ def _summarize(results: list[dict], *, protocol: str, overrides: dict) -> dict:
         "si_f1": spread([r["si"]["f1"] for r in results]),
         "tc_micro_f1": spread([r["tc_micro_f1"] for r in results]),
         "tc_macro_f1": spread([r["tc_macro_f1"] for r in results]),
+        "tc_uncorrected_micro_f1": spread([r["tc_uncorrected"]["micro_f1"] for r in results]),
+        "tc_uncorrected_macro_f1": spread([r["tc_uncorrected"]["macro_f1"] for r in results]),
         "ece": spread([r["ece"] for r in results]),
         "pooled_ece": pooled.ece,
         "median_span_chars": lengths[len(lengths) // 2] if lengths else 0,
         "per_technique": {
             t: {
                 **spread([r["per_technique"].get(t, {"f1": 0.0})["f1"] for r in results]),
+                "uncorrected": spread([r["tc_uncorrected"]["per_technique"].get(t, 0.0) for r in results]),
                 "support": sum(r["per_technique"].get(t, {"support": 0})["support"] for r in results),
             }
             for t in techniques
@@ -218,9 +232,16 @@ def _print(summary: dict, preset: str) -> None:
         f"SI F1 {f('si_f1')}  (P {f('si_precision')}, R {f('si_recall')}); median span {summary['median_span_chars']} chars"
     )
     print(f"TC micro-F1 {f('tc_micro_f1')}, macro-F1 {f('tc_macro_f1')}")
+    print(
+        f"TC without the technique-prior correction: micro-F1 {f('tc_uncorrected_micro_f1')}, "
+        f"macro-F1 {f('tc_uncorrected_macro_f1')}"
+    )
     print(f"ECE {f('ece')} per fold, {summary['pooled_ece']:.4f} pooled")
     for technique, row in summary["per_technique"].items():
-        print(f"  {technique:40s} F1 {row['mean']:.3f} ± {row['std']:.3f}  ({row['support']} gold)")
+        print(
+            f"  {technique:40s} F1 {row['mean']:.3f} ± {row['std']:.3f}  ({row['support']} gold; "
+            f"uncorrected {row['uncorrected']['mean']:.3f})"
+        )
     print("reliability (bin, mean score, share right, spans):")
     for low, mean_score, share, count in summary["reliability"]:
         print(f"  {low:.1f}  {mean_score:.3f}  {share:.3f}  {count}")

@@ -79,15 +79,3 @@ def test_split_tags_begin_a_span_at_every_gold_start():
     document = AnnotatedDocument(Document(text, "1"), (Span(5, 28, "Doubt"), Span(9, 22, "Loaded_Language")))
     assert token_tags(document, offsets, "merged").tolist() == [OUTSIDE, BEGIN, INSIDE, INSIDE, INSIDE]
     assert token_tags(document, offsets, "split").tolist() == [OUTSIDE, BEGIN, BEGIN, INSIDE, INSIDE]
-
-
-def test_class_bias_recovers_accuracy_lost_to_a_skewed_prior():
-    from propscan.training.fitting import _fit_class_bias
-
-    rng = np.random.default_rng(0)
-    gold = rng.integers(0, 3, 300)
-    log_probs = np.log(np.full((300, 3), 0.2))
-    log_probs[np.arange(300), gold] = np.log(0.35)
-    log_probs[:, 0] += 0.6  # the model leans to label 0 whatever the span
-    bias = _fit_class_bias(log_probs, gold)
-    assert np.mean((log_probs + bias).argmax(1) == gold) == 1.0 > np.mean(log_probs.argmax(1) == gold)

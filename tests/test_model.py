@@ -14,7 +14,7 @@ from propscan.model.config import ModelConfig
 from propscan.pipeline import predict_each, segments
 from propscan.training import preset_config
 from propscan.training.recipe import fit
-from propscan.training.selection import choose_decoding
+from propscan.training.selection import choose_decoding, choose_prior_correction
 
 
 def test_unfitted_model_says_how_to_fix_it():
@@ -32,8 +32,8 @@ def test_saved_model_has_config_and_small_heads(tiny_model_dir):
     assert sum(f.stat().st_size for f in tiny_model_dir.iterdir()) < 30_000_000
 
 
-def test_training_chooses_both_decoding_biases_on_validation(tiny_corpus):
-    # The trained model's own emissions on its validation article choose what it was given.
+def test_training_makes_its_choices_on_validation(tiny_corpus):
+    # The trained model's own emissions on its validation article choose the decoding it was given.
     pytest.importorskip("torch")
     config = preset_config("fast")
     config.ensemble, config.tagger_epochs, config.classifier_epochs, config.encoder_epochs = 1, 2, 5, 0
@@ -44,6 +44,17 @@ def test_training_chooses_both_decoding_biases_on_validation(tiny_corpus):
     chosen = choose_decoding(validation, [enc.offsets for enc in encoded], emissions, model.transitions_)
     assert (chosen.outside_bias, chosen.inside_bias) == (model.config.outside_bias, model.config.inside_bias)
     assert round(chosen.si_f1, 4) == model.config.metrics["validation_si_f1"]
+    # So do its technique probabilities, uncorrected, for the prior correction.
+    assert len(model.config.technique_shares) == len(config.labels)
+    assert abs(sum(model.config.technique_shares) - 1) < 1e-3
+    strength = model.config.prior_correction
+    model.config.prior_correction = 0.0
+    document = validation[0]
+    spans = list(dict.fromkeys((s.start, s.end) for s in document.spans))
+    rows = model.technique_probabilities(document.document, spans, encoded[0])
+    correction = choose_prior_correction(validation, [dict(zip(spans, rows, strict=True))], model.config)
+    assert correction.strength == strength
+    assert round(correction.tc_macro_f1, 4) == model.config.metrics["validation_tc_macro_f1"]
 
 
 def test_analysis_needs_neither_torch_nor_transformers(tiny_model_dir):

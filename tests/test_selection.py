@@ -1,10 +1,13 @@
-"""Decoding is chosen on validation articles: both biases, by the official SI F1."""
+"""What validation articles choose: both decoding biases by the official SI F1, the technique-prior
+correction by TC micro- plus macro-F1."""
 
 import numpy as np
 
 from propscan.document import AnnotatedDocument, Document, Span
+from propscan.model.config import ModelConfig
 from propscan.model.decoding import Transitions
-from propscan.training.selection import choose_decoding
+from propscan.model.propaganda import prior_corrected
+from propscan.training.selection import choose_decoding, choose_prior_correction, technique_shares
 
 FLAT = Transitions(np.zeros(3, np.float32), np.zeros((3, 3), np.float32), np.zeros(3, np.float32))
 
@@ -36,3 +39,49 @@ def test_validation_that_cannot_tell_leaves_decoding_alone():
     emissions = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
     chosen = choose_decoding([plain], [_words(text)], [emissions], FLAT)
     assert (chosen.outside_bias, chosen.inside_bias, chosen.si_f1) == (0.0, 0.0, 0.0)
+
+
+LABELS = ["Loaded_Language", "Doubt", "Slogans"]
+
+
+def _tc_case(leaning: float) -> tuple[list[AnnotatedDocument], list[dict], ModelConfig]:
+    """Twelve gold spans, eight loaded language, two doubt, two slogans; the classifier ranks each
+    span's true technique second-to-first by ``leaning`` towards loaded language."""
+    techniques = ["Loaded_Language"] * 8 + ["Doubt", "Slogans"] * 2
+    spans = tuple(Span(10 * k, 10 * k + 5, t) for k, t in enumerate(techniques))
+    document = AnnotatedDocument(Document("x" * 130, id="c"), spans)
+    rows = {}
+    for span in spans:
+        p = np.full(3, 0.1)
+        p[LABELS.index(span.technique)] = 0.5
+        p[0] += leaning if span.technique != "Loaded_Language" else 0.0
+        rows[(span.start, span.end)] = p / p.sum()
+    config = ModelConfig(labels=LABELS, technique_shares=technique_shares([document], LABELS))
+    return [document], [rows], config
+
+
+def test_a_classifier_that_leans_to_the_common_technique_gets_its_prior_corrected():
+    documents, probabilities, config = _tc_case(leaning=0.5)
+    chosen = choose_prior_correction(documents, probabilities, config)
+    assert chosen.strength > 0 and chosen.tc_micro_f1 == chosen.tc_macro_f1 == 1.0
+
+
+def test_a_classifier_already_right_keeps_its_prior():
+    documents, probabilities, config = _tc_case(leaning=0.0)
+    chosen = choose_prior_correction(documents, probabilities, config)
+    assert (chosen.strength, chosen.tc_micro_f1) == (0.0, 1.0)
+
+
+def test_the_correction_divides_out_the_training_shares():
+    config = ModelConfig(labels=LABELS, technique_shares=[0.8, 0.1, 0.1])
+    probabilities = np.array([[0.6, 0.3, 0.1]])
+    assert prior_corrected(probabilities, config) is probabilities  # strength 0: as trained
+    config.prior_correction = 1.0
+    corrected = prior_corrected(probabilities, config)
+    np.testing.assert_allclose(corrected, [[0.6 / 0.8, 3.0, 1.0]] / np.sum([0.6 / 0.8, 3.0, 1.0]), rtol=1e-6)
+    assert corrected.argmax() == 1
+
+
+def test_technique_shares_count_from_one():
+    document = AnnotatedDocument(Document("abcdef", id="d"), (Span(0, 2, "Doubt"), Span(3, 5, "Doubt")))
+    assert technique_shares([document], LABELS) == [0.2, 0.6, 0.2]

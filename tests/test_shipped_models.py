@@ -9,6 +9,7 @@ from propscan.model import PRESETS
 from propscan.model.propaganda import ENCODER_FILE
 from propscan.model.span_reader import READER_FILE
 from propscan.pipeline import model_path
+from propscan.training.selection import PRIOR_CORRECTIONS
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "examples" / "isis-crushing-americans.txt"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "harbour-bridge.txt"
@@ -34,6 +35,10 @@ def test_shipped_model_is_measured(preset):
     tuned = bool(getattr(PRESETS[preset], "encoder_epochs", 0))
     assert (folder / ENCODER_FILE).exists() == tuned
     assert (getattr(analyzer.model, "encoder_deltas_", None) is not None) == tuned
+    # Every preset made the recipe's technique-prior choice on its validation articles.
+    config = analyzer.model.config
+    assert len(config.technique_shares) == len(config.labels) and config.prior_correction in PRIOR_CORRECTIONS
+    assert "validation_tc_macro_f1" in metrics
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

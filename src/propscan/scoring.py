@@ -74,6 +74,12 @@ class TCReport:
     micro: PRF
     per_technique: dict[str, PRF] = field(default_factory=dict)
 
+    @property
+    def macro_f1(self) -> float:
+        """Mean F1 over the techniques that have gold spans: rare techniques weigh as much as common ones."""
+        scored = [prf.f1 for prf in self.per_technique.values() if prf.support]
+        return sum(scored) / len(scored) if scored else 0.0
+
 
 def tc_score(gold: Mapping[str, Iterable[Span]], predicted: Mapping[str, Iterable[Span]]) -> TCReport:
     """Technique-classification micro-F1 over gold spans, matching repeated spans at best."""

@@ -61,9 +61,10 @@ class ModelConfig(ConfigFile):
     classifier_hidden: int = 256
     # Tokens of context on each side that the classifier sees beside a span (0: none).
     span_context: int = 0
-    # Fit per-technique log-prior corrections on validation spans for accuracy (TC micro-F1).
-    fit_class_bias: bool = False
-    class_bias: list[float] = field(default_factory=list)
+    # Each technique's share of the training spans, and how much of that prior the technique
+    # probabilities give back (``prior_corrected``; 0: none), chosen on validation articles.
+    technique_shares: list[float] = field(default_factory=list)
+    prior_correction: float = 0.0
     ensemble: int = 5
     dropout: float = 0.4
     # Upper bounds; the epoch with the best validation score is kept.
@@ -134,6 +135,10 @@ class TriageConfig(ConfigFile):
     threshold: float = 0.5
     fill_gap: int = 0
     min_chars: int = 0
+    # Each technique's share of the training spans, and how much of that prior the technique
+    # probabilities give back (``prior_corrected``; 0: none), chosen on validation articles.
+    technique_shares: list[float] = field(default_factory=list)
+    prior_correction: float = 0.0
     alternative_floor: float = 0.1
     # Logistic map from a span's mean word probability and technique probability to the
     # probability that it is right, fitted on validation spans (see ``ModelConfig.calibration``).

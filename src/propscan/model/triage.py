@@ -30,7 +30,13 @@ from propscan.model.decoding import FoundSpan, trim
 from propscan.model.encoders import encoder_path
 from propscan.model.encoders.static import static_table
 from propscan.model.integrity import self_contained_onnx, write_manifest
-from propscan.model.propaganda import MAX_ALTERNATIVES, calibrated_scores, checked_config, label_listed_spans
+from propscan.model.propaganda import (
+    MAX_ALTERNATIVES,
+    calibrated_scores,
+    checked_config,
+    label_listed_spans,
+    prior_corrected,
+)
 from propscan.model.runtime import inference_session
 from propscan.model.span_features import token_range
 from propscan.model.words import SURFACE_FEATURES, WordEncoder, WordUnits
@@ -233,7 +239,7 @@ class TriageModel:
         logits = pooled_states @ technique[:split] + pooled_inputs @ technique[split:] + self.heads_["technique_bias"]
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return prior_corrected(exp / exp.sum(axis=1, keepdims=True), self.config)
 
     def classify(
         self, document: Document, spans: Sequence[tuple[int, int]], encoded: WordUnits | None = None

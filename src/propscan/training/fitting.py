@@ -46,7 +46,6 @@ class TrainedHeads:
     tagger_onnx: bytes
     classifier_onnx: bytes
     transitions: Transitions
-    class_bias: list[float] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
     validation_encoded: list[EncodedText] = field(default_factory=list)
 
@@ -75,7 +74,7 @@ def fit_heads(
     tagger = _fit_tagger(
         config, encoder.dim, train, train_enc, validation, validation_enc, metrics, log, torch.device(device)
     )
-    classifier, class_bias = _fit_classifier(tagger, config, train, train_enc, validation, validation_enc, metrics, log)
+    classifier = _fit_classifier(tagger, config, train, train_enc, validation, validation_enc, metrics, log)
     n_inputs = classifier.norm.normalized_shape[0]
     return TrainedHeads(
         tagger_onnx=_to_onnx(
@@ -98,7 +97,6 @@ def fit_heads(
             dynamic={"features": {0: "spans"}, "probabilities": {0: "spans"}},
         ),
         transitions=tagger.transitions(),
-        class_bias=class_bias,
         metrics=metrics,
         validation_encoded=validation_enc,
     )
@@ -303,9 +301,7 @@ def _span_dataset(tagger, config, documents, encoded) -> tuple[torch.Tensor, tor
     return torch.from_numpy(np.concatenate(rows)), torch.tensor(targets)
 
 
-def _fit_classifier(
-    tagger, config, train, train_enc, validation, validation_enc, metrics, log
-) -> tuple[TechniqueClassifier, list[float]]:
+def _fit_classifier(tagger, config, train, train_enc, validation, validation_enc, metrics, log) -> TechniqueClassifier:
     device = next(tagger.parameters()).device
     x_train, y_train = (t.to(device) for t in _span_dataset(tagger, config, train, train_enc))
     x_val, y_val = (t.to(device) for t in _span_dataset(tagger, config, validation, validation_enc))
@@ -339,39 +335,7 @@ def _fit_classifier(
     if best_state is not None:
         classifier.load_state_dict(best_state)
     classifier.eval()
-    if not (config.fit_class_bias and len(y_val)):
-        return classifier, []
-    with torch.inference_mode():
-        log_probs = torch.log(classifier(x_val).clamp_min(1e-9)).cpu().numpy()
-    bias = _fit_class_bias(log_probs, y_val.cpu().numpy())
-    log(
-        f"class bias {np.round(bias, 2).tolist()}: validation accuracy {np.mean((log_probs + bias).argmax(1) == y_val.cpu().numpy()):.4f}"
-    )
-    return classifier, [round(float(b), 3) for b in bias]
-
-
-def _fit_class_bias(log_probs: np.ndarray, gold: np.ndarray, rounds: int = 3) -> np.ndarray:
-    """Per-technique additive log-prior corrections maximizing accuracy, by coordinate ascent.
-
-    The classifier's priors come from the training spans and its loss, not from the micro-F1
-    goal; a small grid per technique, accepting only strict gains, keeps the correction modest.
-    """
-    bias = np.zeros(log_probs.shape[1])
-    grid = np.linspace(-1.5, 1.5, 13)
-
-    def accuracy(b: np.ndarray) -> float:
-        return float(np.mean((log_probs + b).argmax(1) == gold))
-
-    best = accuracy(bias)
-    for _ in range(rounds):
-        for label in range(len(bias)):
-            for value in grid:
-                trial = bias.copy()
-                trial[label] = value
-                score = accuracy(trial)
-                if score > best + 1e-9:
-                    best, bias = score, trial
-    return bias
+    return classifier
 
 
 def _to_onnx(module: torch.nn.Module, example: tuple, *, inputs: list[str], outputs: list[str], dynamic: dict) -> bytes:

@@ -1,7 +1,8 @@
 """The training recipe behind ``propscan train``: split, fit, calibrate, measure, save.
 
 Articles are split by a hash of their id into a test set that chooses nothing (its figures are
-the ones reported), a validation set that chooses epochs, the decoding bias and the calibration,
+the ones reported), a validation set that chooses epochs, the decoding biases, the technique-prior
+correction and the calibration,
 and the training set. Hashing keeps every article on the same side however the corpus grows.
 """
 
@@ -27,7 +28,13 @@ from propscan.model.propaganda import MAX_ALTERNATIVES
 from propscan.readers.ptc import split_ids
 from propscan.scoring import TCReport, is_right, reliability, si_score, tc_score
 from propscan.techniques import get_inventory
-from propscan.training.selection import Decoding, choose_decoding
+from propscan.training.selection import (
+    Decoding,
+    PriorCorrection,
+    choose_decoding,
+    choose_prior_correction,
+    technique_shares,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +74,7 @@ def test_ids(ids: Iterable[str], fraction: float = 0.2) -> list[str]:
 def split_corpus(
     corpus: Sequence[AnnotatedDocument], validation_fraction: float = 0.15, test_fraction: float = 0.2
 ) -> CorpusSplit:
-    """Test articles choose nothing; validation articles choose epochs, bias and calibration."""
+    """Test articles choose nothing; validation articles choose epochs, biases, prior correction and calibration."""
     by_id = {d.document.id: d for d in corpus}
     held_out = set(test_ids(by_id, test_fraction)) if test_fraction else set()
     train_ids, validation_ids = split_ids((i for i in by_id if i not in held_out), validation_fraction)
@@ -153,12 +160,18 @@ def fit(
         reader_started = time.perf_counter()
         model.set_reader(fit_reader(model.config, train, seed=seed, device=device, log=log))
         model.config.metrics["reader_seconds"] = round(time.perf_counter() - reader_started, 1)
-    model.config.class_bias = heads.class_bias
     if validation:
         decoding = fit_decoding(model, validation, heads.validation_encoded)
         log(
             f"decoding: outside bias {decoding.outside_bias:+.3f}, inside bias {decoding.inside_bias:+.3f}, "
             f"validation SI F1 {decoding.si_f1:.4f}"
+        )
+    model.config.technique_shares = technique_shares(train, model.config.labels)
+    if validation:
+        correction = fit_prior_correction(model, validation, heads.validation_encoded)
+        log(
+            f"technique prior correction {correction.strength:.2f}: validation TC micro-F1 "
+            f"{correction.tc_micro_f1:.4f}, macro-F1 {correction.tc_macro_f1:.4f}"
         )
     model.config.calibration = fit_calibration(model, validation, heads.validation_encoded) if validation else {}
     model.config.encoder_sha256 = ENCODERS[model.config.encoder].weights_sha256
@@ -191,6 +204,10 @@ def fit_triage_model(
     if not model.config.labels:
         raise ModelError("the configuration lists no technique labels")
     fit_triage(model, train, validation, seed=seed, log=log, device=device)
+    model.config.technique_shares = technique_shares(train, model.config.labels)
+    if validation:
+        correction = fit_prior_correction(model, validation)
+        log(f"technique prior correction {correction.strength:.2f}")
     model.config.calibration = fit_calibration(model, validation) if validation else {}
     if validation:
         report = evaluate(model, list(validation))
@@ -213,6 +230,29 @@ def fit_decoding(
     model.config.outside_bias, model.config.inside_bias = decoding.outside_bias, decoding.inside_bias
     model.config.metrics["validation_si_f1"] = round(decoding.si_f1, 4)
     return decoding
+
+
+def fit_prior_correction(
+    model: Model, documents: Sequence[AnnotatedDocument], encoded: Sequence[Any] | None = None
+) -> PriorCorrection:
+    """Choose how much of the training prior over techniques (``config.technique_shares``) the
+    technique probabilities give back, on held-out ``documents``, and set it on the model; its
+    calibration must be fitted again after this."""
+    units: list[Any] = (
+        list(encoded) if encoded is not None else list(model.encode([d.document.text for d in documents]))
+    )
+    model.config.prior_correction = 0.0
+    probabilities = []
+    for document, enc in zip(documents, units, strict=True):
+        spans = list(dict.fromkeys((s.start, s.end) for s in document.spans))
+        rows = model.technique_probabilities(document.document, spans, enc) if spans else np.zeros((0, 0))
+        probabilities.append(dict(zip(spans, rows, strict=True)))
+    correction = choose_prior_correction(documents, probabilities, model.config)
+    model.config.prior_correction = correction.strength
+    model.config.metrics.update(
+        validation_tc_micro_f1=round(correction.tc_micro_f1, 4), validation_tc_macro_f1=round(correction.tc_macro_f1, 4)
+    )
+    return correction
 
 
 def fit_calibration(
@@ -249,15 +289,9 @@ def report_metrics(report: dict, prefix: str) -> dict[str, float]:
         f"{prefix}_si_f1": round(report["si"].f1, 4),
         f"{prefix}_median_span_chars": report["median_span_chars"],
         f"{prefix}_tc_micro_f1": round(tc.micro.f1, 4),
-        f"{prefix}_tc_macro_f1": round(macro_f1(tc), 4),
+        f"{prefix}_tc_macro_f1": round(tc.macro_f1, 4),
         f"{prefix}_ece": round(report["ece"], 4),
     }
-
-
-def macro_f1(tc: TCReport) -> float:
-    """Mean F1 over the techniques that have gold spans."""
-    scored = [prf.f1 for prf in tc.per_technique.values() if prf.support]
-    return sum(scored) / len(scored) if scored else 0.0
 
 
 def evaluate(model: Model, documents: list[AnnotatedDocument]) -> dict:

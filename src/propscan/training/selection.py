@@ -1,26 +1,32 @@
-"""The decoding chosen on validation articles: the outside and inside biases with the best SI F1.
+"""What validation articles choose after training: the decoding biases (by SI F1) and how much
+of the training prior over techniques to take back (by TC micro- plus macro-F1).
 
-The tagger's emissions are computed once; each candidate is a Viterbi pass and a score, without
-torch, so training and re-choosing a saved model's decoding (``bench/choose_decoding.py``) share
-this code.
+The model's outputs are computed once; each candidate is a Viterbi pass or a relabelling and a
+score, without torch, so training and re-choosing for a saved model (``bench/choose_again.py``)
+share this code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from propscan.document import AnnotatedDocument
+from propscan.model.config import ModelConfig, TriageConfig
 from propscan.model.decoding import Transitions, decode_spans
-from propscan.scoring import si_score
+from propscan.model.propaganda import label_listed_spans, prior_corrected
+from propscan.scoring import si_score, tc_score
 
 # A negative outside bias trades the CRF's caution (most training tokens are outside) for recall.
 OUTSIDE_BIASES = tuple(b / 8 for b in range(-32, 9))
 # A negative inside bias is a length prior. Down to -3 the grid reaches spans shorter than the
 # annotators' (median 24 characters); validation SI F1 peaked well inside it for both presets.
 INSIDE_BIASES = tuple(-k / 8 for k in range(25))
+# Strengths of the technique-prior correction: 0 keeps the classifier's prior, 1 removes it.
+PRIOR_CORRECTIONS = tuple(k / 20 for k in range(21))
 
 
 @dataclass(frozen=True)
@@ -57,4 +63,50 @@ def choose_decoding(
         f1 = si_score(gold, predicted).f1
         if f1 > best.si_f1:
             best = Decoding(outside, inside, f1)
+    return best
+
+
+@dataclass(frozen=True)
+class PriorCorrection:
+    """The chosen strength and the validation TC scores it gave."""
+
+    strength: float
+    tc_micro_f1: float
+    tc_macro_f1: float
+
+
+def technique_shares(documents: Sequence[AnnotatedDocument], labels: Sequence[str]) -> list[float]:
+    """Each technique's share of the documents' gold spans, counted from one so that none is zero."""
+    counts = Counter(s.technique for d in documents for s in d.spans)
+    total = sum(counts[label] + 1 for label in labels)
+    return [round((counts[label] + 1) / total, 6) for label in labels]
+
+
+def choose_prior_correction(
+    documents: Sequence[AnnotatedDocument],
+    probabilities: Sequence[Mapping[tuple[int, int], np.ndarray]],
+    config: ModelConfig | TriageConfig,
+) -> PriorCorrection:
+    """The strength from the grid whose corrected techniques score best on ``documents`` by TC
+    micro-F1 plus macro-F1; on a tie, the weaker one.
+
+    ``probabilities`` holds, per document, the uncorrected technique probabilities of each of its
+    gold spans; ``config`` gives the labels and the training shares. Micro-F1 alone would keep the
+    prior that favours the common techniques; macro-F1 alone would trade too much of it away.
+    """
+    gold = {d.document.id: d.spans for d in documents}
+    best = PriorCorrection(0.0, -1.0, -1.0)
+    for strength in PRIOR_CORRECTIONS:
+        trial = replace(config, prior_correction=strength)
+        predicted = {
+            d.document.id: label_listed_spans(
+                [(s.start, s.end) for s in d.spans],
+                {span: prior_corrected(p, trial) for span, p in rows.items()},
+                config.labels,
+            )
+            for d, rows in zip(documents, probabilities, strict=True)
+        }
+        report = tc_score(gold, predicted)
+        if report.micro.f1 + report.macro_f1 > best.tc_micro_f1 + best.tc_macro_f1:
+            best = PriorCorrection(strength, report.micro.f1, report.macro_f1)
     return best

@@ -1,0 +1,95 @@
+"""Make a trained model's validation choices again, as training now makes them.
+
+Training chooses, on the recipe's validation articles, the decoding biases (outside, and inside: a
+length prior; ``training.selection``) and how much of the training prior over techniques the
+technique probabilities give back; then it fits the score calibration, which depends on both.
+Models trained before a choice existed did not make it. This makes the choices named by
+``--choose`` on the same validation articles (the training articles give the technique shares),
+refits the calibration there, and scores the test articles (which choose nothing) before and
+after. ``--write`` stores the choices, the calibration and the new test figures in the model's
+``config.json``.
+
+    python bench/choose_again.py --model accurate --data ../shared/data/ptc --write
+    python bench/choose_again.py --model fast-ptc18 --data ../shared/data/nlp4if2019 --choose prior
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from propscan.model import TriageModel, load_model
+from propscan.pipeline import model_path
+from propscan.readers.ptc import load_corpus
+from propscan.techniques import get_inventory
+from propscan.training.recipe import (
+    evaluate,
+    fit_calibration,
+    fit_decoding,
+    fit_prior_correction,
+    report_metrics,
+    split_corpus,
+)
+from propscan.training.selection import technique_shares
+
+CHOICES = ("decoding", "prior")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="fast", help="a preset name or a model folder trained by the recipe")
+    parser.add_argument("--data", type=Path, default=os.environ.get("PROPSCAN_DATA"), help="its PTC-format corpus")
+    parser.add_argument(
+        "--choose", default=",".join(CHOICES), help=f"what to choose again, comma-separated: {', '.join(CHOICES)}"
+    )
+    parser.add_argument("--write", action="store_true", help="store the choices and figures in the model's config.json")
+    args = parser.parse_args()
+    if args.data is None:
+        parser.error("give --data or set PROPSCAN_DATA")
+    chosen = set(args.choose.split(","))
+    if not chosen or chosen - set(CHOICES):
+        parser.error(f"--choose takes {', '.join(CHOICES)}")
+
+    folder = model_path(args.model)
+    model = load_model(folder)
+    if isinstance(model, TriageModel) and "decoding" in chosen:
+        parser.error("triage chooses its decoding with its weights, in training; give --choose prior")
+    config = model.config
+    split = split_corpus(load_corpus(args.data, get_inventory(config.inventory)))
+    print(
+        f"{folder.name}: {len(split.train)} training, {len(split.validation)} validation, {len(split.test)} test articles"
+    )
+    before = report_metrics(evaluate(model, split.test), "test")
+    encoded = model.encode([d.document.text for d in split.validation])
+    if "decoding" in chosen and not isinstance(model, TriageModel):
+        before_biases = f"{config.outside_bias:+.3f}, {config.inside_bias:+.3f}"
+        decoding = fit_decoding(model, split.validation, encoded)
+        print(
+            f"decoding biases (outside, inside): {before_biases} -> {decoding.outside_bias:+.3f}, "
+            f"{decoding.inside_bias:+.3f}; validation SI F1 {decoding.si_f1:.4f}"
+        )
+    if "prior" in chosen:
+        before_strength = config.prior_correction
+        config.technique_shares = technique_shares(split.train, config.labels)
+        correction = fit_prior_correction(model, split.validation, encoded)
+        print(
+            f"technique prior correction: {before_strength:.2f} -> {correction.strength:.2f}; validation TC "
+            f"micro-F1 {correction.tc_micro_f1:.4f}, macro-F1 {correction.tc_macro_f1:.4f}"
+        )
+    config.calibration = fit_calibration(model, split.validation, encoded)
+    after = report_metrics(evaluate(model, split.test), "test")
+    print(f"{'test':24} {'before':>8} {'after':>8}")
+    for key in before:
+        print(f"{key:24} {before[key]:8} {after[key]:8}")
+    if args.write:
+        config.metrics.update(after)
+        # save rewrites the manifest too: a config.json changed behind it would be refused at load.
+        model.save(folder)
+        print(f"written to {folder / 'config.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
