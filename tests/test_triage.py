@@ -64,10 +64,15 @@ def test_long_sentences_are_cut_and_empty_text_has_no_units(words):
     assert len(words.units("  \n ")) == 0
 
 
+def _inside(*values: float, begins: tuple[float, ...] = ()) -> np.ndarray:
+    """Word probabilities as the model gives them: inside, and begins a span (0 unless given)."""
+    return np.column_stack([values, begins or np.zeros(len(values))])
+
+
 def test_decoding_fills_small_gaps_within_a_sentence_only():
     text = "aa bb cc dd ee ff gg hh"
     units = units_of(text, [0, 4])
-    inside = np.asarray([0.9, 0.1, 0.9, 0.9, 0.9, 0.1, 0.1, 0.9])
+    inside = _inside(0.9, 0.1, 0.9, 0.9, 0.9, 0.1, 0.1, 0.9)
     spans = lambda **kw: [(f.start, f.end) for f in decode_words(text, units, inside, **kw)]  # noqa: E731
     assert spans(threshold=0.5, fill_gap=0, min_chars=0) == [(0, 2), (6, 11), (12, 14), (21, 23)]
     assert spans(threshold=0.5, fill_gap=1, min_chars=0) == [(0, 11), (12, 14), (21, 23)]
@@ -77,9 +82,19 @@ def test_decoding_fills_small_gaps_within_a_sentence_only():
     assert (found.first_token, found.last_token) == (0, 4) and found.score == pytest.approx((0.9 * 3 + 0.1) / 4)
 
 
+def test_a_sure_beginning_cuts_a_run_and_is_not_joined_across_a_gap():
+    text = "aa bb cc dd ee ff"
+    units = units_of(text, [0])
+    probabilities = _inside(0.9, 0.9, 0.9, 0.9, 0.1, 0.9, begins=(0.9, 0.1, 0.8, 0.2, 0.1, 0.8))
+    spans = lambda **kw: [(f.start, f.end) for f in decode_words(text, units, probabilities, **kw)]  # noqa: E731
+    assert spans(threshold=0.5, fill_gap=1, min_chars=0) == [(0, 17)]  # never cut: one span
+    assert spans(threshold=0.5, fill_gap=1, min_chars=0, begin_threshold=0.75) == [(0, 5), (6, 11), (15, 17)]
+    assert spans(threshold=0.5, fill_gap=1, min_chars=0, begin_threshold=0.85) == [(0, 17)]
+
+
 def test_decoding_trims_what_gold_spans_never_start_or_end_with():
     text = "aa , bb ."
-    [found] = decode_words(text, units_of(text, [0]), np.ones(4), threshold=0.5, fill_gap=0, min_chars=0)
+    [found] = decode_words(text, units_of(text, [0]), _inside(1, 1, 1, 1), threshold=0.5, fill_gap=0, min_chars=0)
     assert text[found.start : found.end] == "aa , bb"
 
 
@@ -110,7 +125,7 @@ def test_the_exported_graph_computes_what_torch_computes():
     for row, n in enumerate(lengths.tolist()):
         np.testing.assert_allclose(got[0][:n, row], inputs[row, :n], atol=1e-5)
         np.testing.assert_allclose(got[1][:n, row], states[row, :n], atol=1e-5)
-        np.testing.assert_allclose(got[2][:n, row, 0], 1 / (1 + np.exp(-logits[row, :n])), atol=1e-5)
+        np.testing.assert_allclose(got[2][:n, row], 1 / (1 + np.exp(-logits[row, :n])), atol=1e-5)
 
 
 @pytest.mark.slow

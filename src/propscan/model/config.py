@@ -111,8 +111,9 @@ class TriageConfig(ConfigFile):
     Words are embedded by looking them up in a static table distilled once from the encoder
     (``encoders.static``), projected together with casing, quotation and repetition cues, and
     read by a one-layer BiGRU per sentence; a word is inside a span when its probability reaches
-    ``threshold``. Decoding fills gaps of up to ``fill_gap`` words between such runs and drops
-    spans shorter than ``min_chars``: all three are chosen on validation articles. A linear head
+    ``threshold``, and a run is cut where a word's probability of beginning a span exceeds
+    ``begin_threshold``. Decoding fills gaps of up to ``fill_gap`` words between such runs and
+    drops spans shorter than ``min_chars``: all four are chosen on validation articles. A linear head
     on each span's mean state gives its technique.
     """
 
@@ -133,6 +134,8 @@ class TriageConfig(ConfigFile):
     # Upper bound; the epoch with the best validation SI F1 is kept (stops after 4 without gain).
     tagger_epochs: int = 16
     threshold: float = 0.5
+    # A word whose probability of beginning a span exceeds this starts a new one (1: never).
+    begin_threshold: float = 1.0
     fill_gap: int = 0
     min_chars: int = 0
     # Each technique's share of the training spans, and how much of that prior the technique

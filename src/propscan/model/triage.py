@@ -3,8 +3,9 @@
 Words are looked up in a static embedding table distilled from the encoder (``encoders.static``)
 rather than run through it; a learned projection of that table and of surface cues feeds a
 one-layer BiGRU over each sentence (onnxruntime's GRU, a whole article's sentences in one padded
-call), and a word is inside a span when its probability reaches a threshold. Small gaps are
-filled and tiny spans dropped, as chosen on validation articles. A linear head on each span's mean
+call) gives each word a probability of being inside a span and one of beginning a span. A word is
+inside a span when the first reaches a threshold, and a run of such words is cut where the second
+is high; small gaps are filled and tiny spans dropped, all as chosen on validation articles. A linear head on each span's mean
 state gives its technique, and the score is calibrated as in the other presets.
 
 The same surface as ``PropagandaModel`` (``encode``, ``predict``, ``scored_spans``, ``classify``,
@@ -107,12 +108,13 @@ class TriageModel:
         """
         outputs = self.word_outputs(list(encoded))
         scored = []
-        for document, units, (states, inputs, inside) in zip(documents, encoded, outputs, strict=True):
+        for document, units, (states, inputs, probabilities) in zip(documents, encoded, outputs, strict=True):
             found = decode_words(
                 document.text,
                 units,
-                inside,
+                probabilities,
                 threshold=self.config.threshold,
+                begin_threshold=self.config.begin_threshold,
                 fill_gap=self.config.fill_gap,
                 min_chars=self.config.min_chars,
             )
@@ -143,7 +145,8 @@ class TriageModel:
 
     def word_outputs(self, encoded: list[WordUnits]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """For each text: every word's BiGRU state (n, 2 * hidden), its projected input
-        (n, projection) and the probability that it is inside a propaganda span (n,)."""
+        (n, projection) and its probabilities of being inside a propaganda span and of beginning
+        one (n, 2)."""
         self._fitted()
         sizes = [len(u) for u in encoded]
         if not sum(sizes):
@@ -161,19 +164,19 @@ class TriageModel:
         surface = np.concatenate([u.surface for u in encoded])
         seg_starts = np.concatenate([u.segments[:-1] + first for u, first in zip(encoded, firsts, strict=True)])
         seg_lengths = np.concatenate([np.diff(u.segments) for u in encoded])
-        inputs, states, inside = self._network(embedded, surface, seg_starts, seg_lengths)
+        inputs, states, probabilities = self._network(embedded, surface, seg_starts, seg_lengths)
         bounds = np.cumsum([0, *sizes]).tolist()
-        return [(states[a:b], inputs[a:b], inside[a:b]) for a, b in itertools.pairwise(bounds)]
+        return [(states[a:b], inputs[a:b], probabilities[a:b]) for a, b in itertools.pairwise(bounds)]
 
     def _empty_outputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         hidden, projection = 2 * self.config.gru_hidden, self.config.projection
-        return np.zeros((0, hidden), np.float32), np.zeros((0, projection), np.float32), np.zeros(0, np.float32)
+        return np.zeros((0, hidden), np.float32), np.zeros((0, projection), np.float32), np.zeros((0, 2), np.float32)
 
     def _network(
         self, embedded: np.ndarray, surface: np.ndarray, seg_starts: np.ndarray, seg_lengths: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Run the word graph over every sentence, in padded batches of similar length; returns
-        each word's input (after tanh), BiGRU state and inside probability.
+        each word's input (after tanh), BiGRU state, and inside and begin probabilities.
 
         Batches of ``GRU_BATCH`` sentences sorted by length: onnxruntime's GRU measured slower per
         word on wider batches, and sorting keeps the padding small.
@@ -181,7 +184,7 @@ class TriageModel:
         n = len(embedded)
         inputs = np.empty((n, self.config.projection), dtype=np.float32)
         states = np.empty((n, 2 * self.config.gru_hidden), dtype=np.float32)
-        inside = np.empty(n, dtype=np.float32)
+        probabilities = np.empty((n, 2), dtype=np.float32)
         order = np.argsort(seg_lengths, kind="stable")
         for first in range(0, len(order), GRU_BATCH):
             chosen = order[first : first + GRU_BATCH]
@@ -197,8 +200,8 @@ class TriageModel:
             out = self.tagger_.run(None, {"embedded": padded, "surface": cues, "lengths": lengths.astype(np.int32)})
             inputs[words] = out[0][position, slot]
             states[words] = out[1][position, slot]
-            inside[words] = out[2][position, slot, 0]
-        return inputs, states, inside
+            probabilities[words] = out[2][position, slot]
+        return inputs, states, probabilities
 
     def _embedded(self, rows: np.ndarray) -> np.ndarray:
         """Projected static embeddings of table rows; rows of words of several pieces (the mean of
@@ -323,23 +326,41 @@ class TriageModel:
 
 
 def decode_words(
-    text: str, units: WordUnits, inside: np.ndarray, *, threshold: float, fill_gap: int, min_chars: int
+    text: str,
+    units: WordUnits,
+    probabilities: np.ndarray,
+    *,
+    threshold: float,
+    fill_gap: int,
+    min_chars: int,
+    begin_threshold: float = 1.0,
 ) -> list[FoundSpan]:
-    """Spans from word probabilities: runs of words at or above ``threshold`` within a sentence,
-    joined across gaps of at most ``fill_gap`` words, trimmed as PTC gold spans are, and kept if
-    ``min_chars`` long or longer; each scored by its words' mean probability."""
+    """Spans from word probabilities (n, 2: inside, begins a span): runs of words whose inside
+    probability reaches ``threshold`` within a sentence, a run cut before each word whose begin
+    probability exceeds ``begin_threshold`` (1: never), runs joined across gaps of at most
+    ``fill_gap`` words unless the later one begins a span, trimmed as PTC gold spans are, and kept
+    if ``min_chars`` long or longer; each scored by its words' mean inside probability."""
     n = len(units)
+    inside = probabilities[:, 0]
     on = inside >= threshold
     sentence_start = np.zeros(n + 1, dtype=bool)
     sentence_start[units.segments] = True
     segment_of = np.cumsum(sentence_start[:n]) - 1
+    # Where a span may not continue from the word before: a sentence's start, or a sure beginning.
+    fresh = sentence_start.copy()
+    fresh[:n] |= probabilities[:, 1] > begin_threshold
     before = np.concatenate([[False], on[:-1]])
     after = np.concatenate([on[1:], [False]])
-    firsts = np.flatnonzero(on & (~before | sentence_start[:n])).tolist()
-    lasts = (np.flatnonzero(on & (~after | sentence_start[1:])) + 1).tolist()
+    firsts = np.flatnonzero(on & (~before | fresh[:n])).tolist()
+    lasts = (np.flatnonzero(on & (~after | fresh[1:])) + 1).tolist()
     joined: list[tuple[int, int]] = []
     for first, last in zip(firsts, lasts, strict=True):
-        if joined and first - joined[-1][1] <= fill_gap and segment_of[first] == segment_of[joined[-1][1] - 1]:
+        if (
+            joined
+            and first - joined[-1][1] <= fill_gap
+            and segment_of[first] == segment_of[joined[-1][1] - 1]
+            and not fresh[first]
+        ):
             joined[-1] = (joined[-1][0], last)
         else:
             joined.append((first, last))

@@ -1,10 +1,10 @@
 """Training the ``triage`` model with torch, then exporting it for torch-free inference.
 
 The static embedding table stays frozen; what learns is a projection of it and of the surface
-cues, a one-layer BiGRU over each sentence, a per-word span head and a per-span technique head.
-Sentences of the training articles are shuffled into batches; after each epoch the validation
-articles choose the decoding (threshold, gap filling, shortest span) that scores best there, and
-the epoch that scores best is kept. The test articles are never seen here.
+cues, a one-layer BiGRU over each sentence, a per-word head (inside a span, begins a span) and a
+per-span technique head. Sentences of the training articles are shuffled into batches; after each
+epoch the validation articles choose the decoding (thresholds, gap filling, shortest span) that
+scores best there, and the epoch that scores best is kept. The test articles are never seen here.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import copy
 import itertools
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +36,7 @@ Log = Callable[[str], None]
 
 # The decoding choices tried on validation after each epoch.
 THRESHOLDS = tuple(round(0.1 + 0.025 * k, 3) for k in range(21))
+BEGIN_THRESHOLDS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.075, 0.05, 0.035, 0.025, 0.015)
 FILL_GAPS = (0, 1, 2, 3, 5, 8, 12, 20, 40)
 MIN_CHARS = (0, 5, 10, 15, 20, 30, 45, 60)
 BATCH_SENTENCES, PATIENCE = 64, 4
@@ -44,7 +45,8 @@ EMA_DECAY = 0.99
 
 
 class TriageNet(nn.Module):
-    """Word rows and surface cues in; BiGRU states, projected inputs and span logits out."""
+    """Word rows and surface cues in; BiGRU states, projected inputs and word logits (inside a
+    span, begins a span) out."""
 
     table: torch.Tensor
 
@@ -58,7 +60,7 @@ class TriageNet(nn.Module):
         self.context = nn.Linear(projection, projection, bias=False)
         self.drop = nn.Dropout(dropout)
         self.gru = nn.GRU(projection, hidden, batch_first=True, bidirectional=True)
-        self.emit = nn.Linear(2 * hidden, 1)
+        self.emit = nn.Linear(2 * hidden, 2)
         self.technique = nn.Linear(2 * hidden + projection, n_labels)
 
     def forward(
@@ -69,17 +71,19 @@ class TriageNet(nn.Module):
         inputs = torch.tanh(self.embed(self.table[rows]) + self.surface(surface) + self.context(linear)[:, None, :])
         packed = pack_padded_sequence(self.drop(inputs), lengths, batch_first=True, enforce_sorted=False)
         states = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=rows.shape[1])[0]
-        return states, inputs, self.emit(self.drop(states)).squeeze(-1)
+        return states, inputs, self.emit(self.drop(states))
 
 
 @dataclass
 class _Sentence:
-    """One segment of a training article: its words' rows, cues, labels and the gold spans starting
-    in it, and its article's mean table row and cues (the article's context)."""
+    """One segment of a training article: its words' rows, cues, labels (inside a gold span, and
+    first word of one) and the gold spans starting in it, and its article's mean table row and cues
+    (the article's context)."""
 
     rows: np.ndarray
     surface: np.ndarray
     inside: np.ndarray
+    begins: np.ndarray
     spans: list[tuple[int, int, int]]  # (first, last) words within the sentence, label id
     article: np.ndarray
     weight: np.ndarray | None = None  # per word, of the span loss
@@ -141,16 +145,18 @@ def _fit(
     ).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=1e-4)
     ema = _Average(net, EMA_DECAY)
-    best: tuple[float, int, dict, tuple[float, int, int]] | None = None
+    best: tuple[float, int, dict, tuple[float, float, int, int]] | None = None
     for epoch in range(1, config.tagger_epochs + 1):
         loss = _epoch(net, optimizer, sentences, config.technique_weight, device, ema)
         if not validation:
-            best = (0.0, epoch, copy.deepcopy(ema.weights), (config.threshold, config.fill_gap, config.min_chars))
+            decoding = (config.threshold, config.begin_threshold, config.fill_gap, config.min_chars)
+            best = (0.0, epoch, copy.deepcopy(ema.weights), decoding)
             continue
         averaged = ema.network(net)
         score, decoding = _best_decoding(averaged, validation, validation_units, device)
         log(
-            f"triage epoch {epoch}: loss {loss:.4f}, validation SI F1 {score:.4f} (threshold, gap, min chars {decoding})"
+            f"triage epoch {epoch}: loss {loss:.4f}, validation SI F1 {score:.4f} "
+            f"(threshold, begin threshold, gap, min chars {decoding})"
         )
         if best is None or score > best[0]:
             best = (score, epoch, copy.deepcopy(ema.weights), decoding)
@@ -158,7 +164,7 @@ def _fit(
             log(f"no improvement for {PATIENCE} epochs")
             break
     assert best is not None
-    score, epoch, weights, (config.threshold, config.fill_gap, config.min_chars) = best
+    score, epoch, weights, (config.threshold, config.begin_threshold, config.fill_gap, config.min_chars) = best
     net.load_state_dict(weights)
     net.eval()
     model.set_weights(word_graph(net), heads(net))
@@ -196,17 +202,19 @@ def _sentences(
 ) -> list[_Sentence]:
     article = article_context(units, table)
     inside = np.zeros(len(units), dtype=np.float32)
+    begins = np.zeros(len(units), dtype=np.float32)
     weight = np.ones(len(units), dtype=np.float32)
     for start, end in merge_intervals((s.start, s.end) for s in document.spans):
         first, last = token_range(units.offsets, start, end)
         inside[first:last] = 1.0
+        begins[first] = 1.0
         weight[first:last] = 1.0 + short_span_weight / (last - first)
     spans = [(*token_range(units.offsets, s.start, s.end), label_ids[s.technique]) for s in document.spans]
     bounds = units.segments.tolist()
     out = []
     for a, b in itertools.pairwise(bounds):
         kept = [(f - a, min(last, b) - a, label) for f, last, label in spans if a <= f < b]
-        out.append(_Sentence(units.rows[a:b], units.surface[a:b], inside[a:b], kept, article, weight[a:b]))
+        out.append(_Sentence(units.rows[a:b], units.surface[a:b], inside[a:b], begins[a:b], kept, article, weight[a:b]))
     return out
 
 
@@ -215,16 +223,17 @@ def _batch(sentences: Sequence[_Sentence], device: str) -> tuple[torch.Tensor, .
     longest = int(lengths.max())
     rows = torch.zeros((len(sentences), longest), dtype=torch.long)
     surface = torch.zeros((len(sentences), longest, len(SURFACE_FEATURES)))
-    inside = torch.zeros((len(sentences), longest))
+    labels = torch.zeros((len(sentences), longest, 2))
     weight = torch.ones((len(sentences), longest))
     for k, s in enumerate(sentences):
         rows[k, : len(s.rows)] = torch.from_numpy(s.rows)
         surface[k, : len(s.rows)] = torch.from_numpy(s.surface)
-        inside[k, : len(s.rows)] = torch.from_numpy(s.inside)
+        labels[k, : len(s.rows), 0] = torch.from_numpy(s.inside)
+        labels[k, : len(s.rows), 1] = torch.from_numpy(s.begins)
         if s.weight is not None:
             weight[k, : len(s.rows)] = torch.from_numpy(s.weight)
     article = torch.from_numpy(np.stack([s.article for s in sentences]))
-    return rows.to(device), surface.to(device), inside.to(device), lengths, article.to(device), weight.to(device)
+    return rows.to(device), surface.to(device), labels.to(device), lengths, article.to(device), weight.to(device)
 
 
 def _batches(sentences: list[_Sentence]) -> list[list[_Sentence]]:
@@ -273,10 +282,12 @@ def _epoch(
     net.train()
     total = 0.0
     for batch in _batches(sentences):
-        rows, surface, inside, lengths, article, weight = _batch(batch, device)
+        rows, surface, word_labels, lengths, article, weight = _batch(batch, device)
         states, inputs, logits = net(rows, surface, lengths, article)
         mask = (torch.arange(rows.shape[1])[None, :] < lengths[:, None]).to(device)
-        loss = nn.functional.binary_cross_entropy_with_logits(logits[mask], inside[mask], weight=weight[mask])
+        words, targets = logits[mask], word_labels[mask]
+        loss = nn.functional.binary_cross_entropy_with_logits(words[:, 0], targets[:, 0], weight=weight[mask])
+        loss = loss + nn.functional.binary_cross_entropy_with_logits(words[:, 1], targets[:, 1])
         pooled, labels = [], []
         for k, s in enumerate(batch):
             for a, b, label in s.spans:
@@ -299,13 +310,16 @@ def _epoch(
 
 @torch.inference_mode()
 def word_probabilities(net: TriageNet, units: WordUnits, device: str = "cpu") -> np.ndarray:
-    """Each word's inside probability under the torch network (validation, before export)."""
+    """Each word's inside and begin probabilities (n, 2) under the torch network (validation,
+    before export)."""
     if not len(units):
-        return np.zeros(0, dtype=np.float32)
+        return np.zeros((0, 2), dtype=np.float32)
     net.eval()
     article = article_context(units, net.table.cpu().numpy())
     pieces = [
-        _Sentence(units.rows[a:b], units.surface[a:b], np.zeros(b - a, np.float32), [], article)
+        _Sentence(
+            units.rows[a:b], units.surface[a:b], np.zeros(b - a, np.float32), np.zeros(b - a, np.float32), [], article
+        )
         for a, b in itertools.pairwise(units.segments.tolist())
     ]
     rows, surface, _, lengths, articles, _ = _batch(pieces, device)
@@ -315,22 +329,39 @@ def word_probabilities(net: TriageNet, units: WordUnits, device: str = "cpu") ->
 
 def _best_decoding(
     net: TriageNet, validation: Sequence[AnnotatedDocument], units: Sequence[WordUnits], device: str
-) -> tuple[float, tuple[float, int, int]]:
-    """The validation SI F1 of the best decoding choices, and those choices."""
-    inside = [word_probabilities(net, u, device) for u in units]
+) -> tuple[float, tuple[float, float, int, int]]:
+    """The validation SI F1 of the best decoding choices, and those choices (threshold, begin
+    threshold, gap, shortest span).
+
+    By coordinates, as the full product would cost nine times as much every epoch: the other three
+    without cutting runs, then the begin threshold, then the other three again under it.
+    """
+    probabilities = [word_probabilities(net, u, device) for u in units]
     gold = {d.document.id: d.spans for d in validation}
-    best = (-1.0, (0.5, 0, 0))
-    for threshold, gap, shortest in itertools.product(THRESHOLDS, FILL_GAPS, MIN_CHARS):
+
+    def score(threshold: float, begin: float, gap: int, shortest: int) -> float:
         predicted = {
             d.document.id: [
                 (f.start, f.end)
-                for f in decode_words(d.document.text, u, p, threshold=threshold, fill_gap=gap, min_chars=shortest)
+                for f in decode_words(
+                    d.document.text, u, p, threshold=threshold, begin_threshold=begin, fill_gap=gap, min_chars=shortest
+                )
             ]
-            for d, u, p in zip(validation, units, inside, strict=True)
+            for d, u, p in zip(validation, units, probabilities, strict=True)
         }
-        score = si_score(gold, predicted).f1
-        if score > best[0]:
-            best = (score, (threshold, gap, shortest))
+        return si_score(gold, predicted).f1
+
+    def best_of(candidates: Iterable[tuple[float, float, int, int]]) -> tuple[float, tuple[float, float, int, int]]:
+        return max(((score(*c), c) for c in candidates), key=lambda scored: scored[0])
+
+    def others(begin: float) -> Iterable[tuple[float, float, int, int]]:
+        return ((t, begin, g, m) for t, g, m in itertools.product(THRESHOLDS, FILL_GAPS, MIN_CHARS))
+
+    best = best_of(others(1.0))
+    threshold, _, gap, shortest = best[1]
+    by_begin = best_of((threshold, b, gap, shortest) for b in BEGIN_THRESHOLDS)
+    if by_begin[0] > best[0]:
+        best = max(best_of(others(by_begin[1][1])), by_begin, key=lambda scored: scored[0])
     return best
 
 
@@ -360,7 +391,8 @@ def word_graph(net: TriageNet) -> bytes:
 
     In: ``embedded`` (time, batch, projection), the projected table rows plus bias and article
     context; ``surface`` (time, batch, cues); ``lengths`` (batch,). Out: ``inputs`` (after tanh,
-    time, batch, projection), ``states`` (time, batch, 2 * hidden) and ``inside`` (time, batch, 1).
+    time, batch, projection), ``states`` (time, batch, 2 * hidden) and ``probabilities`` (time,
+    batch, 2: inside a span, begins one).
 
     torch orders a GRU's gates (reset, update, new), ONNX (update, reset, hidden); torch applies
     the reset gate after the recurrent product, which is ONNX's ``linear_before_reset=1``.
@@ -405,7 +437,7 @@ def word_graph(net: TriageNet) -> bytes:
         helper.make_node("Reshape", ["by_batch", "flat"], ["states"]),
         helper.make_node("MatMul", ["states", "emit_weight"], ["emitted"]),
         helper.make_node("Add", ["emitted", "emit_bias"], ["logits"]),
-        helper.make_node("Sigmoid", ["logits"], ["inside"]),
+        helper.make_node("Sigmoid", ["logits"], ["probabilities"]),
     ]
     projection, cues = net.surface.weight.shape
     graph = helper.make_graph(
@@ -419,7 +451,7 @@ def word_graph(net: TriageNet) -> bytes:
         [
             helper.make_tensor_value_info("inputs", TensorProto.FLOAT, ["time", "batch", projection]),
             helper.make_tensor_value_info("states", TensorProto.FLOAT, ["time", "batch", 2 * hidden]),
-            helper.make_tensor_value_info("inside", TensorProto.FLOAT, ["time", "batch", 1]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["time", "batch", 2]),
         ],
         [numpy_helper.from_array(value, name) for name, value in weights.items()],
     )
