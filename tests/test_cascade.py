@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 from propscan import Document, Span
-from propscan.cascade import SEPARATOR, Cascade, Excerpt, flagged_sentences, passages
+from propscan.cascade import (
+    FLAG_THRESHOLD,
+    SEPARATOR,
+    TRIAGE_FLAG_THRESHOLD,
+    Cascade,
+    Excerpt,
+    default_flag_threshold,
+    flagged_sentences,
+    passages,
+)
 from propscan.cli import main
 from propscan.document import Sentence, split_sentences
 from propscan.errors import PropscanError
@@ -322,12 +331,13 @@ def test_cli_errors_are_one_line(tmp_path, capsys, arguments, code, message):
 
 
 def test_cli_help_states_the_library_defaults(capsys):
-    from propscan.cascade import CONTEXT, FLAG_THRESHOLD
+    from propscan.cascade import CONTEXT
 
     with pytest.raises(SystemExit):
         main(["batch", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert f"(default {FLAG_THRESHOLD:g})" in out and f"(default {CONTEXT})" in out
+    assert f"(default {FLAG_THRESHOLD:g}; {TRIAGE_FLAG_THRESHOLD:g} when --model is a triage model)" in out
+    assert f"(default {CONTEXT})" in out
 
 
 # ------------------------------------------------------------------------------- real models
@@ -381,3 +391,9 @@ def test_a_cascade_of_real_models_is_the_same_on_every_engine(tmp_path, capsys):
     ray = f"sqlite:///{tmp_path / 'ray.db'}"
     run_batch(inputs, db=ray, engine="ray", workers=2, **options)
     assert snapshot(ray) == state
+
+
+def test_each_kind_of_screener_has_its_own_default_flag_threshold():
+    # triage's short spans score lower than fast's: the same threshold would send it a tenth as much.
+    assert default_flag_threshold("fast") == FLAG_THRESHOLD == 0.2
+    assert default_flag_threshold("triage") == TRIAGE_FLAG_THRESHOLD < FLAG_THRESHOLD

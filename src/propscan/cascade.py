@@ -26,18 +26,29 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from propscan.document import Analysis, Document, Sentence, Span
-from propscan.pipeline import Analyzer, Progress, build_analysis
+from propscan.model.config import TRIAGE_MODEL_TYPE
+from propscan.model.loading import saved_model_type
+from propscan.pipeline import Analyzer, Progress, build_analysis, model_path
 from propscan.techniques import Inventory, Technique
 
 # Joins passages in an excerpt: a paragraph break, so neither the sentence splitter nor the model
 # reads two passages as one sentence.
 SEPARATOR = "\n\n"
-# The defaults, chosen with bench/bench_cascade.py (the README's benchmark): with fast screening for
-# accurate, about a quarter of the sentences go to the confirmer, for 2.6x its speed.
+# The defaults, chosen with bench/bench_cascade.py (the README's benchmark). With fast screening for
+# accurate, a third of the sentences go to the confirmer, for 2.2x its speed. triage's short spans
+# score lower: at 0.2 it sent a tenth and the cascade scored below triage alone, at 0.05 two thirds.
 FLAG_THRESHOLD = 0.2
+TRIAGE_FLAG_THRESHOLD = 0.05
 # Sentences of context on either side of a flagged one: as good as none at equal cost, and the
 # confirmer reads each flagged sentence in its surroundings.
 CONTEXT = 1
+
+
+def default_flag_threshold(screener: str | Path) -> float:
+    """The flag threshold for a screener (a preset name or model folder) when none is given: by its
+    kind of model, as their span scores differ in scale."""
+    kind = saved_model_type(model_path(screener))
+    return TRIAGE_FLAG_THRESHOLD if kind == TRIAGE_MODEL_TYPE else FLAG_THRESHOLD
 
 
 def flagged_sentences(sentences: Sequence[Sentence], spans: Iterable[Span], threshold: float) -> set[int]:
@@ -158,17 +169,18 @@ class Cascade:
         screener: str | Path = "fast",
         confirmer: str | Path = "accurate",
         *,
-        flag_threshold: float = FLAG_THRESHOLD,
+        flag_threshold: float | None = None,
         context: int = CONTEXT,
         keep_screened: bool = True,
         threshold: float = 0.0,
         threads: int | None = None,
     ) -> Cascade:
-        """Load both models (preset names or model folders), as ``Analyzer.load`` does."""
+        """Load both models (preset names or model folders), as ``Analyzer.load`` does; without a
+        ``flag_threshold``, the screener's default (``default_flag_threshold``)."""
         return cls(
             Analyzer.load(screener, threads=threads),
             Analyzer.load(confirmer, threads=threads),
-            flag_threshold=flag_threshold,
+            flag_threshold=default_flag_threshold(screener) if flag_threshold is None else flag_threshold,
             context=context,
             keep_screened=keep_screened,
             threshold=threshold,

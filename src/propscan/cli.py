@@ -495,7 +495,8 @@ def _register_batch(commands) -> None:
         "--flag-threshold",
         type=_fraction,
         default=None,
-        help="with --then: send a sentence on when a --model span touching it scores at least this (default 0.2)",
+        help="with --then: send a sentence on when a --model span touching it scores at least this "
+        "(default 0.2; 0.05 when --model is a triage model)",
     )
     parser.add_argument(
         "--context",

@@ -24,6 +24,16 @@ def load_model(folder: str | Path, *, threads: int | None = None) -> PropagandaM
         ModelError: if the folder has no readable config or names an unknown ``model_type``.
     """
     folder = Path(folder)
+    return MODEL_TYPES[saved_model_type(folder)].load(folder, threads=threads)
+
+
+def saved_model_type(folder: str | Path) -> str:
+    """The ``model_type`` of the model saved in ``folder``, read from its config alone.
+
+    Raises:
+        ModelError: if the folder has no readable config or names an unknown ``model_type``.
+    """
+    folder = Path(folder)
     try:
         kind = json.loads((folder / "config.json").read_text()).get("model_type", MODEL_TYPE)
     except FileNotFoundError:
@@ -32,4 +42,4 @@ def load_model(folder: str | Path, *, threads: int | None = None) -> PropagandaM
         raise ModelError(f"{folder / 'config.json'} is malformed ({error})") from None
     if kind not in MODEL_TYPES:
         raise ModelError(f"{folder} holds a {kind!r} model; propscan reads {', '.join(MODEL_TYPES)}")
-    return MODEL_TYPES[kind].load(folder, threads=threads)
+    return kind

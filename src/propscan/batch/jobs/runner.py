@@ -17,7 +17,7 @@ from typing import Protocol
 
 from propscan.batch.jobs.engines import AnalyzerSpec, Batch, Outcome, failure, make_engine
 from propscan.batch.store import Run, Store, StoreError
-from propscan.cascade import CONTEXT, FLAG_THRESHOLD, Cascade
+from propscan.cascade import CONTEXT, FLAG_THRESHOLD, Cascade, default_flag_threshold
 from propscan.errors import PropscanError
 from propscan.pipeline import Predictor, model_inventory, model_path
 from propscan.readers.sources import Failure, Item, Known, count_records, read_sources
@@ -103,7 +103,7 @@ def run_batch(
         then: a confirming model: ``model`` screens every sentence and ``then`` analyzes only the
             passages it flags (see ``propscan.cascade``); spans then name the model that found them.
         flag_threshold, context, keep_screened: the cascade's settings (default
-            ``cascade.FLAG_THRESHOLD``, ``CONTEXT`` and True). They and ``then`` are part of the run's
+            ``cascade.default_flag_threshold(model)``, ``CONTEXT`` and True). They and ``then`` are part of the run's
             identity: the same command resumes the run, a cascade of other models or settings is another run.
 
     Raises:
@@ -123,6 +123,8 @@ def run_batch(
     started = time.perf_counter()
     wanted = model_inventory(then or model).select(techniques) if techniques is not None else None
     total = count_records(inputs, urls=urls)  # fails fast on a missing input, before any model loads
+    if then is not None and flag_threshold is None:
+        flag_threshold = default_flag_threshold(model)
     spec = AnalyzerSpec(
         model=str(model),
         threads=threads or threads_per_worker(workers),
