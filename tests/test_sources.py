@@ -30,15 +30,28 @@ def write_warc(path: Path) -> Path:
         ("https://herald.example/cafe", latin, "text/html; charset=ISO-8859-1", "response"),
         ("https://herald.example/blank", b"<html><body></body></html>", "text/html", "response"),
     ]
+
+    def fixed(k: int) -> dict[str, str]:
+        # The same bytes every run: bad_warcs flips and cuts them at fixed places.
+        return {"WARC-Record-ID": f"<urn:uuid:00000000-0000-4000-8000-{k:012d}>", "WARC-Date": "2024-05-01T00:00:00Z"}
+
     with path.open("wb") as out:
         writer = WARCWriter(out, gzip=True)
-        for url, body, content_type, kind in records:
+        for k, (url, body, content_type, kind) in enumerate(records):
             headers = StatusAndHeaders("200 OK", [("Content-Type", content_type)], protocol="HTTP/1.1")
-            writer.write_record(writer.create_warc_record(url, kind, payload=io.BytesIO(body), http_headers=headers))
+            writer.write_record(
+                writer.create_warc_record(
+                    url, kind, payload=io.BytesIO(body), http_headers=headers, warc_headers_dict=fixed(k)
+                )
+            )
         request = StatusAndHeaders("GET /port HTTP/1.1", [("Host", "herald.example")], is_http_request=True)
         writer.write_record(
             writer.create_warc_record(
-                "https://herald.example/port", "request", payload=io.BytesIO(b""), http_headers=request
+                "https://herald.example/port",
+                "request",
+                payload=io.BytesIO(b""),
+                http_headers=request,
+                warc_headers_dict=fixed(len(records)),
             )
         )
     return path
