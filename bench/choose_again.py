@@ -63,7 +63,7 @@ def main() -> int:
     )
     before = report_metrics(evaluate(model, split.test), "test")
     encoded = model.encode([d.document.text for d in split.validation])
-    if "decoding" in chosen and not isinstance(model, TriageModel):
+    if "decoding" in chosen:
         before_biases = f"{config.outside_bias:+.3f}, {config.inside_bias:+.3f}"
         decoding = fit_decoding(model, split.validation, encoded)
         print(

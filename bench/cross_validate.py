@@ -1,8 +1,8 @@
 """Honest estimates of a training recipe: k-fold cross-validation by article, or the test split.
 
 Every figure comes from articles that chose nothing: each fold's model picks its epochs, decoding
-biases, technique-prior correction and calibration on a validation split of its own training articles, and is then scored on
-the fold it never saw. The test articles (``training.test_ids``) are left out of the folds, so
+biases, technique-prior correction and calibration on a validation split of its own training
+articles, and is then scored on the fold it never saw. The test articles (``training.test_ids``) are left out of the folds, so
 choosing a recipe by these folds never touches them; ``--test`` scores the recipe on them once.
 
     python bench/cross_validate.py --data ../shared/data/ptc --model fast --folds 4 --jobs 2
@@ -172,6 +172,7 @@ def _choices(config) -> dict:
         return {
             "epoch": config.metrics.get("best_epoch"),
             "threshold": config.threshold,
+            "begin_threshold": config.begin_threshold,
             "fill_gap": config.fill_gap,
             "min_chars": config.min_chars,
             "prior_correction": config.prior_correction,

@@ -5,8 +5,9 @@ rather than run through it; a learned projection of that table and of surface cu
 one-layer BiGRU over each sentence (onnxruntime's GRU, a whole article's sentences in one padded
 call) gives each word a probability of being inside a span and one of beginning a span. A word is
 inside a span when the first reaches a threshold, and a run of such words is cut where the second
-is high; small gaps are filled and tiny spans dropped, all as chosen on validation articles. A linear head on each span's mean
-state gives its technique, and the score is calibrated as in the other presets.
+is high; small gaps are filled and tiny spans dropped, all as chosen on validation articles. A
+linear head on each span's mean state gives its technique, and the score is calibrated as in the
+other presets.
 
 The same surface as ``PropagandaModel`` (``encode``, ``predict``, ``scored_spans``, ``classify``,
 ``save``, ``load``), so the analyzer, the CLI, the API, batch jobs and ``evaluate`` take either.

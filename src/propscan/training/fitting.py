@@ -41,7 +41,8 @@ Log = Callable[[str], None]
 
 @dataclass
 class TrainedHeads:
-    """What training produces: the two heads as ONNX graphs, the CRF transitions, technique priors."""
+    """What training produces: the two heads as ONNX graphs, the CRF transitions, and the validation
+    articles' encodings for the choices made after it (``recipe.fit``)."""
 
     tagger_onnx: bytes
     classifier_onnx: bytes

@@ -160,14 +160,13 @@ def fit(
         reader_started = time.perf_counter()
         model.set_reader(fit_reader(model.config, train, seed=seed, device=device, log=log))
         model.config.metrics["reader_seconds"] = round(time.perf_counter() - reader_started, 1)
+    model.config.technique_shares = technique_shares(train, model.config.labels)
     if validation:
         decoding = fit_decoding(model, validation, heads.validation_encoded)
         log(
             f"decoding: outside bias {decoding.outside_bias:+.3f}, inside bias {decoding.inside_bias:+.3f}, "
             f"validation SI F1 {decoding.si_f1:.4f}"
         )
-    model.config.technique_shares = technique_shares(train, model.config.labels)
-    if validation:
         correction = fit_prior_correction(model, validation, heads.validation_encoded)
         log(
             f"technique prior correction {correction.strength:.2f}: validation TC micro-F1 "
