@@ -173,6 +173,7 @@ def _choices(config) -> dict:
             "epoch": config.metrics.get("best_epoch"),
             "threshold": config.threshold,
             "begin_threshold": config.begin_threshold,
+            "peak_threshold": config.peak_threshold,
             "fill_gap": config.fill_gap,
             "min_chars": config.min_chars,
             "prior_correction": config.prior_correction,

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from propscan.document import Document
+from propscan.document import AnnotatedDocument, Document, Span
 from propscan.errors import ModelError, NotFittedError
 from propscan.model import TriageConfig, TriageModel, load_model
 from propscan.model.triage import decode_words
@@ -90,6 +90,31 @@ def test_a_sure_beginning_cuts_a_run_and_is_not_joined_across_a_gap():
     assert spans(threshold=0.5, fill_gap=1, min_chars=0) == [(0, 17)]  # never cut: one span
     assert spans(threshold=0.5, fill_gap=1, min_chars=0, begin_threshold=0.75) == [(0, 5), (6, 11), (15, 17)]
     assert spans(threshold=0.5, fill_gap=1, min_chars=0, begin_threshold=0.85) == [(0, 17)]
+
+
+def test_a_run_is_kept_only_if_one_of_its_words_reaches_the_peak():
+    text = "aa bb cc dd ee ff"
+    units = units_of(text, [0, 3])
+    probabilities = _inside(0.4, 0.6, 0.1, 0.4, 0.45, 0.4)
+    spans = lambda **kw: [(f.start, f.end) for f in decode_words(text, units, probabilities, **kw)]  # noqa: E731
+    assert spans(threshold=0.3, fill_gap=0, min_chars=0) == [(0, 5), (9, 17)]
+    assert spans(threshold=0.3, fill_gap=0, min_chars=0, peak_threshold=0.5) == [(0, 5)]
+    assert spans(threshold=0.3, fill_gap=0, min_chars=0, peak_threshold=0.7) == []
+
+
+def test_validation_chooses_a_peak_when_a_low_threshold_is_needed_for_the_extent(monkeypatch):
+    """The gold span's extent needs a threshold that also lets a doubtful run through; only the peak
+    threshold tells them apart (it is longer, so the shortest-span choice cannot)."""
+    pytest.importorskip("torch")
+    import propscan.training.triage as training
+
+    text = "aa bb cc dddddddddd eeeeeeeeee"
+    gold = AnnotatedDocument(Document(text, id="a"), (Span(0, 8, "Doubt"),))
+    probabilities = _inside(0.6, 0.15, 0.15, 0.2, 0.2)
+    monkeypatch.setattr(training, "word_probabilities", lambda net, units, device: probabilities)
+    score, chosen = training._best_decoding(None, [gold], [units_of(text, [0, 3])], "cpu")
+    assert score == pytest.approx(1.0)
+    assert chosen.threshold <= 0.15 and 0.2 < chosen.peak_threshold <= 0.6
 
 
 def test_decoding_trims_what_gold_spans_never_start_or_end_with():

@@ -112,9 +112,10 @@ class TriageConfig(ConfigFile):
     (``encoders.static``), projected together with casing, quotation and repetition cues, and
     read by a one-layer BiGRU per sentence; a word is inside a span when its probability reaches
     ``threshold``, and a run is cut where a word's probability of beginning a span exceeds
-    ``begin_threshold``. Decoding fills gaps of up to ``fill_gap`` words between such runs and
-    drops spans shorter than ``min_chars``: all four are chosen on validation articles. A linear head
-    on each span's mean state gives its technique.
+    ``begin_threshold``. Decoding fills gaps of up to ``fill_gap`` words between such runs, keeps a
+    span only if one of its words reaches ``peak_threshold`` and drops spans shorter than
+    ``min_chars``: all five are chosen on validation articles. A linear head on each span's mean
+    state gives its technique.
     """
 
     encoder: str = "all-MiniLM-L6-v2"
@@ -136,6 +137,9 @@ class TriageConfig(ConfigFile):
     threshold: float = 0.5
     # A word whose probability of beginning a span exceeds this starts a new one (1: never).
     begin_threshold: float = 1.0
+    # A span is kept only if one of its words is this sure (hysteresis: a low ``threshold`` gives
+    # the extent, a higher one decides whether there is a span at all; 0: every run is kept).
+    peak_threshold: float = 0.0
     fill_gap: int = 0
     min_chars: int = 0
     # Each technique's share of the training spans, and how much of that prior the technique

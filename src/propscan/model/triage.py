@@ -116,6 +116,7 @@ class TriageModel:
                 probabilities,
                 threshold=self.config.threshold,
                 begin_threshold=self.config.begin_threshold,
+                peak_threshold=self.config.peak_threshold,
                 fill_gap=self.config.fill_gap,
                 min_chars=self.config.min_chars,
             )
@@ -335,12 +336,14 @@ def decode_words(
     fill_gap: int,
     min_chars: int,
     begin_threshold: float = 1.0,
+    peak_threshold: float = 0.0,
 ) -> list[FoundSpan]:
     """Spans from word probabilities (n, 2: inside, begins a span): runs of words whose inside
     probability reaches ``threshold`` within a sentence, a run cut before each word whose begin
     probability exceeds ``begin_threshold`` (1: never), runs joined across gaps of at most
-    ``fill_gap`` words unless the later one begins a span, trimmed as PTC gold spans are, and kept
-    if ``min_chars`` long or longer; each scored by its words' mean inside probability."""
+    ``fill_gap`` words unless the later one begins a span, kept if a word's inside probability
+    reaches ``peak_threshold``, trimmed as PTC gold spans are, and kept if ``min_chars`` long or
+    longer; each scored by its words' mean inside probability."""
     n = len(units)
     inside = probabilities[:, 0]
     on = inside >= threshold
@@ -367,6 +370,8 @@ def decode_words(
             joined.append((first, last))
     found = []
     for first, last in joined:
+        if inside[first:last].max() < peak_threshold:
+            continue
         start, end = trim(text, int(units.offsets[first, 0]), int(units.offsets[last - 1, 1]))
         if end - start >= max(min_chars, 1):
             found.append(FoundSpan(start, end, first, last, float(inside[first:last].mean())))

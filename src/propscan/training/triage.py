@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -37,11 +38,23 @@ Log = Callable[[str], None]
 # The decoding choices tried on validation after each epoch.
 THRESHOLDS = tuple(round(0.1 + 0.025 * k, 3) for k in range(21))
 BEGIN_THRESHOLDS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.075, 0.05, 0.035, 0.025, 0.015)
+# Peak thresholds at or below the chosen threshold keep every run, as 0 does.
+PEAK_THRESHOLDS = (0.0, 0.15, 0.2, 0.225, 0.25, 0.275, 0.3, 0.35, 0.4, 0.5)
 FILL_GAPS = (0, 1, 2, 3, 5, 8, 12, 20, 40)
 MIN_CHARS = (0, 5, 10, 15, 20, 30, 45, 60)
 BATCH_SENTENCES, PATIENCE = 64, 4
 # Per optimizer step; about 180 steps make an epoch on PTC.
 EMA_DECAY = 0.99
+
+
+class Decoding(NamedTuple):
+    """The decoding choices of ``decode_words``, as the validation articles make them."""
+
+    threshold: float
+    begin_threshold: float
+    peak_threshold: float
+    fill_gap: int
+    min_chars: int
 
 
 class TriageNet(nn.Module):
@@ -145,26 +158,27 @@ def _fit(
     ).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=1e-4)
     ema = _Average(net, EMA_DECAY)
-    best: tuple[float, int, dict, tuple[float, float, int, int]] | None = None
+    best: tuple[float, int, dict, Decoding] | None = None
     for epoch in range(1, config.tagger_epochs + 1):
         loss = _epoch(net, optimizer, sentences, config.technique_weight, device, ema)
         if not validation:
-            decoding = (config.threshold, config.begin_threshold, config.fill_gap, config.min_chars)
+            decoding = Decoding(
+                config.threshold, config.begin_threshold, config.peak_threshold, config.fill_gap, config.min_chars
+            )
             best = (0.0, epoch, copy.deepcopy(ema.weights), decoding)
             continue
         averaged = ema.network(net)
         score, decoding = _best_decoding(averaged, validation, validation_units, device)
-        log(
-            f"triage epoch {epoch}: loss {loss:.4f}, validation SI F1 {score:.4f} "
-            f"(threshold, begin threshold, gap, min chars {decoding})"
-        )
+        log(f"triage epoch {epoch}: loss {loss:.4f}, validation SI F1 {score:.4f} ({decoding})")
         if best is None or score > best[0]:
             best = (score, epoch, copy.deepcopy(ema.weights), decoding)
         elif epoch - best[1] >= PATIENCE:
             log(f"no improvement for {PATIENCE} epochs")
             break
     assert best is not None
-    score, epoch, weights, (config.threshold, config.begin_threshold, config.fill_gap, config.min_chars) = best
+    score, epoch, weights, decoding = best
+    for name, value in decoding._asdict().items():
+        setattr(config, name, value)
     net.load_state_dict(weights)
     net.eval()
     model.set_weights(word_graph(net), heads(net))
@@ -329,39 +343,39 @@ def word_probabilities(net: TriageNet, units: WordUnits, device: str = "cpu") ->
 
 def _best_decoding(
     net: TriageNet, validation: Sequence[AnnotatedDocument], units: Sequence[WordUnits], device: str
-) -> tuple[float, tuple[float, float, int, int]]:
-    """The validation SI F1 of the best decoding choices, and those choices (threshold, begin
-    threshold, gap, shortest span).
+) -> tuple[float, Decoding]:
+    """The validation SI F1 of the best decoding choices, and those choices.
 
-    By coordinates, as the full product would cost nine times as much every epoch: the other three
-    without cutting runs, then the begin threshold, then the other three again under it.
+    By coordinates, as the full product would cost a hundred times as much every epoch: threshold,
+    gap and shortest span together with runs neither cut nor screened, then the begin threshold,
+    then the peak threshold, then the first three again under those two.
     """
     probabilities = [word_probabilities(net, u, device) for u in units]
     gold = {d.document.id: d.spans for d in validation}
 
-    def score(threshold: float, begin: float, gap: int, shortest: int) -> float:
+    def score(choice: Decoding) -> float:
         predicted = {
-            d.document.id: [
-                (f.start, f.end)
-                for f in decode_words(
-                    d.document.text, u, p, threshold=threshold, begin_threshold=begin, fill_gap=gap, min_chars=shortest
-                )
-            ]
+            d.document.id: [(f.start, f.end) for f in decode_words(d.document.text, u, p, **choice._asdict())]
             for d, u, p in zip(validation, units, probabilities, strict=True)
         }
         return si_score(gold, predicted).f1
 
-    def best_of(candidates: Iterable[tuple[float, float, int, int]]) -> tuple[float, tuple[float, float, int, int]]:
-        return max(((score(*c), c) for c in candidates), key=lambda scored: scored[0])
+    def best_of(candidates: Iterable[Decoding]) -> tuple[float, Decoding]:
+        return max(((score(c), c) for c in candidates), key=lambda scored: scored[0])
 
-    def others(begin: float) -> Iterable[tuple[float, float, int, int]]:
-        return ((t, begin, g, m) for t, g, m in itertools.product(THRESHOLDS, FILL_GAPS, MIN_CHARS))
+    def others(start: Decoding) -> Iterable[Decoding]:
+        return (
+            start._replace(threshold=t, fill_gap=g, min_chars=m)
+            for t, g, m in itertools.product(THRESHOLDS, FILL_GAPS, MIN_CHARS)
+        )
 
-    best = best_of(others(1.0))
-    threshold, _, gap, shortest = best[1]
-    by_begin = best_of((threshold, b, gap, shortest) for b in BEGIN_THRESHOLDS)
-    if by_begin[0] > best[0]:
-        best = max(best_of(others(by_begin[1][1])), by_begin, key=lambda scored: scored[0])
+    first = best_of(others(Decoding(THRESHOLDS[0], 1.0, 0.0, 0, 0)))
+    best = best_of(first[1]._replace(begin_threshold=b) for b in BEGIN_THRESHOLDS)
+    best = max(first, best, key=lambda scored: scored[0])
+    by_peak = best_of(best[1]._replace(peak_threshold=p) for p in PEAK_THRESHOLDS)
+    best = max(best, by_peak, key=lambda scored: scored[0])
+    if best[1] != first[1]:
+        best = max(best_of(others(best[1])), best, key=lambda scored: scored[0])
     return best
 
 
