@@ -132,7 +132,8 @@ class TriageConfig(ConfigFile):
     # Extra loss weight of a word inside a gold span of k words: 1 + short_span_weight / k. SI
     # counts every gold span once, a one-word span as much as a sentence.
     short_span_weight: float = 0.0
-    # Upper bound; the epoch with the best validation SI F1 is kept (stops after 4 without gain).
+    # Every epoch runs and the one with the best validation SI F1 is kept: stopping after 4 without
+    # gain kept a lucky early epoch (README, Triage).
     tagger_epochs: int = 16
     threshold: float = 0.5
     # A word whose probability of beginning a span exceeds this starts a new one (1: never).

@@ -42,7 +42,7 @@ BEGIN_THRESHOLDS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1
 PEAK_THRESHOLDS = (0.0, 0.15, 0.2, 0.225, 0.25, 0.275, 0.3, 0.35, 0.4, 0.5)
 FILL_GAPS = (0, 1, 2, 3, 5, 8, 12, 20, 40)
 MIN_CHARS = (0, 5, 10, 15, 20, 30, 45, 60)
-BATCH_SENTENCES, PATIENCE = 64, 4
+BATCH_SENTENCES = 64
 # Per optimizer step; about 180 steps make an epoch on PTC.
 EMA_DECAY = 0.99
 
@@ -172,9 +172,6 @@ def _fit(
         log(f"triage epoch {epoch}: loss {loss:.4f}, validation SI F1 {score:.4f} ({decoding})")
         if best is None or score > best[0]:
             best = (score, epoch, copy.deepcopy(ema.weights), decoding)
-        elif epoch - best[1] >= PATIENCE:
-            log(f"no improvement for {PATIENCE} epochs")
-            break
     assert best is not None
     score, epoch, weights, decoding = best
     for name, value in decoding._asdict().items():
