@@ -162,17 +162,15 @@ def _fit(
     for epoch in range(1, config.tagger_epochs + 1):
         loss = _epoch(net, optimizer, sentences, config.technique_weight, device, ema)
         if not validation:
-            decoding = Decoding(
-                config.threshold, config.begin_threshold, config.peak_threshold, config.fill_gap, config.min_chars
-            )
-            best = (0.0, epoch, copy.deepcopy(ema.weights), decoding)
             continue
         averaged = ema.network(net)
         score, decoding = _best_decoding(averaged, validation, validation_units, device)
         log(f"triage epoch {epoch}: loss {loss:.4f}, validation SI F1 {score:.4f} ({decoding})")
         if best is None or score > best[0]:
             best = (score, epoch, copy.deepcopy(ema.weights), decoding)
-    assert best is not None
+    if best is None:  # nothing to choose on: the last epoch, decoded as the config says
+        configured = Decoding(**{name: getattr(config, name) for name in Decoding._fields})
+        best = (0.0, config.tagger_epochs, ema.weights, configured)
     score, epoch, weights, decoding = best
     for name, value in decoding._asdict().items():
         setattr(config, name, value)
