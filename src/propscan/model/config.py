@@ -47,7 +47,8 @@ class ModelConfig(ConfigFile):
     """
 
     encoder: str = "all-MiniLM-L6-v2"
-    # Run the encoder with int8 dense layers (faster; the heads must be trained on int8 states).
+    # Run the encoders (the tagger's and the span reader's) with int8 dense layers: faster; the
+    # heads must be trained on int8 states, the reader's head is not and loses a little.
     int8: bool = False
     labels: list[str] = field(default_factory=list)
     inventory: str = "semeval2020"

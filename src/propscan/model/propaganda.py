@@ -209,7 +209,7 @@ class PropagandaModel:
 
     def set_reader(self, packed: bytes) -> None:
         """Attach the span reader: ``reader.safetensors`` as bytes (``training.reader.fit_reader``)."""
-        self.reader_ = SpanReader(self.config.reader_encoder, packed, threads=self.threads)
+        self.reader_ = SpanReader(self.config.reader_encoder, packed, threads=self.threads, int8=self.config.int8)
 
     # ----------------------------------------------------------------------------- persistence
     def save(self, folder: str | Path) -> None:

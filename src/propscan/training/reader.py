@@ -16,6 +16,9 @@ from propscan.model.span_reader import ReaderInput, encode_pairs, pair_tokenizer
 from propscan.training.finetuning import encoder_deltas, fine_tune, pretrained_encoder
 
 BATCH = 16
+# The reader's deltas ship in 4 bits: two presets carry it, and its technique probabilities moved
+# no validation figure (README, Training), where 4-bit tagger encoders would move the spans.
+READER_BITS = 4
 
 
 class ReaderNet(torch.nn.Module):
@@ -55,7 +58,7 @@ def fit_reader(
     ]
     net = ReaderNet(config.reader_encoder, len(config.labels)).to(device)
     _fine_tune(net, examples, config, device, log)
-    packed = encoder_deltas(net.encoder, config.reader_encoder)
+    packed = encoder_deltas(net.encoder, config.reader_encoder, bits=READER_BITS)
     packed["head.weight"] = net.head.weight.detach().cpu().numpy()
     packed["head.bias"] = net.head.bias.detach().cpu().numpy()
     return save(packed)

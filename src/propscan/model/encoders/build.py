@@ -52,16 +52,22 @@ def onnx_encoder(name: str, *, int8: bool = False, deltas: bytes | None = None) 
     return built_once(target / f"{stem}-int8.onnx", f"{key} {INT8_RECIPE}", lambda path: quantize_int8(fp32(), path))
 
 
-def onnx_reader(name: str, packed: bytes) -> Path:
+def onnx_reader(name: str, packed: bytes, *, int8: bool = False) -> Path:
     """Return a fine-tuned encoder as a runnable ONNX file: the shipped pair graph (segment ids in,
     last layer out) filled with the verified weights plus the deltas ``packed`` (safetensors
-    bytes, ``encoders.deltas``), built once per cache and deltas."""
-    key = hashlib.sha256(packed).hexdigest()
-    target = get_settings().cache_dir / "encoders" / f"{name}-onnx" / f"reader-{key[:16]}.onnx"
+    bytes, ``encoders.deltas``), optionally quantized to int8, built once per cache and deltas."""
+    key = f"{ENCODERS[name].weights_sha256} {hashlib.sha256(packed).hexdigest()}"
+    target = get_settings().cache_dir / "encoders" / f"{name}-onnx" / f"reader-{key.split()[1][:16]}"
+
+    def fp32() -> Path:
+        return built_once(
+            target.with_suffix(".onnx"), key, lambda path: _fill_graph(name, f"{name}-pair.onnx", path, deltas=packed)
+        )
+
+    if not int8:
+        return fp32()
     return built_once(
-        target,
-        f"{ENCODERS[name].weights_sha256} {key}",
-        lambda path: _fill_graph(name, f"{name}-pair.onnx", path, deltas=packed),
+        target.with_name(f"{target.name}-int8.onnx"), f"{key} {INT8_RECIPE}", lambda path: quantize_int8(fp32(), path)
     )
 
 
