@@ -77,7 +77,7 @@ def test_training_calibrates_on_validation_and_reports_the_test_split(tiny_corpu
     from propscan.training import preset_config, test_ids, train
 
     config = preset_config("fast")
-    config.ensemble, config.tagger_epochs, config.classifier_epochs = 1, 2, 5
+    config.ensemble, config.tagger_epochs, config.classifier_epochs, config.reader_epochs = 1, 2, 5, 0
     model = train(tiny_corpus, config, tmp_path / "m", validation_fraction=0.4, test_fraction=0.2)
     held_out = test_ids([d.document.id for d in tiny_corpus], 0.2)
     assert model.config.metrics["test_documents"] == len(held_out) > 0

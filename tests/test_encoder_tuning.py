@@ -86,6 +86,7 @@ def tuned_model_dir(tmp_path_factory, tiny_corpus):
     # The fixture is one batch: its first step is the warm-up's, at learning rate 0.
     config.ensemble, config.tagger_epochs, config.classifier_epochs, config.encoder_epochs = 1, 1, 3, 2
     config.encoder_learning_rate = 1e-3  # one step on four articles must move the weights visibly
+    config.reader_epochs = 0
     train(tiny_corpus, config, output, validation_fraction=0.3, test_fraction=0.0)
     return output
 

@@ -25,7 +25,8 @@ from propscan.pipeline import model_path
 
 @pytest.fixture
 def fast_copy(tmp_path) -> Path:
-    """A copy of the shipped fast model to tamper with (loading it reads the heads only, not the encoder)."""
+    """A copy of the shipped fast model to tamper with (loading it builds the heads and the span reader, not
+    the encoder)."""
     folder = tmp_path / "fast"
     shutil.copytree(model_path("fast"), folder)
     return folder
@@ -49,7 +50,7 @@ def test_shipped_models_carry_a_manifest_that_holds(preset):
         PropagandaModel.load(folder)
 
 
-@pytest.mark.parametrize("name", [*MODEL_FILES, ENCODER_FILE])
+@pytest.mark.parametrize("name", [*MODEL_FILES, ENCODER_FILE, READER_FILE])
 def test_a_flipped_byte_in_any_model_file_is_refused(fast_copy, name):
     flip_a_byte_keeping_the_mtime(fast_copy / name, offset=3 if name == "config.json" else None)
     with pytest.raises(ModelError, match=f"{name} does not match the sha256"):
@@ -58,7 +59,11 @@ def test_a_flipped_byte_in_any_model_file_is_refused(fast_copy, name):
 
 def test_save_writes_the_manifest_and_a_model_without_one_loads_with_a_warning(fast_copy, tmp_path):
     PropagandaModel.load(fast_copy).save(tmp_path / "saved")
-    assert set(json.loads((tmp_path / "saved" / MANIFEST).read_text())["sha256"]) == {*MODEL_FILES, ENCODER_FILE}
+    assert set(json.loads((tmp_path / "saved" / MANIFEST).read_text())["sha256"]) == {
+        *MODEL_FILES,
+        ENCODER_FILE,
+        READER_FILE,
+    }
     (fast_copy / MANIFEST).unlink()
     with pytest.warns(UserWarning, match="cannot be checked"):
         PropagandaModel.load(fast_copy)
@@ -67,7 +72,7 @@ def test_save_writes_the_manifest_and_a_model_without_one_loads_with_a_warning(f
 def rewritten(folder: Path, name: str, data: bytes) -> Path:
     """Replace a file and record its hash, as a consistent but malformed model would be."""
     (folder / name).write_bytes(data)
-    write_manifest(folder, [*MODEL_FILES, ENCODER_FILE])
+    write_manifest(folder, [*MODEL_FILES, ENCODER_FILE, READER_FILE])
     return folder
 
 

@@ -37,6 +37,7 @@ def test_training_makes_its_choices_on_validation(tiny_corpus):
     pytest.importorskip("torch")
     config = preset_config("fast")
     config.ensemble, config.tagger_epochs, config.classifier_epochs, config.encoder_epochs = 1, 2, 5, 0
+    config.reader_epochs = 0
     validation = list(tiny_corpus[-1:])
     model = fit(PropagandaModel(config), list(tiny_corpus[:-1]), validation)
     encoded = model.encode([d.document.text for d in validation])
@@ -232,6 +233,7 @@ def test_training_keeps_the_configured_number_of_snapshots(tmp_path, tiny_corpus
 
     config = preset_config("fast")
     config.ensemble, config.tagger_epochs, config.classifier_epochs, config.tagger_snapshots = 1, 3, 2, 2
+    config.reader_epochs = 0
     train(tiny_corpus, config, tmp_path / "snapshots", validation_fraction=0.3)
     model = PropagandaModel.load(tmp_path / "snapshots")
     kept = model.config.metrics["tagger_epochs_kept"]

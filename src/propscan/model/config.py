@@ -162,9 +162,16 @@ class TriageConfig(ConfigFile):
 PRESETS: dict[str, ModelConfig | TriageConfig] = {
     # A smaller tagger for fast: at 256 -> 192 its LSTM cost a quarter of the int8 encoder's time
     # (README, Benchmarks). Its encoder is fine-tuned as a span tagger first: shorter spans at a
-    # better SI F1 and a slightly lower TC, for the same inference cost (README, Training).
+    # better SI F1 and a slightly lower TC, for the same inference cost (README, Training). The span
+    # reader (in int8, as the encoder) then adds TC, at about half the speed (README, Training).
     "fast": ModelConfig(
-        encoder="all-MiniLM-L6-v2", int8=True, projection=128, lstm_hidden=96, tagger_epochs=10, encoder_epochs=3
+        encoder="all-MiniLM-L6-v2",
+        int8=True,
+        projection=128,
+        lstm_hidden=96,
+        tagger_epochs=10,
+        encoder_epochs=3,
+        reader_epochs=3,
     ),
     # The span reader adds TC (README, Training) at a cost accurate's speed target allows. MPNet's
     # top two layers are fine-tuned as a span tagger, with the per-span technique loss: SI F1
