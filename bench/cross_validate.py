@@ -87,7 +87,7 @@ def main() -> int:
         results = list(pool.map(_run_fold, jobs))
     summary = _summarize(results, protocol="test" if args.test else f"{args.folds}-fold CV", overrides=overrides)
     summary["wall_seconds"] = round(time.perf_counter() - started, 1)
-    _print(summary, args.model)
+    _print(summary, args.load or args.model)
     if args.plot:
         plot_reliability(
             summary["reliability"], args.plot, f"{args.model}: {summary['protocol']}, ECE {summary['pooled_ece']:.3f}"
@@ -224,12 +224,12 @@ def _summarize(results: list[dict], *, protocol: str, overrides: dict) -> dict:
     }
 
 
-def _print(summary: dict, preset: str) -> None:
+def _print(summary: dict, name: str) -> None:
     def f(key: str) -> str:
         value = summary[key]
         return f"{value['mean']:.4f} ± {value['std']:.4f}"
 
-    print(f"{preset}, {summary['protocol']}, {summary['articles']} articles, overrides {summary['overrides']}")
+    print(f"{name}, {summary['protocol']}, {summary['articles']} articles, overrides {summary['overrides']}")
     print(
         f"SI F1 {f('si_f1')}  (P {f('si_precision')}, R {f('si_recall')}); median span {summary['median_span_chars']} chars"
     )

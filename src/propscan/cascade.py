@@ -35,7 +35,7 @@ from propscan.techniques import Inventory, Technique
 # reads two passages as one sentence.
 SEPARATOR = "\n\n"
 # The defaults, chosen with bench/bench_cascade.py (the README's benchmark). With fast screening for
-# accurate, a third of the sentences go to the confirmer, for 2.2x its speed. triage's short spans
+# accurate, 37% of the sentences go to the confirmer, for 1.6x its speed. triage's short spans
 # score lower: at 0.2 it sends a twelfth and the cascade scores below triage alone; at 0.05 every
 # sentence holding one of its spans is sent (three fifths with the default context).
 FLAG_THRESHOLD = 0.2
