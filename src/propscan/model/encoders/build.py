@@ -56,18 +56,20 @@ def onnx_reader(name: str, packed: bytes, *, int8: bool = False) -> Path:
     """Return a fine-tuned encoder as a runnable ONNX file: the shipped pair graph (segment ids in,
     last layer out) filled with the verified weights plus the deltas ``packed`` (safetensors
     bytes, ``encoders.deltas``), optionally quantized to int8, built once per cache and deltas."""
-    key = f"{ENCODERS[name].weights_sha256} {hashlib.sha256(packed).hexdigest()}"
-    target = get_settings().cache_dir / "encoders" / f"{name}-onnx" / f"reader-{key.split()[1][:16]}"
+    deltas_sha256 = hashlib.sha256(packed).hexdigest()
+    key = f"{ENCODERS[name].weights_sha256} {deltas_sha256}"
+    stem = get_settings().cache_dir / "encoders" / f"{name}-onnx" / f"reader-{deltas_sha256[:16]}"
 
     def fp32() -> Path:
         return built_once(
-            target.with_suffix(".onnx"), key, lambda path: _fill_graph(name, f"{name}-pair.onnx", path, deltas=packed)
+            stem.with_suffix(".onnx"), key, lambda path: _fill_graph(name, f"{name}-pair.onnx", path, deltas=packed)
         )
 
     if not int8:
         return fp32()
+    # As for the tagger's encoder, the int8 recipe is part of the key.
     return built_once(
-        target.with_name(f"{target.name}-int8.onnx"), f"{key} {INT8_RECIPE}", lambda path: quantize_int8(fp32(), path)
+        stem.with_name(f"{stem.name}-int8.onnx"), f"{key} {INT8_RECIPE}", lambda path: quantize_int8(fp32(), path)
     )
 
 
