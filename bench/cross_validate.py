@@ -87,10 +87,11 @@ def main() -> int:
         results = list(pool.map(_run_fold, jobs))
     summary = _summarize(results, protocol="test" if args.test else f"{args.folds}-fold CV", overrides=overrides)
     summary["wall_seconds"] = round(time.perf_counter() - started, 1)
-    _print(summary, args.load or args.model)
+    name = args.load or args.model
+    _print(summary, name)
     if args.plot:
         plot_reliability(
-            summary["reliability"], args.plot, f"{args.model}: {summary['protocol']}, ECE {summary['pooled_ece']:.3f}"
+            summary["reliability"], args.plot, f"{name}: {summary['protocol']}, ECE {summary['pooled_ece']:.3f}"
         )
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")

@@ -34,22 +34,11 @@ GRAPHS = Path(__file__).parent / "graphs"
 def onnx_encoder(name: str, *, int8: bool = False, deltas: bytes | None = None) -> Path:
     """Return the encoder as a runnable ONNX file: the shipped graph plus verified weights, plus
     fine-tuned ``deltas`` (safetensors bytes, ``encoders.deltas``) if given; built once per cache."""
-    key = ENCODERS[name].weights_sha256
-    stem = "model"
-    if deltas is not None:
-        deltas_sha256 = hashlib.sha256(deltas).hexdigest()
-        key, stem = f"{key} {deltas_sha256}", f"tuned-{deltas_sha256[:16]}"
-    target = get_settings().cache_dir / "encoders" / f"{name}-onnx"
-
-    def fp32() -> Path:
-        return built_once(
-            target / f"{stem}.onnx", key, lambda path: _fill_graph(name, f"{name}.onnx", path, deltas=deltas)
-        )
-
-    if not int8:
-        return fp32()
-    # The recipe is part of the key: states of an int8 file built another way would not match the heads.
-    return built_once(target / f"{stem}-int8.onnx", f"{key} {INT8_RECIPE}", lambda path: quantize_int8(fp32(), path))
+    if deltas is None:
+        return _built_graph(name, f"{name}.onnx", "model", ENCODERS[name].weights_sha256, None, int8=int8)
+    deltas_sha256 = hashlib.sha256(deltas).hexdigest()
+    key = f"{ENCODERS[name].weights_sha256} {deltas_sha256}"
+    return _built_graph(name, f"{name}.onnx", f"tuned-{deltas_sha256[:16]}", key, deltas, int8=int8)
 
 
 def onnx_reader(name: str, packed: bytes, *, int8: bool = False) -> Path:
@@ -58,19 +47,21 @@ def onnx_reader(name: str, packed: bytes, *, int8: bool = False) -> Path:
     bytes, ``encoders.deltas``), optionally quantized to int8, built once per cache and deltas."""
     deltas_sha256 = hashlib.sha256(packed).hexdigest()
     key = f"{ENCODERS[name].weights_sha256} {deltas_sha256}"
-    stem = get_settings().cache_dir / "encoders" / f"{name}-onnx" / f"reader-{deltas_sha256[:16]}"
+    return _built_graph(name, f"{name}-pair.onnx", f"reader-{deltas_sha256[:16]}", key, packed, int8=int8)
+
+
+def _built_graph(name: str, graph: str, stem: str, key: str, deltas: bytes | None, *, int8: bool) -> Path:
+    """The shipped ``graph`` filled with encoder ``name``'s weights (plus ``deltas``), cached as
+    ``stem``.onnx and, with ``int8``, quantized as ``stem``-int8.onnx; each built once per ``key``."""
+    folder = get_settings().cache_dir / "encoders" / f"{name}-onnx"
 
     def fp32() -> Path:
-        return built_once(
-            stem.with_suffix(".onnx"), key, lambda path: _fill_graph(name, f"{name}-pair.onnx", path, deltas=packed)
-        )
+        return built_once(folder / f"{stem}.onnx", key, lambda path: _fill_graph(name, graph, path, deltas=deltas))
 
     if not int8:
         return fp32()
-    # As for the tagger's encoder, the int8 recipe is part of the key.
-    return built_once(
-        stem.with_name(f"{stem.name}-int8.onnx"), f"{key} {INT8_RECIPE}", lambda path: quantize_int8(fp32(), path)
-    )
+    # The recipe is part of the key: states of an int8 file built another way would not match the heads.
+    return built_once(folder / f"{stem}-int8.onnx", f"{key} {INT8_RECIPE}", lambda path: quantize_int8(fp32(), path))
 
 
 def built_once(path: Path, key: str, build: Callable[[Path], None]) -> Path:
