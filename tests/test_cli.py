@@ -100,6 +100,12 @@ def test_evaluate_prints_si_tc_and_per_technique(capsys, tiny_model_dir):
     assert report["articles"] == 4
     assert 0.0 <= report["si"]["f1"] <= 1.0 and report["si"]["support"] == 13  # merged gold spans
     assert report["tc"]["micro"]["support"] == 15
+    low, high = report["si"]["f1_interval"]
+    assert low <= report["si"]["f1"] <= high and report["interval_level"] == 0.95
+    low, high = report["tc"]["macro_f1_interval"]
+    assert low <= report["tc"]["macro_f1"] <= high
+    for row in report["tc"]["per_technique"].values():
+        assert (row["f1_interval"] is None) == (row["support"] == 0)
 
 
 def test_evaluate_names_the_malformed_label_file_and_line(tmp_path, capsys, tiny_model_dir):

@@ -3,7 +3,7 @@
 import pytest
 
 from propscan.document import Span
-from propscan.scoring import si_score, tc_score
+from propscan.scoring import SICounts, bootstrap_intervals, si_counts, si_score, tc_counts, tc_score
 
 
 def spans(*items, technique="Loaded_Language"):
@@ -68,3 +68,38 @@ def test_tc_same_label_twice_counts_once_unless_gold_has_it_twice():
     gold = {"a": [Span(0, 10, "Loaded_Language"), Span(0, 10, "Repetition")]}
     predicted = {"a": [Span(0, 10, "Loaded_Language"), Span(0, 10, "Loaded_Language")]}
     assert tc_score(gold, predicted).micro.f1 == pytest.approx(0.5)
+
+
+def test_counts_per_article_add_up_to_the_corpus_scores():
+    gold = {"a": spans((0, 10), (20, 30)), "b": [Span(0, 5, "Doubt"), Span(0, 5, "Repetition")]}
+    predicted = {"a": spans((5, 15)), "b": [Span(0, 5, "Doubt"), Span(0, 5, "Slogans")], "c": spans((0, 3))}
+    si = si_counts(gold, predicted)
+    assert set(si) == {"a", "b", "c"} and si["c"] == SICounts(0.0, 1, 0.0, 0)
+    assert (si["a"] + si["b"] + si["c"]).prf() == si_score(gold, predicted)
+    tc = tc_counts(gold, predicted)
+    assert tc["b"].correct == {"Doubt": 1}
+    assert (tc["a"] + tc["b"] + tc["c"]).report() == tc_score(gold, predicted)
+
+
+def _articles(n_right: int, n_wrong: int) -> tuple[dict, dict]:
+    """Articles with one gold span each, labelled right in the first ``n_right`` and wrong after."""
+    gold = {f"r{k}": spans((0, 10)) for k in range(n_right)} | {f"w{k}": spans((0, 10)) for k in range(n_wrong)}
+    predicted = {f"r{k}": spans((0, 10)) for k in range(n_right)} | {
+        f"w{k}": spans((0, 10), technique="Doubt") for k in range(n_wrong)
+    }
+    return gold, predicted
+
+
+def test_bootstrap_intervals_bracket_the_figure_and_narrow_with_more_articles():
+    gold, predicted = _articles(12, 8)
+    small = bootstrap_intervals(si_counts(gold, predicted), tc_counts(gold, predicted), rounds=400)
+    assert small.si_f1 == (1.0, 1.0)  # every span is found exactly, in every draw
+    low, high = small.tc_micro_f1
+    assert low < 0.6 < high and high - low > 0.2
+    assert small.per_technique["Loaded_Language"][0] < 0.75 < small.per_technique["Loaded_Language"][1]
+    assert "Doubt" not in small.per_technique  # no gold Doubt span: nothing to score
+    gold, predicted = _articles(120, 80)
+    large = bootstrap_intervals(si_counts(gold, predicted), tc_counts(gold, predicted), rounds=400)
+    assert large.tc_micro_f1[1] - large.tc_micro_f1[0] < (high - low) / 2
+    again = bootstrap_intervals(si_counts(gold, predicted), tc_counts(gold, predicted), rounds=400)
+    assert again == large  # seeded: the same figures every run

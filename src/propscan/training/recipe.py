@@ -26,7 +26,16 @@ from propscan.model.encoders import ENCODERS
 from propscan.model.features import EncodedText
 from propscan.model.propaganda import MAX_ALTERNATIVES
 from propscan.readers.ptc import split_ids
-from propscan.scoring import TCReport, is_right, reliability, si_score, tc_score
+from propscan.scoring import (
+    SICounts,
+    TCCounts,
+    TCReport,
+    is_right,
+    reliability,
+    si_counts,
+    tc_counts,
+    tc_score,
+)
 from propscan.techniques import get_inventory
 from propscan.training.selection import (
     Decoding,
@@ -295,12 +304,14 @@ def report_metrics(report: dict, prefix: str) -> dict[str, float]:
 
 def evaluate(model: Model, documents: list[AnnotatedDocument]) -> dict:
     """SI scores and span lengths of end-to-end predictions, their calibration (each predicted
-    span's score against whether it is right), and TC scores of labelling the gold spans."""
+    span's score against whether it is right), and TC scores of labelling the gold spans; with each
+    article's counts behind both, for intervals (``scoring.bootstrap_intervals``)."""
     # EncodedText for PropagandaModel, WordUnits for TriageModel: each model reads its own.
     encoded: list[Any] = list(model.encode([d.document.text for d in documents]))
     predicted = model.predict([d.document for d in documents], encoded)
     gold = {d.document.id: d.spans for d in documents}
-    si = si_score(gold, {d.document.id: spans for d, spans in zip(documents, predicted, strict=True)})
+    si = si_counts(gold, {d.document.id: spans for d, spans in zip(documents, predicted, strict=True)})
+    tc = tc_counts(gold, tc_predictions(model, documents, encoded))
     scores, right = [], []
     for document, spans in zip(documents, predicted, strict=True):
         for span in spans:
@@ -309,8 +320,10 @@ def evaluate(model: Model, documents: list[AnnotatedDocument]) -> dict:
     calibration = reliability(scores, right)
     lengths = sorted(s.end - s.start for spans in predicted for s in spans)
     return {
-        "si": si,
-        "tc": tc_on_gold_spans(model, documents, encoded),
+        "si": sum(si.values(), SICounts()).prf(),
+        "tc": sum(tc.values(), TCCounts()).report(),
+        "si_counts": si,
+        "tc_counts": tc,
         "ece": calibration.ece,
         "reliability": calibration,
         "median_span_chars": lengths[len(lengths) // 2] if lengths else 0,
@@ -320,9 +333,13 @@ def evaluate(model: Model, documents: list[AnnotatedDocument]) -> dict:
 
 def tc_on_gold_spans(model: Model, documents: list[AnnotatedDocument], encoded=None) -> TCReport:
     """Label every gold span (as the TC task does) and score it."""
+    return tc_score({d.document.id: d.spans for d in documents}, tc_predictions(model, documents, encoded))
+
+
+def tc_predictions(model: Model, documents: list[AnnotatedDocument], encoded=None) -> dict[str, list[Span]]:
+    """Every gold span of each article labelled by ``model``, as the TC task asks."""
     encoded = encoded if encoded is not None else model.encode([d.document.text for d in documents])
-    predicted = {
+    return {
         d.document.id: model.classify(d.document, [(s.start, s.end) for s in d.spans], enc)
         for d, enc in zip(documents, encoded, strict=True)
     }
-    return tc_score({d.document.id: d.spans for d in documents}, predicted)
