@@ -66,7 +66,11 @@ def main() -> int:
     if args.load and not args.test:
         parser.error("--load scores a model on the test split: give --test too")
 
-    inventory = get_inventory(preset_config(args.model, args.inventory).inventory)
+    # A loaded model is scored on its own labels: fast-ptc18 on the 18 techniques, whatever --model says.
+    if args.load and not args.inventory:
+        inventory = get_inventory(json.loads((model_path(args.load) / "config.json").read_text())["inventory"])
+    else:
+        inventory = get_inventory(preset_config(args.model, args.inventory).inventory)
     corpus = load_corpus(args.data, inventory)
     held_out = set(test_ids([d.document.id for d in corpus]))
     development = [d for d in corpus if d.document.id not in held_out]
