@@ -87,6 +87,10 @@ def main() -> int:
             for k in range(args.folds)
         ]
     overrides = dict(_parse_override(item) for item in args.set)
+    partner = overrides.get("partner", getattr(preset_config(args.model, args.inventory), "partner", ""))
+    if partner and not args.test:
+        # A shipped partner was trained on the recipe's training articles, which the folds score.
+        parser.error(f"the recipe's partner tagger ({partner!r}) has seen these folds: add --set partner=")
     started = time.perf_counter()
     jobs = [
         (args.model, args.inventory, overrides, args.device, train_docs, eval_docs, folder, bool(args.load))

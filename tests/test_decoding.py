@@ -9,6 +9,7 @@ from propscan.model.decoding import (
     OUTSIDE,
     Transitions,
     decode_spans,
+    emissions_on_tokens,
     inside_probability,
     tags_to_token_spans,
     trim,
@@ -92,3 +93,14 @@ def test_decode_spans_maps_tokens_to_characters():
     [found] = decode_spans([text], [offsets], [emissions], flat, outside_bias=0.0)
     assert [(f.start, f.end, f.first_token, f.last_token) for f in found] == [(2, 21, 1, 4)]
     assert text[2:21] == "shameless, reckless" and found[0].score > 0.99
+
+
+def test_another_tokenizations_emissions_move_onto_these_tokens_by_character_overlap():
+    emissions = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [3, 3, 3]], dtype=np.float32)
+    source = np.array([[0, 2], [2, 6], [7, 9], [10, 12]])
+    target = np.array([[0, 6], [6, 7], [7, 12], [0, 1]])
+    moved = emissions_on_tokens(emissions, source, target)
+    # [0, 6) covers the first two tokens, [6, 7) none (the space), [7, 12) the last two, [0, 1) the first.
+    assert np.allclose(moved, [[0.5, 0.5, 0], [0, 0, 0], [1.5, 1.5, 2], [1, 0, 0]])
+    assert np.allclose(emissions_on_tokens(emissions, source, source), emissions)
+    assert emissions_on_tokens(emissions[:0], source[:0], target).shape == (4, 3)

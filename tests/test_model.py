@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from propscan import Analyzer, Document, InputError, ModelError, NotFittedError, Span
@@ -248,3 +249,28 @@ def test_predict_each_isolates_the_document_that_fails_its_batch(eager_analyzer,
     assert [r.document for r in results if isinstance(r, Analysis)] == good
     assert isinstance(results[1], InputError)
     assert results[0] == eager_analyzer.predict([good[0]])[0]
+
+
+def test_a_partner_tagger_votes_on_the_spans_and_is_named_by_its_preset(tiny_model_dir, tiny_corpus, tmp_path):
+    model = PropagandaModel.load(tiny_model_dir)
+    document = tiny_corpus[0].document
+    [enc] = model.encode([document.text])
+    own = model.tagger_outputs(enc)[0]
+    # A partner with the same tokenizer and weights votes exactly what the model says.
+    model.set_partner(PropagandaModel.load(tiny_model_dir))
+    assert np.allclose(model.partner_emissions(document.text, enc), own, atol=1e-5)
+    model.config.partner_weight = 0.0
+    assert model.predict([document]) == PropagandaModel.load(tiny_model_dir).predict([document])
+    model.config.partner_weight = 0.5
+    assert np.allclose(model.voted_emissions(document.text, enc, own), 1.5 * own, atol=1e-5)
+    # Saved, the partner is a preset's name that loading resolves, checked like any model.
+    saved = tmp_path / "with-partner"
+    model.config.partner = "fast"
+    model.save(saved)
+    loaded = PropagandaModel.load(saved)
+    assert loaded.partner_ is not None and loaded.partner_.config.labels == model.config.labels
+    assert loaded.config.partner_weight == 0.5
+    with pytest.raises(ModelError, match="no preset named 'nowhere'"):
+        PropagandaModel.load(saved, partner="nowhere")
+    with pytest.raises(ModelError, match="partner of its own"):
+        model.set_partner(loaded)

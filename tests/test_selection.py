@@ -7,7 +7,12 @@ from propscan.document import AnnotatedDocument, Document, Span
 from propscan.model.config import ModelConfig
 from propscan.model.decoding import Transitions
 from propscan.model.propaganda import prior_corrected
-from propscan.training.selection import choose_decoding, choose_prior_correction, technique_shares
+from propscan.training.selection import (
+    choose_decoding,
+    choose_partner_weight,
+    choose_prior_correction,
+    technique_shares,
+)
 
 FLAT = Transitions(np.zeros(3, np.float32), np.zeros((3, 3), np.float32), np.zeros(3, np.float32))
 
@@ -39,6 +44,25 @@ def test_validation_that_cannot_tell_leaves_decoding_alone():
     emissions = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
     chosen = choose_decoding([plain], [_words(text)], [emissions], FLAT)
     assert (chosen.outside_bias, chosen.inside_bias, chosen.si_f1) == (0.0, 0.0, 0.0)
+
+
+def test_a_partner_that_knows_where_the_span_ends_earns_a_weight():
+    text = "The minister said the traitors betrayed everyone again today"
+    gold = AnnotatedDocument(Document(text, id="a"), (Span(18, 39, "Name_Calling,Labeling"),))
+    offsets = _words(text)
+    # The model alone runs on past "betrayed"; the partner is sure that "everyone again" is outside.
+    own = np.zeros((len(offsets), 3), dtype=np.float32)
+    own[:3, 0] = own[-1, 0] = 5.0
+    own[3, 1], own[4:8, 2] = 2.0, 2.0
+    vote = np.zeros_like(own)
+    vote[6:8, 0] = 8.0
+    alone = choose_decoding([gold], [offsets], [own], FLAT, inside_biases=(0.0,))
+    assert alone.si_f1 < 1.0
+    weight, chosen = choose_partner_weight([gold], [offsets], [own], [vote], FLAT, alone)
+    assert weight > 0 and chosen.si_f1 == 1.0
+    # A partner that adds nothing is not taken: the model alone keeps its decoding.
+    weight, chosen = choose_partner_weight([gold], [offsets], [own], [np.zeros_like(own)], FLAT, alone)
+    assert weight == 0.0 and chosen == alone
 
 
 LABELS = ["Loaded_Language", "Doubt", "Slogans"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
@@ -19,6 +18,7 @@ import numpy as np
 from propscan.document import Analysis, Document, Sentence, Span
 from propscan.errors import ModelError
 from propscan.model import PRESETS, ModelConfig, PropagandaModel, TriageModel, load_model
+from propscan.model.config import preset_folder
 from propscan.readers.ingest import check_text, from_html, language_warning
 from propscan.techniques import Inventory, Technique, get_inventory
 
@@ -50,12 +50,7 @@ class Predictor(Protocol):
 def model_path(name_or_path: str | Path) -> Path:
     """Resolve a preset name (``accurate``, ``fast``, ``triage``) to its shipped folder, or return a path."""
     if str(name_or_path) in PRESETS:
-        folder = Path(str(resources.files("propscan") / "presets" / str(name_or_path)))
-        if not (folder / "config.json").exists():
-            raise ModelError(
-                f"the {name_or_path!r} model is not shipped here; build it with: propscan train --model {name_or_path}"
-            )
-        return folder
+        return preset_folder(str(name_or_path))
     path = Path(name_or_path)
     if not path.is_dir():
         raise ModelError(

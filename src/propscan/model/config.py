@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
+
+from propscan.errors import ModelError
 
 _Config = TypeVar("_Config", bound="ConfigFile")
 
@@ -94,6 +97,11 @@ class ModelConfig(ConfigFile):
     # Added to the "inside" emission before decoding, a length prior: < 0 ends spans sooner.
     # Both biases are chosen together on the validation articles (training/selection.py).
     inside_bias: float = 0.0
+    # A shipped preset whose tagger reads the text too: its emissions, moved onto this model's
+    # tokens, are added to this tagger's with ``partner_weight`` before decoding (two encoders'
+    # taggers vote on the spans; README, Training). The weight is chosen on validation articles.
+    partner: str = ""
+    partner_weight: float = 0.0
     # Runner-up techniques are listed on a span when their calibrated score reaches this.
     alternative_floor: float = 0.1
     # Logistic map from a span's tagger confidence and technique probability to the probability
@@ -175,7 +183,8 @@ PRESETS: dict[str, ModelConfig | TriageConfig] = {
     ),
     # The span reader adds TC (README, Training) at a cost accurate's speed target allows. MPNet's
     # top two layers are fine-tuned as a span tagger, with the per-span technique loss: SI F1
-    # 0.393 -> 0.442 on the test articles, TC 0.668 -> 0.652 (README, Training).
+    # 0.393 -> 0.442 on the test articles, TC 0.668 -> 0.652 (README, Training). fast's tagger, a
+    # different encoder trained on the same articles, votes on the spans: SI 0.458 -> 0.467 there.
     "accurate": ModelConfig(
         encoder="all-mpnet-base-v2",
         dropout=0.3,
@@ -185,6 +194,7 @@ PRESETS: dict[str, ModelConfig | TriageConfig] = {
         encoder_epochs=3,
         encoder_tuned_layers=2,
         encoder_span_weight=1.0,
+        partner="fast",
     ),
     # For screening crawls: no encoder pass, about 40x faster than fast (README, Triage).
     "triage": TriageConfig(),
@@ -196,3 +206,17 @@ PRESETS: dict[str, ModelConfig | TriageConfig] = {
         encoder="all-MiniLM-L6-v2", int8=True, projection=128, lstm_hidden=96, tagger_epochs=10, inventory="ptc18"
     ),
 }
+
+
+def preset_folder(name: str) -> Path:
+    """Where the shipped preset ``name`` lives.
+
+    Raises:
+        ModelError: if ``name`` is no preset, or its files are not shipped in this install.
+    """
+    if name not in PRESETS:
+        raise ModelError(f"no preset named {name!r}; the presets are {', '.join(PRESETS)}")
+    folder = Path(str(resources.files("propscan") / "presets" / name))
+    if not (folder / "config.json").exists():
+        raise ModelError(f"the {name!r} model is not shipped here; build it with: propscan train --model {name}")
+    return folder

@@ -96,6 +96,25 @@ def inside_probability(emissions: np.ndarray, *, outside_bias: float = 0.0, insi
     return (1.0 - exp[:, OUTSIDE] / exp.sum(axis=-1)).astype(np.float32)
 
 
+def emissions_on_tokens(emissions: np.ndarray, source_offsets: np.ndarray, target_offsets: np.ndarray) -> np.ndarray:
+    """Emissions of one tokenization moved onto another's tokens of the same text: each target
+    token gets the mean of the source tokens its characters overlap (zeros where none does).
+
+    How a second tagger, over another encoder's tokens, can vote on this model's tokens.
+    """
+    source = np.asarray(source_offsets).reshape(-1, 2)
+    target = np.asarray(target_offsets).reshape(-1, 2)
+    if not len(source) or not len(target):
+        return np.zeros((len(target), emissions.shape[-1]), dtype=np.float32)
+    # Source tokens [first, stop) overlap a target token [a, b): they end after a and start before b.
+    first = np.searchsorted(source[:, 1], target[:, 0], side="right")
+    stop = np.searchsorted(source[:, 0], target[:, 1], side="left")
+    totals = np.vstack([np.zeros((1, emissions.shape[-1])), np.cumsum(emissions, axis=0, dtype=np.float64)])
+    counts = np.maximum(stop - first, 0)
+    sums = totals[np.maximum(stop, first)] - totals[first]
+    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+
 def tags_to_token_spans(path: list[int]) -> list[tuple[int, int]]:
     """Turn a BIO path into ``[first, last + 1)`` token ranges (an ``I`` after ``O`` opens a span)."""
     spans = []

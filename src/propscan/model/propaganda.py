@@ -24,8 +24,8 @@ from safetensors.numpy import load, load_file, save_file
 
 from propscan.document import Alternative, Document, Span
 from propscan.errors import ModelError, NotFittedError
-from propscan.model.config import ModelConfig, TriageConfig
-from propscan.model.decoding import N_TAGS, FoundSpan, Transitions, decode_spans
+from propscan.model.config import ModelConfig, TriageConfig, preset_folder
+from propscan.model.decoding import N_TAGS, FoundSpan, Transitions, decode_spans, emissions_on_tokens
 from propscan.model.encoders.deltas import DELTA, SCALE
 from propscan.model.features import EncodedText, TokenEncoder
 from propscan.model.integrity import MANIFEST, check_manifest, self_contained_onnx, write_manifest
@@ -60,6 +60,7 @@ class PropagandaModel:
         self._encoder: TokenEncoder | None = None
         self.encoder_deltas_: bytes | None = None
         self.reader_: SpanReader | None = None
+        self.partner_: PropagandaModel | None = None
 
     # ----------------------------------------------------------------------------- encoding
     @property
@@ -115,7 +116,7 @@ class PropagandaModel:
         found = decode_spans(
             texts,
             [e.offsets for e in encoded],
-            [e for e, _ in outputs],
+            [self.voted_emissions(text, enc, e) for text, enc, (e, _) in zip(texts, encoded, outputs, strict=True)],
             self.transitions_,
             outside_bias=self.config.outside_bias,
             inside_bias=self.config.inside_bias,
@@ -151,6 +152,20 @@ class PropagandaModel:
             None, {"layers": enc.layers[None].astype(np.float32, copy=False), "surface": enc.surface[None]}
         )
         return emissions[0], states[0]
+
+    def voted_emissions(self, text: str, enc: EncodedText, emissions: np.ndarray) -> np.ndarray:
+        """What the decoder reads: this tagger's emissions, plus the partner's (``config.partner``)
+        weighted by ``config.partner_weight``, where the model has one."""
+        if self.partner_ is None or not self.config.partner_weight:
+            return emissions
+        return emissions + np.float32(self.config.partner_weight) * self.partner_emissions(text, enc)
+
+    def partner_emissions(self, text: str, enc: EncodedText) -> np.ndarray:
+        """The partner tagger's emissions on ``text``, moved onto this model's tokens (``enc``)."""
+        if self.partner_ is None:
+            raise NotFittedError("this model has no partner tagger (config.partner)")
+        [partner_enc] = self.partner_.encode([text])
+        return emissions_on_tokens(self.partner_.tagger_outputs(partner_enc)[0], partner_enc.offsets, enc.offsets)
 
     def classify(
         self, document: Document, spans: Sequence[tuple[int, int]], encoded: EncodedText | None = None
@@ -206,6 +221,16 @@ class PropagandaModel:
         """Run the encoder fine-tuned: ``encoder.safetensors`` as bytes (``training.encoder.fit_encoder``)."""
         self.encoder_deltas_ = packed
         self._encoder = None
+
+    def set_partner(self, partner: PropagandaModel) -> None:
+        """Let ``partner``'s tagger vote on the spans (``voted_emissions``), weighted by ``config.partner_weight``.
+
+        Raises:
+            ModelError: if the partner has a partner of its own: one vote each, no chains.
+        """
+        if partner.config.partner:
+            raise ModelError(f"a partner tagger cannot have a partner of its own ({partner.config.partner!r})")
+        self.partner_ = partner
 
     def set_reader(self, packed: bytes) -> None:
         """Attach the span reader: ``reader.safetensors`` as bytes (``training.reader.fit_reader``)."""
@@ -269,6 +294,8 @@ class PropagandaModel:
             raise ModelError(
                 f"{folder} holds a graph onnxruntime cannot load ({type(error).__name__}); retrain the model"
             ) from None
+        if config.partner:
+            model.set_partner(cls.load(preset_folder(config.partner), threads=threads))
         return model
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from propscan.document import AnnotatedDocument, Span
 from propscan.errors import ModelError
 from propscan.model import PRESETS, ModelConfig, PropagandaModel, TriageConfig, TriageModel
+from propscan.model.config import preset_folder
 from propscan.model.encoders import ENCODERS
 from propscan.model.features import EncodedText
 from propscan.model.propaganda import MAX_ALTERNATIVES
@@ -41,6 +42,7 @@ from propscan.training.selection import (
     Decoding,
     PriorCorrection,
     choose_decoding,
+    choose_partner_weight,
     choose_prior_correction,
     technique_shares,
 )
@@ -170,10 +172,13 @@ def fit(
         model.set_reader(fit_reader(model.config, train, seed=seed, device=device, log=log))
         model.config.metrics["reader_seconds"] = round(time.perf_counter() - reader_started, 1)
     model.config.technique_shares = technique_shares(train, model.config.labels)
+    if model.config.partner:
+        model.set_partner(PropagandaModel.load(preset_folder(model.config.partner)))
     if validation:
         decoding = fit_decoding(model, validation, heads.validation_encoded)
+        partner = f", {model.config.partner} weighs {model.config.partner_weight}" if model.config.partner else ""
         log(
-            f"decoding: outside bias {decoding.outside_bias:+.3f}, inside bias {decoding.inside_bias:+.3f}, "
+            f"decoding: outside bias {decoding.outside_bias:+.3f}, inside bias {decoding.inside_bias:+.3f}{partner}, "
             f"validation SI F1 {decoding.si_f1:.4f}"
         )
         correction = fit_prior_correction(model, validation, heads.validation_encoded)
@@ -230,11 +235,20 @@ def fit_triage_model(
 def fit_decoding(
     model: PropagandaModel, documents: Sequence[AnnotatedDocument], encoded: Sequence[EncodedText] | None = None
 ) -> Decoding:
-    """Choose the decoding biases with the best SI F1 on held-out ``documents`` and set them on the
-    model; its calibration, fitted on spans decoded otherwise, must be fitted again after this."""
+    """Choose the decoding biases with the best SI F1 on held-out ``documents``, and the partner
+    tagger's weight where the model has one, and set them on the model; its calibration, fitted on
+    spans decoded otherwise, must be fitted again after this."""
     units = list(encoded) if encoded is not None else model.encode([d.document.text for d in documents])
+    offsets = [enc.offsets for enc in units]
     emissions = [model.tagger_outputs(enc)[0] for enc in units]
-    decoding = choose_decoding(documents, [enc.offsets for enc in units], emissions, model.transitions_)
+    decoding = choose_decoding(documents, offsets, emissions, model.transitions_)
+    if model.partner_ is not None:
+        votes = [model.partner_emissions(d.document.text, enc) for d, enc in zip(documents, units, strict=True)]
+        alone = decoding.si_f1
+        model.config.partner_weight, decoding = choose_partner_weight(
+            documents, offsets, emissions, votes, model.transitions_, decoding
+        )
+        model.config.metrics["validation_si_f1_alone"] = round(alone, 4)
     model.config.outside_bias, model.config.inside_bias = decoding.outside_bias, decoding.inside_bias
     model.config.metrics["validation_si_f1"] = round(decoding.si_f1, 4)
     return decoding

@@ -25,6 +25,8 @@ OUTSIDE_BIASES = tuple(b / 8 for b in range(-32, 9))
 # A negative inside bias is a length prior. Down to -3 the grid reaches spans shorter than the
 # annotators' (median 24 characters); validation SI F1 peaked well inside it for both presets.
 INSIDE_BIASES = tuple(-k / 8 for k in range(25))
+# Weights of a partner tagger's emissions beside the model's own (``ModelConfig.partner``).
+PARTNER_WEIGHTS = (0.25, 0.5, 0.75, 1.0)
 # Strengths of the technique-prior correction: 0 keeps the classifier's prior, 1 removes it.
 PRIOR_CORRECTIONS = tuple(k / 20 for k in range(21))
 
@@ -44,6 +46,7 @@ def choose_decoding(
     emissions: Sequence[np.ndarray],
     transitions: Transitions,
     *,
+    outside_biases: Sequence[float] = OUTSIDE_BIASES,
     inside_biases: Sequence[float] = INSIDE_BIASES,
 ) -> Decoding:
     """The biases from the grids whose decoded spans score best on ``documents``; on a tie, the
@@ -51,7 +54,7 @@ def choose_decoding(
     gold = {d.document.id: d.spans for d in documents}
     texts = [d.document.text for d in documents]
     candidates = sorted(
-        ((outside, inside) for inside in inside_biases for outside in OUTSIDE_BIASES),
+        ((outside, inside) for inside in inside_biases for outside in outside_biases),
         key=lambda b: abs(b[0]) + abs(b[1]),
     )
     best = Decoding(0.0, 0.0, -1.0)
@@ -64,6 +67,34 @@ def choose_decoding(
         if f1 > best.si_f1:
             best = Decoding(outside, inside, f1)
     return best
+
+
+def choose_partner_weight(
+    documents: Sequence[AnnotatedDocument],
+    offsets: Sequence[np.ndarray],
+    emissions: Sequence[np.ndarray],
+    votes: Sequence[np.ndarray],
+    transitions: Transitions,
+    alone: Decoding,
+) -> tuple[float, Decoding]:
+    """The weight of a partner tagger's emissions (``votes``) and the biases near those chosen for
+    the model alone (``alone``; within 1.5, in steps of 1/4) that decode best on ``documents``.
+
+    The model alone (weight 0) stays unless a weight beats it: a partner must earn its cost.
+    """
+    best_weight, best = 0.0, alone
+    for weight in PARTNER_WEIGHTS:
+        trial = choose_decoding(
+            documents,
+            offsets,
+            [own + np.float32(weight) * vote for own, vote in zip(emissions, votes, strict=True)],
+            transitions,
+            outside_biases=[alone.outside_bias + k / 4 for k in range(-6, 7)],
+            inside_biases=[alone.inside_bias + k / 4 for k in range(-6, 7)],
+        )
+        if trial.si_f1 > best.si_f1:
+            best_weight, best = weight, trial
+    return best_weight, best
 
 
 @dataclass(frozen=True)
