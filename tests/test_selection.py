@@ -22,15 +22,21 @@ def _words(text: str) -> np.ndarray:
     return np.array([(s, text.find(" ", s) if " " in text[s:] else len(text)) for s in starts])
 
 
-def test_a_tagger_that_runs_on_gets_a_length_prior():
+def _minister() -> tuple[AnnotatedDocument, np.ndarray, np.ndarray]:
+    """Eight words, the gold span "the traitors betrayed" (words 3-5), and emissions sure that the
+    first three words and the last are outside and neutral elsewhere."""
     text = "The minister said the traitors betrayed everyone again today"
-    # Gold: "the traitors betrayed".
     gold = AnnotatedDocument(Document(text, id="a"), (Span(18, 39, "Name_Calling,Labeling"),))
     offsets = _words(text)
-    # Outside is sure on the first three words and the last; "the" begins weakly, "traitors" and
-    # "betrayed" continue strongly, "everyone again" continue a little less strongly.
     emissions = np.zeros((len(offsets), 3), dtype=np.float32)
     emissions[:3, 0] = emissions[-1, 0] = 5.0
+    return gold, offsets, emissions
+
+
+def test_a_tagger_that_runs_on_gets_a_length_prior():
+    gold, offsets, emissions = _minister()
+    # "the" begins weakly, "traitors" and "betrayed" continue strongly, "everyone again" continue a
+    # little less strongly.
     emissions[3, 1], emissions[4:6, 2], emissions[6:8, 2] = 0.3, 1.0, 0.6
     chosen = choose_decoding([gold], [offsets], [emissions], FLAT)
     assert chosen.inside_bias < 0 and chosen.si_f1 == 1.0
@@ -47,12 +53,8 @@ def test_validation_that_cannot_tell_leaves_decoding_alone():
 
 
 def test_a_partner_that_knows_where_the_span_ends_earns_a_weight():
-    text = "The minister said the traitors betrayed everyone again today"
-    gold = AnnotatedDocument(Document(text, id="a"), (Span(18, 39, "Name_Calling,Labeling"),))
-    offsets = _words(text)
+    gold, offsets, own = _minister()
     # The model alone runs on past "betrayed"; the partner is sure that "everyone again" is outside.
-    own = np.zeros((len(offsets), 3), dtype=np.float32)
-    own[:3, 0] = own[-1, 0] = 5.0
     own[3, 1], own[4:8, 2] = 2.0, 2.0
     vote = np.zeros_like(own)
     vote[6:8, 0] = 8.0
