@@ -28,7 +28,7 @@ from pathlib import Path
 
 from propscan.model import load_model
 from propscan.model.config import TriageConfig
-from propscan.pipeline import model_path
+from propscan.pipeline import model_inventory, model_path
 from propscan.readers.ptc import load_corpus
 from propscan.scoring import bootstrap_intervals, is_right, reliability
 from propscan.techniques import get_inventory
@@ -66,11 +66,9 @@ def main() -> int:
     if args.load and not args.test:
         parser.error("--load scores a model on the test split: give --test too")
 
+    recipe = preset_config(args.model, args.inventory)
     # A loaded model is scored on its own labels: fast-ptc18 on the 18 techniques, whatever --model says.
-    if args.load and not args.inventory:
-        inventory = get_inventory(json.loads((model_path(args.load) / "config.json").read_text())["inventory"])
-    else:
-        inventory = get_inventory(preset_config(args.model, args.inventory).inventory)
+    inventory = model_inventory(args.load) if args.load and not args.inventory else get_inventory(recipe.inventory)
     corpus = load_corpus(args.data, inventory)
     held_out = set(test_ids([d.document.id for d in corpus]))
     development = [d for d in corpus if d.document.id not in held_out]
@@ -87,7 +85,7 @@ def main() -> int:
             for k in range(args.folds)
         ]
     overrides = dict(_parse_override(item) for item in args.set)
-    partner = overrides.get("partner", getattr(preset_config(args.model, args.inventory), "partner", ""))
+    partner = overrides.get("partner", getattr(recipe, "partner", ""))
     if partner and not args.test:
         # A shipped partner was trained on the recipe's training articles, which the folds score.
         parser.error(f"the recipe's partner tagger ({partner!r}) has seen these folds: add --set partner=")

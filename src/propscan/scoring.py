@@ -190,18 +190,18 @@ def bootstrap_intervals(
     percentile bootstrap). ``si`` and ``tc`` are ``si_counts`` and ``tc_counts`` of the same articles.
 
     A technique's interval comes from the draws that hold some of its gold spans. On a test set of
-    75 articles a technique with 15 gold spans has an interval about 0.3 wide: its F1 says little.
+    75 articles a technique with 15-21 gold spans has an interval about 0.4 wide: its F1 says little.
     """
     ids = sorted(set(si) | set(tc))
     draw = random.Random(seed)
-    samples: dict[str, list[float]] = {"si": [], "micro": [], "macro": []}
+    si_f1, micro, macro = [], [], []
     techniques: dict[str, list[float]] = {}
     for _ in range(rounds):
         drawn = draw.choices(ids, k=len(ids))
-        samples["si"].append(sum((si.get(i, SICounts()) for i in drawn), SICounts()).prf().f1)
+        si_f1.append(sum((si.get(i, SICounts()) for i in drawn), SICounts()).prf().f1)
         report = sum((tc.get(i, TCCounts()) for i in drawn), TCCounts()).report()
-        samples["micro"].append(report.micro.f1)
-        samples["macro"].append(report.macro_f1)
+        micro.append(report.micro.f1)
+        macro.append(report.macro_f1)
         for technique, prf in report.per_technique.items():
             if prf.support:
                 techniques.setdefault(technique, []).append(prf.f1)
@@ -212,9 +212,9 @@ def bootstrap_intervals(
 
     return Intervals(
         level,
-        interval(samples["si"]),
-        interval(samples["micro"]),
-        interval(samples["macro"]),
+        interval(si_f1),
+        interval(micro),
+        interval(macro),
         {technique: interval(values) for technique, values in sorted(techniques.items())},
     )
 

@@ -222,6 +222,10 @@ class PropagandaModel:
         self.encoder_deltas_ = packed
         self._encoder = None
 
+    def load_partner(self) -> None:
+        """Load the preset that ``config.partner`` names and let its tagger vote (``set_partner``)."""
+        self.set_partner(type(self).load(preset_folder(self.config.partner), threads=self.threads))
+
     def set_partner(self, partner: PropagandaModel) -> None:
         """Let ``partner``'s tagger vote on the spans (``voted_emissions``), weighted by ``config.partner_weight``.
 
@@ -295,7 +299,7 @@ class PropagandaModel:
                 f"{folder} holds a graph onnxruntime cannot load ({type(error).__name__}); retrain the model"
             ) from None
         if config.partner:
-            model.set_partner(cls.load(preset_folder(config.partner), threads=threads))
+            model.load_partner()
         return model
 
 

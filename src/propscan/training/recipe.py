@@ -22,7 +22,6 @@ import numpy as np
 from propscan.document import AnnotatedDocument, Span
 from propscan.errors import ModelError
 from propscan.model import PRESETS, ModelConfig, PropagandaModel, TriageConfig, TriageModel
-from propscan.model.config import preset_folder
 from propscan.model.encoders import ENCODERS
 from propscan.model.features import EncodedText
 from propscan.model.propaganda import MAX_ALTERNATIVES
@@ -173,7 +172,7 @@ def fit(
         model.config.metrics["reader_seconds"] = round(time.perf_counter() - reader_started, 1)
     model.config.technique_shares = technique_shares(train, model.config.labels)
     if model.config.partner:
-        model.set_partner(PropagandaModel.load(preset_folder(model.config.partner)))
+        model.load_partner()
     if validation:
         decoding = fit_decoding(model, validation, heads.validation_encoded)
         partner = f", {model.config.partner} weighs {model.config.partner_weight}" if model.config.partner else ""
