@@ -397,3 +397,20 @@ def test_each_kind_of_screener_has_its_own_default_flag_threshold():
     # triage's short spans score lower than fast's: the same threshold would send it a tenth as much.
     assert default_flag_threshold("fast") == FLAG_THRESHOLD == 0.2
     assert default_flag_threshold("triage") == TRIAGE_FLAG_THRESHOLD < FLAG_THRESHOLD
+
+
+@pytest.mark.slow
+def test_a_confirmer_whose_partner_tagger_is_the_screener_votes_with_the_screener_itself():
+    """accurate's partner is fast, the default screener: the cascade holds one fast, not two, and
+    accurate finds what it finds alone."""
+    from propscan import Analyzer
+
+    cascade = Cascade.load("fast", "accurate", threads=1)
+    alone = Analyzer.load("accurate", threads=1)
+    assert cascade.confirmer.model.partner_ is cascade.screener.model
+    assert alone.model.partner_.tags_like(cascade.screener.model) and alone.model.partner_.reader_ is None
+    assert cascade.confirmer.analyze(ARTICLE).spans == alone.analyze(ARTICLE).spans
+    # Another tagger is not taken for the partner.
+    other = Cascade.load("fast-ptc18", "accurate", threads=1)
+    assert other.confirmer.model.partner_ is not other.screener.model
+    assert not other.confirmer.model.partner_.tags_like(other.screener.model)

@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import shutil
 import subprocess
 import sys
 
@@ -11,7 +12,8 @@ import pytest
 from propscan import Analyzer, Document, InputError, ModelError, NotFittedError, Span
 from propscan.document import Analysis
 from propscan.model import PropagandaModel
-from propscan.model.config import ModelConfig
+from propscan.model.config import ModelConfig, preset_folder
+from propscan.model.span_reader import READER_FILE
 from propscan.pipeline import predict_each, segments
 from propscan.training import preset_config
 from propscan.training.recipe import fit
@@ -274,3 +276,35 @@ def test_a_partner_tagger_votes_on_the_spans_and_is_named_by_its_preset(tiny_mod
         PropagandaModel.load(saved, partner="nowhere")
     with pytest.raises(ModelError, match="partner of its own"):
         model.set_partner(loaded)
+
+
+def test_a_borrowed_span_reader_is_named_not_copied_and_checked_where_it_lives(
+    tiny_model_dir, tiny_corpus, tmp_path, monkeypatch
+):
+    accurate = preset_folder("accurate")
+    packed = (accurate / READER_FILE).read_bytes()
+    model = PropagandaModel.load(tiny_model_dir)
+    model.config.reader_epochs = 3
+    model.set_reader(packed, borrowed_from="accurate")
+    saved = tmp_path / "borrowing"
+    model.save(saved)
+    assert not (saved / READER_FILE).exists()
+    loaded = PropagandaModel.load(saved)
+    assert loaded.config.reader_from == "accurate" and loaded.reader_.packed == packed
+    document = tiny_corpus[2].document
+    assert loaded.predict([document]) == model.predict([document])
+    # A reader of its own (retrained, say) is saved as a file again.
+    model.set_reader(packed)
+    model.save(tmp_path / "own")
+    assert (tmp_path / "own" / READER_FILE).read_bytes() == packed
+    # Only a preset that ships a reader file can lend it, and that file is hash-checked.
+    with pytest.raises(ModelError, match="no span reader of its own"):
+        PropagandaModel.load(saved, reader_from="triage")
+    altered = tmp_path / "accurate"
+    shutil.copytree(accurate, altered)
+    data = bytearray(packed)
+    data[-1] ^= 1
+    (altered / READER_FILE).write_bytes(bytes(data))
+    monkeypatch.setattr("propscan.model.propaganda.preset_folder", lambda name: altered)
+    with pytest.raises(ModelError, match=READER_FILE):
+        PropagandaModel.load(saved)

@@ -20,6 +20,20 @@ def test_the_shipped_models_fit_the_repository_budget():
     assert sum(sizes.values()) < 60_000_000, sizes
 
 
+def test_no_two_presets_ship_the_same_file():
+    """A file two presets need ships once: fast reads accurate's span reader (config.reader_from)."""
+    files = [
+        f for preset in PRESETS for f in model_path(preset).iterdir() if f.name not in ("config.json", "manifest.json")
+    ]
+    by_content: dict[bytes, list[str]] = {}
+    for f in files:
+        by_content.setdefault(f.read_bytes(), []).append(f"{f.parent.name}/{f.name}")
+    assert all(len(names) == 1 for names in by_content.values()), [n for n in by_content.values() if len(n) > 1]
+    fast = Analyzer.load("fast").model
+    assert fast.config.reader_from == "accurate"
+    assert fast.reader_.packed == (model_path("accurate") / READER_FILE).read_bytes()
+
+
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_shipped_model_is_measured(preset):
     folder = model_path(preset)
@@ -30,7 +44,8 @@ def test_shipped_model_is_measured(preset):
     assert metrics[f"{side}_si_f1"] > 0.3 and metrics[f"{side}_tc_micro_f1"] > 0.5
     # A preset whose recipe fine-tunes a span reader ships it, and uses it; so for a fine-tuned encoder.
     has_reader = bool(getattr(PRESETS[preset], "reader_epochs", 0))
-    assert (folder / READER_FILE).exists() == has_reader
+    borrowed = getattr(analyzer.model.config, "reader_from", "")
+    assert (folder / READER_FILE).exists() == (has_reader and not borrowed)
     assert (getattr(analyzer.model, "reader_", None) is not None) == has_reader
     tuned = bool(getattr(PRESETS[preset], "encoder_epochs", 0))
     assert (folder / ENCODER_FILE).exists() == tuned

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from propscan.document import Analysis, Document, Sentence, Span
+from propscan.model import PropagandaModel, TriageModel
 from propscan.model.config import TRIAGE_MODEL_TYPE
 from propscan.model.loading import saved_model_type
 from propscan.pipeline import Analyzer, Progress, build_analysis, model_path
@@ -178,9 +179,11 @@ class Cascade:
     ) -> Cascade:
         """Load both models (preset names or model folders), as ``Analyzer.load`` does; without a
         ``flag_threshold``, the screener's default (``default_flag_threshold``)."""
+        screening, confirming = Analyzer.load(screener, threads=threads), Analyzer.load(confirmer, threads=threads)
+        _share_partner(confirming.model, screening.model)
         return cls(
-            Analyzer.load(screener, threads=threads),
-            Analyzer.load(confirmer, threads=threads),
+            screening,
+            confirming,
             flag_threshold=default_flag_threshold(screener) if flag_threshold is None else flag_threshold,
             context=context,
             keep_screened=keep_screened,
@@ -270,6 +273,18 @@ class Cascade:
     def unconfirmed(self, screened: Analysis, excerpt: Excerpt) -> list[Span]:
         """The screener's spans that no passage of ``excerpt`` touches, naming the screener."""
         return [replace(s, model=self.screener.name) for s in screened.spans if not excerpt.overlaps(s)]
+
+
+def _share_partner(confirming: PropagandaModel | TriageModel, screening: PropagandaModel | TriageModel) -> None:
+    """Where the confirmer's partner tagger is the screener's tagger (accurate's partner is fast,
+    the default screener), let the screener vote: one copy of that model in memory, not two."""
+    if (
+        isinstance(confirming, PropagandaModel)
+        and isinstance(screening, PropagandaModel)
+        and confirming.partner_ is not None
+        and confirming.partner_.tags_like(screening)
+    ):
+        confirming.set_partner(screening)
 
 
 def _scaled(progress: Progress | None, offset: int, total: int) -> Progress | None:

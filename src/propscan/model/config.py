@@ -92,6 +92,10 @@ class ModelConfig(ConfigFile):
     reader_encoder: str = "all-MiniLM-L6-v2"
     reader_learning_rate: float = 5e-5
     reader_weight: float = 0.5
+    # A shipped preset whose span reader this model runs: read from that preset's folder and
+    # checked against its manifest, so two presets with one reader ship it once (fast runs
+    # accurate's: the same recipe, articles and seed train both). Saved, the model names it again.
+    reader_from: str = ""
     # Added to the "outside" emission before decoding: > 0 predicts fewer, surer spans.
     outside_bias: float = 0.0
     # Added to the "inside" emission before decoding, a length prior: < 0 ends spans sooner.

@@ -223,8 +223,9 @@ class PropagandaModel:
         self._encoder = None
 
     def load_partner(self) -> None:
-        """Load the preset that ``config.partner`` names and let its tagger vote (``set_partner``)."""
-        self.set_partner(type(self).load(preset_folder(self.config.partner), threads=self.threads))
+        """Load the preset that ``config.partner`` names and let its tagger vote (``set_partner``);
+        its span reader, which does not vote, is not loaded."""
+        self.set_partner(type(self).load(preset_folder(self.config.partner), threads=self.threads, reader_epochs=0))
 
     def set_partner(self, partner: PropagandaModel) -> None:
         """Let ``partner``'s tagger vote on the spans (``voted_emissions``), weighted by ``config.partner_weight``.
@@ -236,9 +237,35 @@ class PropagandaModel:
             raise ModelError(f"a partner tagger cannot have a partner of its own ({partner.config.partner!r})")
         self.partner_ = partner
 
-    def set_reader(self, packed: bytes) -> None:
-        """Attach the span reader: ``reader.safetensors`` as bytes (``training.reader.fit_reader``)."""
+    def tags_like(self, other: object) -> bool:
+        """True if ``other`` is a model whose tagger is this one's (the same encoder, deltas, tagger
+        graph and transitions), so that either gives the same emissions: one can stand in for the other."""
+        if not isinstance(other, PropagandaModel):
+            return False
+        ours, theirs = self._fitted(), other._fitted()
+        same_encoder = all(
+            getattr(ours.config, name) == getattr(theirs.config, name)
+            for name in ("encoder", "int8", "top_layers", "window", "overlap")
+        )
+        same_transitions = all(
+            np.array_equal(getattr(ours.transitions_, name), getattr(theirs.transitions_, name))
+            for name in ("start", "pairs", "end")
+        )
+        return (
+            same_encoder
+            and same_transitions
+            and ours.encoder_deltas_ == theirs.encoder_deltas_
+            and ours._graphs["tagger.onnx"] == theirs._graphs["tagger.onnx"]
+        )
+
+    def set_reader(self, packed: bytes, *, borrowed_from: str = "") -> None:
+        """Attach the span reader: ``reader.safetensors`` as bytes (``training.reader.fit_reader``).
+
+        ``borrowed_from`` names the shipped preset whose file these bytes are
+        (``config.reader_from``); a model saved with it refers to that file instead of copying it.
+        """
         self.reader_ = SpanReader(self.config.reader_encoder, packed, threads=self.threads, int8=self.config.int8)
+        self.config.reader_from = borrowed_from
 
     # ----------------------------------------------------------------------------- persistence
     def save(self, folder: str | Path) -> None:
@@ -254,7 +281,7 @@ class PropagandaModel:
         files = list(MODEL_FILES)
         for name, packed in (
             (ENCODER_FILE, self.encoder_deltas_),
-            (READER_FILE, self.reader_.packed if self.reader_ else None),
+            (READER_FILE, self.reader_.packed if self.reader_ and not self.config.reader_from else None),
         ):
             if packed is not None:
                 (folder / name).write_bytes(packed)
@@ -278,7 +305,7 @@ class PropagandaModel:
         config = checked_config(folder, ModelConfig, [*MODEL_FILES, *optional], overrides)
         for name, needed, what in (
             (ENCODER_FILE, config.encoder_epochs, "fine-tuned encoder"),
-            (READER_FILE, config.reader_epochs, "span reader"),
+            (READER_FILE, config.reader_epochs and not config.reader_from, "span reader"),
         ):
             if needed and name not in optional:
                 raise ModelError(f"{folder} lacks {name}, the {what} its config.json names; retrain the model")
@@ -290,10 +317,11 @@ class PropagandaModel:
             for name in ("tagger.onnx", "classifier.onnx")
         )
         transitions = _load_transitions(folder / "transitions.safetensors")
+        reader = _reader_bytes(folder, config.reader_from) if config.reader_epochs else None
         try:
             model.set_heads(tagger, classifier, transitions)
-            if config.reader_epochs:
-                model.set_reader((folder / READER_FILE).read_bytes())
+            if reader is not None:
+                model.set_reader(reader, borrowed_from=config.reader_from)
         except Exception as error:  # onnxruntime raises its own kinds for graphs it cannot run
             raise ModelError(
                 f"{folder} holds a graph onnxruntime cannot load ({type(error).__name__}); retrain the model"
@@ -413,6 +441,19 @@ def _load_deltas(path: Path) -> bytes:
     if not names or not all(name.endswith((DELTA, SCALE)) for name in names):
         raise ModelError(f"{path} is not an encoder deltas file (it holds {', '.join(names[:3]) or 'nothing'})")
     return data
+
+
+def _reader_bytes(folder: Path, borrowed_from: str) -> bytes:
+    """The span reader's file: the model's own, or the one of the preset it names (hash-checked
+    against that preset's manifest, as the preset's own load would)."""
+    if not borrowed_from:
+        return (folder / READER_FILE).read_bytes()
+    source = preset_folder(borrowed_from)
+    if not (source / READER_FILE).exists():
+        raise ModelError(f"the {borrowed_from!r} preset has no span reader of its own for {folder} to borrow")
+    if not check_manifest(source, [READER_FILE]):
+        raise ModelError(f"{source} has no {MANIFEST} to check the span reader {folder} borrows; reinstall propscan")
+    return (source / READER_FILE).read_bytes()
 
 
 def _load_transitions(path: Path) -> Transitions:
