@@ -25,10 +25,15 @@ from propscan.pipeline import model_path
 
 @pytest.fixture
 def fast_copy(tmp_path) -> Path:
-    """A copy of the shipped fast model to tamper with (loading it builds the heads and the span reader, not
-    the encoder)."""
+    """A copy of the shipped fast model to tamper with, holding its own copy of the span reader it borrows from
+    accurate so that every model file is in one folder (loading it builds the heads and the reader, not the
+    encoder)."""
     folder = tmp_path / "fast"
     shutil.copytree(model_path("fast"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    shutil.copyfile(model_path(config.pop("reader_from")) / READER_FILE, folder / READER_FILE)
+    (folder / "config.json").write_text(json.dumps(config))
+    write_manifest(folder, [*MODEL_FILES, ENCODER_FILE, READER_FILE])
     return folder
 
 
