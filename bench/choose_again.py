@@ -7,10 +7,13 @@ Models trained before a choice existed did not make it. This makes the choices n
 ``--choose`` on the same validation articles (the training articles give the technique shares),
 refits the calibration there, and scores the test articles (which choose nothing) before and
 after. ``--write`` stores the choices, the calibration and the new test figures in the model's
-``config.json``.
+``config.json``. ``--reader`` first attaches a span reader trained apart (``training.reader.fit_reader``
+on the same recipe's training articles), so that the choices and calibration are made for the
+classifier averaged with it, as training makes them.
 
     python bench/choose_again.py --model accurate --data ../shared/data/ptc --write
-    python bench/choose_again.py --model fast-ptc18 --data ../shared/data/nlp4if2019 --choose prior
+    python bench/choose_again.py --model fast-ptc18 --data ../shared/data/nlp4if2019 --choose prior \
+        --reader reader.safetensors --write
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ def main() -> int:
     parser.add_argument(
         "--choose", default=",".join(CHOICES), help=f"what to choose again, comma-separated: {', '.join(CHOICES)}"
     )
+    parser.add_argument("--reader", type=Path, help="a span reader (reader.safetensors) to attach before choosing")
+    parser.add_argument(
+        "--reader-epochs", type=int, default=3, help="the epochs that reader was trained for (recorded in config.json)"
+    )
     parser.add_argument("--write", action="store_true", help="store the choices and figures in the model's config.json")
     args = parser.parse_args()
     if args.data is None:
@@ -62,6 +69,12 @@ def main() -> int:
         f"{folder.name}: {len(split.train)} training, {len(split.validation)} validation, {len(split.test)} test articles"
     )
     before = report_metrics(evaluate(model, split.test), "test")
+    if args.reader:
+        if isinstance(model, TriageModel):
+            parser.error("triage has no span reader")
+        config.reader_epochs = args.reader_epochs
+        model.set_reader(args.reader.read_bytes())
+        print(f"span reader attached: {args.reader} (its probabilities weigh {config.reader_weight})")
     encoded = model.encode([d.document.text for d in split.validation])
     if "decoding" in chosen:
         before_biases = f"{config.outside_bias:+.3f}, {config.inside_bias:+.3f}"
