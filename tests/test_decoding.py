@@ -11,6 +11,7 @@ from propscan.model.decoding import (
     decode_spans,
     emissions_on_tokens,
     inside_probability,
+    split_at_blank_lines,
     tags_to_token_spans,
     trim,
     viterbi,
@@ -93,6 +94,21 @@ def test_decode_spans_maps_tokens_to_characters():
     [found] = decode_spans([text], [offsets], [emissions], flat, outside_bias=0.0)
     assert [(f.start, f.end, f.first_token, f.last_token) for f in found] == [(2, 21, 1, 4)]
     assert text[2:21] == "shameless, reckless" and found[0].score > 0.99
+
+
+def test_a_span_is_cut_where_a_blank_line_parts_the_headline_from_the_text():
+    text = "Traitors win\n\nThe traitors won again\nand again"
+    offsets = np.array([[0, 8], [9, 12], [14, 17], [18, 26], [27, 30], [31, 36], [37, 40], [41, 46]])
+    emissions = np.full((8, 3), -5.0, dtype=np.float32)
+    emissions[0] = [-5, 5, -5]
+    emissions[1:] = [-5, -5, 5]
+    flat = Transitions(np.zeros(3, np.float32), np.zeros((3, 3), np.float32), np.zeros(3, np.float32))
+    [found] = decode_spans([text], [offsets], [emissions], flat, outside_bias=0.0)
+    # One tagged run over all eight tokens; a single line break does not cut it, the blank line does.
+    assert [text[f.start : f.end] for f in found] == ["Traitors win", "The traitors won again\nand again"]
+    assert [(f.first_token, f.last_token) for f in found] == [(0, 2), (2, 8)]
+    assert split_at_blank_lines(text, offsets, 2, 8) == [(2, 8)]
+    assert split_at_blank_lines("a\n \r\n\nb", np.array([[0, 1], [7, 8]]), 0, 2) == [(0, 1), (1, 2)]
 
 
 def test_another_tokenizations_emissions_move_onto_these_tokens_by_character_overlap():

@@ -7,6 +7,8 @@ here in numpy; training learns the same transition scores with ``pytorch-crf``.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +19,8 @@ N_TAGS = 3
 
 # PTC v2 trimmed every gold span so that it neither starts nor ends with these characters.
 _TRIM = " \n\r\t.,:;"
+# Every PTC article has blank lines (after the title, between paragraphs) and no gold span crosses one.
+_BLANK_LINE = re.compile(r"\n\s*\n")
 
 
 @dataclass(frozen=True)
@@ -141,18 +145,33 @@ def decode_spans(
     outside_bias: float,
     inside_bias: float = 0.0,
 ) -> list[list[FoundSpan]]:
-    """Viterbi paths turned into trimmed character spans, scored by their mean inside probability."""
+    """Viterbi paths turned into trimmed character spans, cut at blank lines, each scored by its
+    tokens' mean inside probability."""
     paths = viterbi(emissions, transitions, outside_bias=outside_bias, inside_bias=inside_bias)
     found: list[list[FoundSpan]] = []
     for text, token_offsets, scores, path in zip(texts, offsets, emissions, paths, strict=True):
         inside = inside_probability(scores, outside_bias=outside_bias, inside_bias=inside_bias)
         spans = []
-        for first, last in tags_to_token_spans(path):
-            start, end = trim(text, int(token_offsets[first][0]), int(token_offsets[last - 1][1]))
-            if start < end:
-                spans.append(FoundSpan(start, end, first, last, float(inside[first:last].mean())))
+        for run in tags_to_token_spans(path):
+            for first, last in split_at_blank_lines(text, token_offsets, *run):
+                start, end = trim(text, int(token_offsets[first][0]), int(token_offsets[last - 1][1]))
+                if start < end:
+                    spans.append(FoundSpan(start, end, first, last, float(inside[first:last].mean())))
         found.append(spans)
     return found
+
+
+def split_at_blank_lines(text: str, token_offsets: np.ndarray, first: int, last: int) -> list[tuple[int, int]]:
+    """The token range ``[first, last)`` cut wherever a blank line separates two of its tokens: a
+    span never joins a headline to the paragraph below it (annotators never do)."""
+    if not _BLANK_LINE.search(text, int(token_offsets[first][0]), int(token_offsets[last - 1][1])):
+        return [(first, last)]
+    cuts = [
+        i
+        for i in range(first + 1, last)
+        if _BLANK_LINE.search(text, int(token_offsets[i - 1][1]), int(token_offsets[i][0]))
+    ]
+    return list(itertools.pairwise([first, *cuts, last]))
 
 
 def trim(text: str, start: int, end: int) -> tuple[int, int]:
