@@ -408,9 +408,9 @@ def test_a_confirmer_whose_partner_tagger_is_the_screener_votes_with_the_screene
     cascade = Cascade.load("fast", "accurate", threads=1)
     alone = Analyzer.load("accurate", threads=1)
     assert cascade.confirmer.model.partner_ is cascade.screener.model
-    assert alone.model.partner_.tags_like(cascade.screener.model) and alone.model.partner_.reader_ is None
+    assert alone.model.partner_.votes_like(cascade.screener.model) and alone.model.partner_.reader_ is None
     assert cascade.confirmer.analyze(ARTICLE).spans == alone.analyze(ARTICLE).spans
     # Another tagger is not taken for the partner.
     other = Cascade.load("fast-ptc18", "accurate", threads=1)
     assert other.confirmer.model.partner_ is not other.screener.model
-    assert not other.confirmer.model.partner_.tags_like(other.screener.model)
+    assert not other.confirmer.model.partner_.votes_like(other.screener.model)

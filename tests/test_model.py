@@ -278,6 +278,36 @@ def test_a_partner_tagger_votes_on_the_spans_and_is_named_by_its_preset(tiny_mod
         model.set_partner(loaded)
 
 
+def test_a_partner_classifier_votes_on_the_techniques_from_the_pass_its_tagger_made(
+    tiny_model_dir, tiny_corpus, monkeypatch
+):
+    model = PropagandaModel.load(tiny_model_dir)
+    model.config.prior_correction = 0.0
+    document = tiny_corpus[0].document
+    spans = [(s.start, s.end) for s in tiny_corpus[0].spans]
+    own = model.technique_probabilities(document, spans)
+    partner = PropagandaModel.load(tiny_model_dir)
+    model.set_partner(partner)
+    model.config.partner_weight, model.config.partner_technique_weight = 0.5, 0.25
+    # The same classifier on the same states agrees with the model: the mix changes nothing.
+    assert np.allclose(model.technique_probabilities(document, spans), own, atol=1e-5)
+    uniform = np.full(len(model.config.labels), 1 / len(model.config.labels), dtype=np.float32)
+    monkeypatch.setattr(
+        partner, "_classifier_probabilities", lambda text, enc, states, ranges: np.tile(uniform, (len(ranges), 1))
+    )
+    assert np.allclose(model.technique_probabilities(document, spans), 0.75 * own + 0.25 * uniform, atol=1e-5)
+    # One pass of the partner over the text serves both its votes, on the spans and on the techniques.
+    passes = []
+    encode = partner.encode
+    monkeypatch.setattr(partner, "encode", lambda texts: passes.append(len(texts)) or encode(texts))
+    model.predict([document])
+    assert passes == [1]
+    fewer = PropagandaModel.load(tiny_model_dir)
+    fewer.config.labels = fewer.config.labels[:-1]
+    with pytest.raises(ModelError, match="must have this model's techniques"):
+        model.set_partner(fewer)
+
+
 def test_a_borrowed_span_reader_is_named_not_copied_and_checked_where_it_lives(
     tiny_model_dir, tiny_corpus, tmp_path, monkeypatch
 ):

@@ -276,13 +276,13 @@ class Cascade:
 
 
 def _share_partner(confirming: PropagandaModel | TriageModel, screening: PropagandaModel | TriageModel) -> None:
-    """Where the confirmer's partner tagger is the screener's tagger (accurate's partner is fast,
-    the default screener), let the screener vote: one copy of that model in memory, not two."""
+    """Where the confirmer's partner is the screener's model (accurate's partner is fast, the
+    default screener), let the screener vote: one copy of that model in memory, not two."""
     if (
         isinstance(confirming, PropagandaModel)
         and isinstance(screening, PropagandaModel)
         and confirming.partner_ is not None
-        and confirming.partner_.tags_like(screening)
+        and confirming.partner_.votes_like(screening)
     ):
         confirming.set_partner(screening)
 

@@ -44,6 +44,16 @@ ENCODER_FILE = "encoder.safetensors"
 MAX_ALTERNATIVES = 3
 
 
+@dataclasses.dataclass(frozen=True)
+class PartnerReading:
+    """The partner tagger's pass over one text, on its own tokens: emissions to vote on the spans,
+    states for its classifier to vote on the techniques."""
+
+    encoded: EncodedText
+    emissions: np.ndarray
+    states: np.ndarray
+
+
 class PropagandaModel:
     """Finds propaganda spans and labels them with techniques.
 
@@ -113,22 +123,27 @@ class PropagandaModel:
         """The spans the tagger finds in each document, each with the probabilities of every technique."""
         texts = [d.text for d in documents]
         outputs = [self.tagger_outputs(enc) for enc in encoded]
+        readings = [self._partner_reading_if_used(text) for text in texts]
         found = decode_spans(
             texts,
             [e.offsets for e in encoded],
-            [self.voted_emissions(text, enc, e) for text, enc, (e, _) in zip(texts, encoded, outputs, strict=True)],
+            [
+                self.voted_emissions(text, enc, e, reading)
+                for text, enc, (e, _), reading in zip(texts, encoded, outputs, readings, strict=True)
+            ],
             self.transitions_,
             outside_bias=self.config.outside_bias,
             inside_bias=self.config.inside_bias,
         )
         scored = []
-        for text, enc, spans_found, (_, states) in zip(texts, encoded, found, outputs, strict=True):
+        for text, enc, spans_found, (_, states), reading in zip(texts, encoded, found, outputs, readings, strict=True):
             probabilities = self._classify(
                 text,
                 enc,
                 states,
                 [(f.start, f.end) for f in spans_found],
                 [(f.first_token, f.last_token) for f in spans_found],
+                reading,
             )
             scored.append(list(zip(spans_found, probabilities, strict=True)))
         return scored
@@ -153,19 +168,32 @@ class PropagandaModel:
         )
         return emissions[0], states[0]
 
-    def voted_emissions(self, text: str, enc: EncodedText, emissions: np.ndarray) -> np.ndarray:
+    def voted_emissions(
+        self, text: str, enc: EncodedText, emissions: np.ndarray, reading: PartnerReading | None = None
+    ) -> np.ndarray:
         """What the decoder reads: this tagger's emissions, plus the partner's (``config.partner``)
         weighted by ``config.partner_weight``, where the model has one."""
         if self.partner_ is None or not self.config.partner_weight:
             return emissions
-        return emissions + np.float32(self.config.partner_weight) * self.partner_emissions(text, enc)
+        return emissions + np.float32(self.config.partner_weight) * self.partner_emissions(text, enc, reading)
 
-    def partner_emissions(self, text: str, enc: EncodedText) -> np.ndarray:
+    def partner_emissions(self, text: str, enc: EncodedText, reading: PartnerReading | None = None) -> np.ndarray:
         """The partner tagger's emissions on ``text``, moved onto this model's tokens (``enc``)."""
+        reading = reading or self.partner_reading(text)
+        return emissions_on_tokens(reading.emissions, reading.encoded.offsets, enc.offsets)
+
+    def partner_reading(self, text: str) -> PartnerReading:
+        """The partner's pass over ``text``: computed once, it gives both its votes (spans and techniques)."""
         if self.partner_ is None:
             raise NotFittedError("this model has no partner tagger (config.partner)")
-        [partner_enc] = self.partner_.encode([text])
-        return emissions_on_tokens(self.partner_.tagger_outputs(partner_enc)[0], partner_enc.offsets, enc.offsets)
+        [enc] = self.partner_.encode([text])
+        emissions, states = self.partner_.tagger_outputs(enc)
+        return PartnerReading(enc, emissions, states)
+
+    def _partner_reading_if_used(self, text: str) -> PartnerReading | None:
+        if self.partner_ is None or not (self.config.partner_weight or self.config.partner_technique_weight):
+            return None
+        return self.partner_reading(text)
 
     def classify(
         self, document: Document, spans: Sequence[tuple[int, int]], encoded: EncodedText | None = None
@@ -192,17 +220,31 @@ class PropagandaModel:
         states: np.ndarray,
         spans: list[tuple[int, int]],
         token_ranges: list[tuple[int, int]],
+        reading: PartnerReading | None = None,
     ) -> np.ndarray:
         """The classifier's probabilities for each span (character offsets and the same spans in
-        tokens), averaged with the span reader's where the model has one."""
+        tokens), averaged with the span reader's and the partner classifier's where the model has them."""
         if not token_ranges:
             return np.zeros((0, len(self.config.labels)), dtype=np.float32)
-        features = span_representations(text, enc, states, token_ranges, context=self.config.span_context)
-        probabilities = self.classifier_.run(None, {"features": features})[0]
+        probabilities = self._classifier_probabilities(text, enc, states, token_ranges)
         if self.reader_ is not None:
             weight = self.config.reader_weight
             probabilities = (1 - weight) * probabilities + weight * self.reader_.probabilities(text, spans)
+        if self.partner_ is not None and self.config.partner_technique_weight:
+            reading = reading or self.partner_reading(text)
+            theirs = self.partner_._classifier_probabilities(
+                text, reading.encoded, reading.states, [token_range(reading.encoded.offsets, a, b) for a, b in spans]
+            )
+            weight = self.config.partner_technique_weight
+            probabilities = (1 - weight) * probabilities + weight * theirs
         return prior_corrected(probabilities, self.config)
+
+    def _classifier_probabilities(
+        self, text: str, enc: EncodedText, states: np.ndarray, token_ranges: list[tuple[int, int]]
+    ) -> np.ndarray:
+        """The classifier head's own probabilities, before the other votes and the prior correction."""
+        features = span_representations(text, enc, states, token_ranges, context=self.config.span_context)
+        return self.classifier_.run(None, {"features": features})[0]
 
     def _fitted(self) -> PropagandaModel:
         if not hasattr(self, "tagger_"):
@@ -228,24 +270,28 @@ class PropagandaModel:
         self.set_partner(type(self).load(preset_folder(self.config.partner), threads=self.threads, reader_epochs=0))
 
     def set_partner(self, partner: PropagandaModel) -> None:
-        """Let ``partner``'s tagger vote on the spans (``voted_emissions``), weighted by ``config.partner_weight``.
+        """Let ``partner``'s tagger vote on the spans (``voted_emissions``), weighted by ``config.partner_weight``,
+        and its classifier on the techniques, weighted by ``config.partner_technique_weight``.
 
         Raises:
             ModelError: if the partner has a partner of its own: one vote each, no chains.
         """
         if partner.config.partner:
             raise ModelError(f"a partner tagger cannot have a partner of its own ({partner.config.partner!r})")
+        if self.config.partner_technique_weight and partner.config.labels != self.config.labels:
+            raise ModelError("a partner whose classifier votes on techniques must have this model's techniques")
         self.partner_ = partner
 
-    def tags_like(self, other: object) -> bool:
-        """True if ``other`` is a model whose tagger is this one's (the same encoder, deltas, tagger
-        graph and transitions), so that either gives the same emissions: one can stand in for the other."""
+    def votes_like(self, other: object) -> bool:
+        """True if ``other`` is a model whose tagger and classifier are this one's (the same encoder,
+        deltas, graphs, transitions and techniques), so that either casts a partner's votes on spans and
+        techniques alike: one can stand in for the other."""
         if not isinstance(other, PropagandaModel):
             return False
         ours, theirs = self._fitted(), other._fitted()
         same_encoder = all(
             getattr(ours.config, name) == getattr(theirs.config, name)
-            for name in ("encoder", "int8", "top_layers", "window", "overlap")
+            for name in ("encoder", "int8", "top_layers", "window", "overlap", "span_context", "labels")
         )
         same_transitions = all(
             np.array_equal(getattr(ours.transitions_, name), getattr(theirs.transitions_, name))
@@ -255,7 +301,7 @@ class PropagandaModel:
             same_encoder
             and same_transitions
             and ours.encoder_deltas_ == theirs.encoder_deltas_
-            and ours._graphs["tagger.onnx"] == theirs._graphs["tagger.onnx"]
+            and ours._graphs == theirs._graphs
         )
 
     def set_reader(self, packed: bytes, *, borrowed_from: str = "") -> None:
