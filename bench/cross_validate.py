@@ -88,7 +88,9 @@ def main() -> int:
     partner = overrides.get("partner", getattr(recipe, "partner", ""))
     if partner and not args.test:
         # A shipped partner was trained on the recipe's training articles, which the folds score.
-        parser.error(f"the recipe's partner tagger ({partner!r}) has seen these folds: add --set partner=")
+        parser.error(
+            f"the recipe's partner ({partner!r}, whose tagger and classifier vote) has seen these folds: add --set partner="
+        )
     started = time.perf_counter()
     jobs = [
         (args.model, args.inventory, overrides, args.device, train_docs, eval_docs, folder, bool(args.load))
