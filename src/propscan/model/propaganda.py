@@ -191,6 +191,7 @@ class PropagandaModel:
         return PartnerReading(enc, emissions, states)
 
     def _partner_reading_if_used(self, text: str) -> PartnerReading | None:
+        """The partner's pass over ``text`` where either of its votes weighs anything, else None."""
         if self.partner_ is None or not (self.config.partner_weight or self.config.partner_technique_weight):
             return None
         return self.partner_reading(text)
@@ -289,7 +290,7 @@ class PropagandaModel:
         if not isinstance(other, PropagandaModel):
             return False
         ours, theirs = self._fitted(), other._fitted()
-        same_encoder = all(
+        same_settings = all(
             getattr(ours.config, name) == getattr(theirs.config, name)
             for name in ("encoder", "int8", "top_layers", "window", "overlap", "span_context", "labels")
         )
@@ -298,7 +299,7 @@ class PropagandaModel:
             for name in ("start", "pairs", "end")
         )
         return (
-            same_encoder
+            same_settings
             and same_transitions
             and ours.encoder_deltas_ == theirs.encoder_deltas_
             and ours._graphs == theirs._graphs
