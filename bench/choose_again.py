@@ -9,9 +9,12 @@ refits the calibration there, and scores the test articles (which choose nothing
 after. ``--write`` stores the choices, the calibration and the new test figures in the model's
 ``config.json``. ``--reader`` first attaches a span reader trained apart (``training.reader.fit_reader``
 on the same recipe's training articles), so that the choices and calibration are made for the
-classifier averaged with it, as training makes them.
+classifier averaged with it, as training makes them. ``--add-taggers N`` first trains N more taggers
+on the model's encoder states (seeds after its own) and averages their emissions with its tagger's
+(``ModelConfig.tagger_seeds``; the classifier keeps its states), so the decoding is chosen for them.
 
     python bench/choose_again.py --model accurate --data ../shared/data/ptc --write
+    python bench/choose_again.py --model fast --data ../shared/data/ptc --add-taggers 1 --write
     python bench/choose_again.py --model fast-ptc18 --data ../shared/data/nlp4if2019 --choose prior \
         --reader reader.safetensors --write
 """
@@ -28,6 +31,7 @@ from propscan.pipeline import model_path
 from propscan.readers.ptc import load_corpus
 from propscan.techniques import get_inventory
 from propscan.training.recipe import (
+    add_taggers,
     evaluate,
     fit_calibration,
     fit_decoding,
@@ -50,6 +54,9 @@ def main() -> int:
     parser.add_argument("--reader", type=Path, help="a span reader (reader.safetensors) to attach before choosing")
     parser.add_argument(
         "--reader-epochs", type=int, default=3, help="the epochs that reader was trained for (recorded in config.json)"
+    )
+    parser.add_argument(
+        "--add-taggers", type=int, default=0, help="train this many more taggers and join them to the model's (torch)"
     )
     parser.add_argument("--write", action="store_true", help="store the choices and figures in the model's config.json")
     args = parser.parse_args()
@@ -75,6 +82,13 @@ def main() -> int:
         config.reader_epochs = args.reader_epochs
         model.set_reader(args.reader.read_bytes())
         print(f"span reader attached: {args.reader} (its probabilities weigh {config.reader_weight})")
+    if args.add_taggers:
+        if isinstance(model, TriageModel):
+            parser.error("triage has no tagger to join others to")
+        if "decoding" not in chosen:
+            parser.error("--add-taggers moves the spans: give --choose decoding too")
+        add_taggers(model, split.train, split.validation, count=args.add_taggers, log=print)
+        print(f"{args.add_taggers} more tagger(s) joined: {config.tagger_seeds} seeds vote on the spans")
     encoded = model.encode([d.document.text for d in split.validation])
     if "decoding" in chosen:
         before_biases = f"{config.outside_bias:+.3f}, {config.inside_bias:+.3f}"

@@ -13,6 +13,8 @@ from propscan import Analyzer, Document, InputError, ModelError, NotFittedError,
 from propscan.document import Analysis
 from propscan.model import PropagandaModel
 from propscan.model.config import ModelConfig, preset_folder
+from propscan.model.decoding import Transitions
+from propscan.model.features import SURFACE_FEATURES
 from propscan.model.span_reader import READER_FILE
 from propscan.pipeline import predict_each, segments
 from propscan.training import preset_config
@@ -230,18 +232,67 @@ def test_snapshot_ensemble_averages_emissions_and_keeps_the_best_states():
     assert pairs == pytest.approx(sum(m.transitions().pairs for m in members) / 3)
 
 
+def test_joined_taggers_average_emissions_by_their_seeds_and_keep_the_first_states():
+    torch = pytest.importorskip("torch")
+    from propscan.model.runtime import inference_session
+    from propscan.training.fitting import _tagger_graph, join_taggers
+    from propscan.training.tagger import SpanTagger, TaggerSnapshots
+
+    torch.manual_seed(0)
+    config = ModelConfig(encoder="all-MiniLM-L6-v2", top_layers=2)
+    taggers = [
+        TaggerSnapshots(
+            [SpanTagger(n_layers=2, dim=8, n_surface=len(SURFACE_FEATURES), projection=6, hidden=5, dropout=0.0)]
+        )
+        for _ in range(2)
+    ]
+    graphs = [_tagger_graph(tagger, config, 8) for tagger in taggers]
+    feeds = {
+        "layers": np.random.default_rng(0).normal(size=(1, 7, 2, 8)).astype(np.float32),
+        "surface": np.ones((1, 7, len(SURFACE_FEATURES)), dtype=np.float32),
+    }
+    each = [inference_session(graph, threads=1).run(None, feeds) for graph in graphs]
+    emissions, states = inference_session(join_taggers(graphs, [2, 1]), threads=1).run(None, feeds)
+    assert np.allclose(emissions, (2 * each[0][0] + each[1][0]) / 3, atol=1e-5)
+    assert np.array_equal(states, each[0][1])
+    both = Transitions.mean([t.transitions() for t in taggers], [2, 1])
+    assert both.pairs == pytest.approx((2 * taggers[0].transitions().pairs + taggers[1].transitions().pairs) / 3)
+    assert both.pairs.dtype == np.float32  # as trained and saved
+
+
 @pytest.mark.slow  # trains a model
-def test_training_keeps_the_configured_number_of_snapshots(tmp_path, tiny_corpus):
+def test_training_keeps_the_configured_snapshots_of_each_seed(tmp_path, tiny_corpus):
     from propscan.training import preset_config, train
 
     config = preset_config("fast")
     config.ensemble, config.tagger_epochs, config.classifier_epochs, config.tagger_snapshots = 1, 3, 2, 2
-    config.reader_epochs = 0
+    config.reader_epochs, config.encoder_epochs, config.tagger_seeds = 0, 0, 2
     train(tiny_corpus, config, tmp_path / "snapshots", validation_fraction=0.3)
     model = PropagandaModel.load(tmp_path / "snapshots")
     kept = model.config.metrics["tagger_epochs_kept"]
-    assert len(kept) == 2 and len(set(kept)) == 2 and set(kept) <= {1, 2, 3}
+    assert len(kept) == 4 and all(len(set(pair)) == 2 and set(pair) <= {1, 2, 3} for pair in (kept[:2], kept[2:]))
     assert isinstance(model.predict([tiny_corpus[0].document])[0], list)
+
+
+@pytest.mark.slow  # trains a tagger
+def test_a_tagger_joined_to_a_trained_model_moves_the_spans_not_the_classifier(tiny_model_dir, tiny_corpus, tmp_path):
+    from propscan.training.recipe import add_taggers, split_corpus
+
+    model = PropagandaModel.load(tiny_model_dir)
+    document = tiny_corpus[0].document
+    [enc] = model.encode([document.text])
+    emissions, states = model.tagger_outputs(enc)
+    spans = [(s.start, s.end) for s in tiny_corpus[0].spans]
+    techniques = model.technique_probabilities(document, spans, enc)
+    split = split_corpus(tiny_corpus, validation_fraction=0.3, test_fraction=0.0)
+    add_taggers(model, split.train, split.validation, count=1, log=lambda _: None)
+    joined_emissions, joined_states = model.tagger_outputs(enc)
+    assert model.config.tagger_seeds == 2
+    assert np.array_equal(joined_states, states) and not np.allclose(joined_emissions, emissions)
+    assert np.allclose(model.technique_probabilities(document, spans, enc), techniques)
+    model.save(tmp_path / "joined")
+    again = PropagandaModel.load(tmp_path / "joined")
+    assert again.config.tagger_seeds == 2 and again.predict([document]) == model.predict([document])
 
 
 def test_predict_each_isolates_the_document_that_fails_its_batch(eager_analyzer, tiny_corpus):

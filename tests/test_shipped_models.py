@@ -50,6 +50,8 @@ def test_shipped_model_is_measured(preset):
     tuned = bool(getattr(PRESETS[preset], "encoder_epochs", 0))
     assert (folder / ENCODER_FILE).exists() == tuned
     assert (getattr(analyzer.model, "encoder_deltas_", None) is not None) == tuned
+    # As many tagger seeds vote on the spans as the recipe trains.
+    assert getattr(analyzer.model.config, "tagger_seeds", 1) == getattr(PRESETS[preset], "tagger_seeds", 1)
     # Every preset made the recipe's technique-prior choice on its validation articles.
     config = analyzer.model.config
     assert len(config.technique_shares) == len(config.labels) and config.prior_correction in PRIOR_CORRECTIONS

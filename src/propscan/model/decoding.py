@@ -31,6 +31,16 @@ class Transitions:
     pairs: np.ndarray  # (tags, tags): from row to column
     end: np.ndarray  # (tags,)
 
+    @classmethod
+    def mean(cls, each: Sequence[Transitions], weights: Sequence[float] | None = None) -> Transitions:
+        """The (weighted) average of several taggers' transitions, for the average of their emissions."""
+        return cls(
+            *(
+                np.average([getattr(t, name) for t in each], axis=0, weights=weights).astype(np.float32)
+                for name in ("start", "pairs", "end")
+            )
+        )
+
 
 @dataclass(frozen=True)
 class FoundSpan:

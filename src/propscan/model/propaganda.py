@@ -260,6 +260,11 @@ class PropagandaModel:
         self.classifier_ = inference_session(classifier_onnx, threads=self.threads)
         self.transitions_ = transitions
 
+    @property
+    def head_graphs(self) -> dict[str, bytes]:
+        """The heads' ONNX graphs as ``set_heads`` took them, by file name."""
+        return dict(self._fitted()._graphs)
+
     def set_encoder_deltas(self, packed: bytes) -> None:
         """Run the encoder fine-tuned: ``encoder.safetensors`` as bytes (``training.encoder.fit_encoder``)."""
         self.encoder_deltas_ = packed

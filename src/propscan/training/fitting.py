@@ -16,7 +16,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,31 +65,18 @@ def fit_heads(
 
     ``device`` is where torch trains ("cpu", "cuda"); the exported heads run on the CPU either way.
     """
-    torch.manual_seed(seed)
-    random.seed(seed)
     started = time.perf_counter()
     log(f"encoding {len(train) + len(validation)} documents with {config.encoder}")
     train_enc = encode_cached(config, encoder, [d.document.text for d in train])
     validation_enc = encode_cached(config, encoder, [d.document.text for d in validation])
     metrics: dict = {"encoding_seconds": round(time.perf_counter() - started, 1)}
     tagger = _fit_tagger(
-        config, encoder.dim, train, train_enc, validation, validation_enc, metrics, log, torch.device(device)
+        config, encoder.dim, train, train_enc, validation, validation_enc, metrics, log, torch.device(device), seed
     )
     classifier = _fit_classifier(tagger, config, train, train_enc, validation, validation_enc, metrics, log)
     n_inputs = classifier.norm.normalized_shape[0]
     return TrainedHeads(
-        tagger_onnx=_to_onnx(
-            tagger,
-            (torch.zeros((1, 5, config.top_layers, encoder.dim)), torch.zeros((1, 5, len(SURFACE_FEATURES)))),
-            inputs=["layers", "surface"],
-            outputs=["emissions", "states"],
-            dynamic={
-                "layers": {1: "tokens"},
-                "surface": {1: "tokens"},
-                "emissions": {1: "tokens"},
-                "states": {1: "tokens"},
-            },
-        ),
+        tagger_onnx=_tagger_graph(tagger, config, encoder.dim),
         classifier_onnx=_to_onnx(
             classifier,
             (torch.zeros((2, n_inputs)),),
@@ -101,6 +88,77 @@ def fit_heads(
         metrics=metrics,
         validation_encoded=validation_enc,
     )
+
+
+def fit_more_taggers(
+    config: ModelConfig,
+    encoder: TokenEncoder,
+    train: Sequence[AnnotatedDocument],
+    validation: Sequence[AnnotatedDocument],
+    *,
+    seeds: Sequence[int],
+    log: Log,
+    device: str = "cpu",
+) -> list[tuple[bytes, Transitions]]:
+    """Train one tagger per seed on the states a trained model's tagger learned from, each choosing
+    its epochs on ``validation`` as ``fit_heads`` does: the graphs and transitions to join to it
+    (``join_taggers``) without training its classifier again."""
+    train_enc = encode_cached(config, encoder, [d.document.text for d in train])
+    validation_enc = encode_cached(config, encoder, [d.document.text for d in validation])
+    trained = []
+    for seed in seeds:
+        tagger = _fit_tagger(
+            replace(config, tagger_seeds=1),
+            encoder.dim,
+            train,
+            train_enc,
+            validation,
+            validation_enc,
+            {},
+            log,
+            torch.device(device),
+            seed,
+        )
+        trained.append((_tagger_graph(tagger, config, encoder.dim), tagger.transitions()))
+    return trained
+
+
+def join_taggers(graphs: Sequence[bytes], weights: Sequence[float]) -> bytes:
+    """One tagger graph from several trained apart: their emissions averaged with ``weights`` (the
+    seeds each holds), and the first one's states, which the classifier was trained on."""
+    parts = [
+        onnx.compose.add_prefix(onnx.load_from_string(graph), f"seed{k}/", rename_inputs=False)
+        for k, graph in enumerate(graphs)
+    ]
+    shares = [
+        numpy_helper.from_array(np.asarray(weight / sum(weights), dtype=np.float32), f"seed{k}/share")
+        for k, weight in enumerate(weights)
+    ]
+    nodes = [node for part in parts for node in part.graph.node]
+    nodes += [
+        helper.make_node("Mul", [f"seed{k}/emissions", f"seed{k}/share"], [f"seed{k}/weighted"])
+        for k in range(len(parts))
+    ]
+    nodes += [
+        helper.make_node("Sum", [f"seed{k}/weighted" for k in range(len(parts))], ["emissions"]),
+        helper.make_node("Identity", ["seed0/states"], ["states"]),
+    ]
+    outputs = []
+    for output in parts[0].graph.output:
+        renamed = onnx.ValueInfoProto()
+        renamed.CopyFrom(output)
+        renamed.name = output.name.removeprefix("seed0/")
+        outputs.append(renamed)
+    graph = helper.make_graph(
+        nodes,
+        "tagger_seeds",
+        list(parts[0].graph.input),
+        outputs,
+        [initializer for part in parts for initializer in part.graph.initializer] + shares,
+    )
+    joined = helper.make_model(graph, opset_imports=parts[0].opset_import, ir_version=parts[0].ir_version)
+    onnx.checker.check_model(joined)
+    return joined.SerializeToString()
 
 
 def fit_logistic_calibration(points: Sequence[tuple[float, float]], right: Sequence[bool]) -> dict[str, float]:
@@ -200,12 +258,42 @@ def token_tags(document: AnnotatedDocument, offsets: np.ndarray, scheme: str = "
     return tags
 
 
-def _fit_tagger(config, dim, train, train_enc, validation, validation_enc, metrics, log, device) -> TaggerSnapshots:
-    """Train the BiLSTM-CRF on random 256-token chunks, stopping when validation SI stalls.
+def _tagger_graph(tagger: TaggerSnapshots, config: ModelConfig, dim: int) -> bytes:
+    return _to_onnx(
+        tagger,
+        (torch.zeros((1, 5, config.top_layers, dim)), torch.zeros((1, 5, len(SURFACE_FEATURES)))),
+        inputs=["layers", "surface"],
+        outputs=["emissions", "states"],
+        dynamic={
+            "layers": {1: "tokens"},
+            "surface": {1: "tokens"},
+            "emissions": {1: "tokens"},
+            "states": {1: "tokens"},
+        },
+    )
 
-    Returns the best ``config.tagger_snapshots`` epochs as one averaged tagger; its decoding is
-    chosen after export (``recipe.fit_decoding``).
-    """
+
+def _fit_tagger(
+    config, dim, train, train_enc, validation, validation_enc, metrics, log, device, seed
+) -> TaggerSnapshots:
+    """Train ``config.tagger_seeds`` taggers, seeded ``seed``, ``seed + 1``, ..., as one averaged
+    tagger whose states are the first one's; its decoding is chosen after export (``recipe.fit_decoding``)."""
+    members: list[SpanTagger] = []
+    metrics["tagger_epochs_kept"] = []
+    for k in range(config.tagger_seeds):
+        torch.manual_seed(seed + k)
+        random.seed(seed + k)
+        if config.tagger_seeds > 1:
+            log(f"tagger seed {seed + k}")
+        members += _fit_one_tagger(config, dim, train, train_enc, validation, validation_enc, metrics, log, device)
+    return TaggerSnapshots(members).eval()
+
+
+def _fit_one_tagger(
+    config, dim, train, train_enc, validation, validation_enc, metrics, log, device
+) -> list[SpanTagger]:
+    """Train the BiLSTM-CRF on random 256-token chunks, stopping when validation SI stalls; its
+    best ``config.tagger_snapshots`` epochs, best first."""
     tagger = SpanTagger(
         n_layers=config.top_layers,
         dim=dim,
@@ -259,9 +347,10 @@ def _fit_tagger(config, dim, train, train_enc, validation, validation_enc, metri
         member = copy.deepcopy(tagger)
         member.load_state_dict(weights)
         members.append(member.eval())
-    metrics["tagger_epochs_kept"] = [epoch for _, epoch, _ in best]
-    log(f"tagger epochs kept: {metrics['tagger_epochs_kept']}")
-    return TaggerSnapshots(members).eval()
+    kept = [epoch for _, epoch, _ in best]
+    metrics["tagger_epochs_kept"] += kept
+    log(f"tagger epochs kept: {kept}")
+    return members
 
 
 def _validation_decoding(tagger, validation, validation_enc) -> Decoding:

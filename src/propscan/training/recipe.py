@@ -22,6 +22,7 @@ import numpy as np
 from propscan.document import AnnotatedDocument, Span
 from propscan.errors import ModelError
 from propscan.model import PRESETS, ModelConfig, PropagandaModel, TriageConfig, TriageModel
+from propscan.model.decoding import Transitions
 from propscan.model.encoders import ENCODERS
 from propscan.model.features import EncodedText
 from propscan.model.propaganda import MAX_ALTERNATIVES
@@ -148,9 +149,7 @@ def fit(
     try:
         from propscan.training.fitting import fit_heads
     except ImportError as error:
-        raise ModelError(
-            f"training needs torch ({error.name} is missing); install it with: pip install 'propscan[train]'"
-        ) from None
+        raise _torch_missing(error) from None
     if not model.config.labels:
         raise ModelError("the configuration lists no technique labels")
     if not any(d.spans for d in train):
@@ -210,9 +209,7 @@ def fit_triage_model(
     try:
         from propscan.training.triage import fit_triage
     except ImportError as error:
-        raise ModelError(
-            f"training needs torch ({error.name} is missing); install it with: pip install 'propscan[train]'"
-        ) from None
+        raise _torch_missing(error) from None
     if not model.config.labels:
         raise ModelError("the configuration lists no technique labels")
     fit_triage(model, train, validation, seed=seed, log=log, device=device)
@@ -229,6 +226,44 @@ def fit_triage_model(
             validation_tc_micro_f1=round(report["tc"].micro.f1, 4),
         )
     return model
+
+
+def add_taggers(
+    model: PropagandaModel,
+    train: Sequence[AnnotatedDocument],
+    validation: Sequence[AnnotatedDocument],
+    *,
+    count: int,
+    seed: int = 13,
+    log: Callable[[str], None] = logger.info,
+    device: str = "cpu",
+) -> None:
+    """Join ``count`` more taggers to a trained model's, trained on its encoder states with the seeds
+    after its own, as ``ModelConfig.tagger_seeds`` would have trained them (needs torch).
+
+    The classifier keeps the states it was trained on; the spans move, so the decoding and the
+    calibration must be chosen again (``fit_decoding``, ``fit_calibration``).
+    """
+    try:
+        from propscan.training.fitting import fit_more_taggers, join_taggers
+    except ImportError as error:
+        raise _torch_missing(error) from None
+    first = seed + model.config.tagger_seeds
+    trained = fit_more_taggers(
+        model.config, model.encoder, train, validation, seeds=range(first, first + count), log=log, device=device
+    )
+    graphs = model.head_graphs
+    weights = [model.config.tagger_seeds] + [1] * count
+    model.set_heads(
+        join_taggers([graphs["tagger.onnx"], *(graph for graph, _ in trained)], weights),
+        graphs["classifier.onnx"],
+        Transitions.mean([model.transitions_, *(t for _, t in trained)], weights),
+    )
+    model.config.tagger_seeds += count
+
+
+def _torch_missing(error: ImportError) -> ModelError:
+    return ModelError(f"training needs torch ({error.name} is missing); install it with: pip install 'propscan[train]'")
 
 
 def fit_decoding(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -88,5 +87,4 @@ class TaggerSnapshots(nn.Module):
         return torch.stack([emissions for emissions, _ in outputs]).mean(dim=0), outputs[0][1]
 
     def transitions(self) -> Transitions:
-        each = [member.transitions() for member in self.members if isinstance(member, SpanTagger)]
-        return Transitions(*(np.mean([getattr(t, name) for t in each], axis=0) for name in ("start", "pairs", "end")))
+        return Transitions.mean([member.transitions() for member in self.members if isinstance(member, SpanTagger)])
