@@ -39,6 +39,7 @@ def tiny_model_dir(tmp_path_factory, tiny_corpus):
     # (test_encoder_tuning.py trains a model that fine-tunes it).
     config.encoder_epochs = 0
     config.reader_epochs = 0  # test_span_reader.py trains a model with a reader
+    config.tagger_seeds = 1  # test_model.py trains and joins more seeds
     train(tiny_corpus, config, output, validation_fraction=0.3, test_fraction=0.0)
     return output
 
