@@ -96,31 +96,30 @@ def fit_more_taggers(
     train: Sequence[AnnotatedDocument],
     validation: Sequence[AnnotatedDocument],
     *,
-    seeds: Sequence[int],
+    count: int,
+    seed: int,
     log: Log,
     device: str = "cpu",
-) -> list[tuple[bytes, Transitions]]:
-    """Train one tagger per seed on the states a trained model's tagger learned from, each choosing
-    its epochs on ``validation`` as ``fit_heads`` does: the graphs and transitions to join to it
-    (``join_taggers``) without training its classifier again."""
+) -> tuple[bytes, Transitions]:
+    """Train ``count`` taggers, seeded ``seed``, ``seed + 1``, ..., on the states a trained model's
+    tagger learned from, each choosing its epochs on ``validation`` as ``fit_heads`` does: one
+    averaged graph and its transitions, to join to that model's (``join_taggers``) without training
+    its classifier again."""
     train_enc = encode_cached(config, encoder, [d.document.text for d in train])
     validation_enc = encode_cached(config, encoder, [d.document.text for d in validation])
-    trained = []
-    for seed in seeds:
-        tagger = _fit_tagger(
-            replace(config, tagger_seeds=1),
-            encoder.dim,
-            train,
-            train_enc,
-            validation,
-            validation_enc,
-            {},
-            log,
-            torch.device(device),
-            seed,
-        )
-        trained.append((_tagger_graph(tagger, config, encoder.dim), tagger.transitions()))
-    return trained
+    tagger = _fit_tagger(
+        replace(config, tagger_seeds=count),
+        encoder.dim,
+        train,
+        train_enc,
+        validation,
+        validation_enc,
+        {},
+        log,
+        torch.device(device),
+        seed,
+    )
+    return _tagger_graph(tagger, config, encoder.dim), tagger.transitions()
 
 
 def join_taggers(graphs: Sequence[bytes], weights: Sequence[float]) -> bytes:

@@ -248,16 +248,22 @@ def add_taggers(
         from propscan.training.fitting import fit_more_taggers, join_taggers
     except ImportError as error:
         raise _torch_missing(error) from None
-    first = seed + model.config.tagger_seeds
-    trained = fit_more_taggers(
-        model.config, model.encoder, train, validation, seeds=range(first, first + count), log=log, device=device
+    graph, transitions = fit_more_taggers(
+        model.config,
+        model.encoder,
+        train,
+        validation,
+        count=count,
+        seed=seed + model.config.tagger_seeds,
+        log=log,
+        device=device,
     )
     graphs = model.head_graphs
-    weights = [model.config.tagger_seeds] + [1] * count
+    weights = [model.config.tagger_seeds, count]  # each seed weighs the same
     model.set_heads(
-        join_taggers([graphs["tagger.onnx"], *(graph for graph, _ in trained)], weights),
+        join_taggers([graphs["tagger.onnx"], graph], weights),
         graphs["classifier.onnx"],
-        Transitions.mean([model.transitions_, *(t for _, t in trained)], weights),
+        Transitions.mean([model.transitions_, transitions], weights),
     )
     model.config.tagger_seeds += count
 
