@@ -1,5 +1,6 @@
 """The span reader: its inputs, its shipped deltas, and a model that carries one."""
 
+import re
 import shutil
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from propscan.errors import ModelError
 from propscan.model import PropagandaModel
 from propscan.model.encoders.deltas import merged_weights, pack_deltas
-from propscan.model.span_reader import READER_FILE, marked_sentence, reader_input, recurrence
+from propscan.model.span_reader import BATCH, READER_FILE, ArticleWords, marked_sentence, reader_inputs
 
 TEXT = "Stop the invasion now. They lie and lie.\nStop the invasion now, they shout, and nobody listens."
 
@@ -16,16 +17,34 @@ TEXT = "Stop the invasion now. They lie and lie.\nStop the invasion now, they sh
 def test_the_span_is_marked_inside_its_own_sentence_only():
     start = TEXT.index("lie and lie")
     assert marked_sentence(TEXT, start, start + len("lie and lie")) == " They  << lie and lie >> .\n"
-    first = reader_input(TEXT, 0, len("Stop the invasion now"))
+    [first] = reader_inputs(TEXT, [(0, len("Stop the invasion now"))])
     assert first.words == "Stop the invasion now"
     assert first.sentence == " << Stop the invasion now >> ."
 
 
 def test_recurrence_counts_the_span_elsewhere_in_the_article():
-    exact, shared, length = recurrence(TEXT, 0, len("Stop the invasion now"))
+    words = ArticleWords(TEXT)
+    exact, shared, length = words.recurrence(0, len("Stop the invasion now"))
     assert exact == pytest.approx(np.log1p(1)) and shared == 1.0 and length == pytest.approx(np.log1p(4) / 4)
     once = TEXT.index("nobody listens")
-    assert recurrence(TEXT, once, once + len("nobody listens"))[:2] == (0.0, 0.0)
+    assert words.recurrence(once, once + len("nobody listens"))[:2] == (0.0, 0.0)
+
+
+def test_recurrence_cuts_the_span_out_of_the_article_even_inside_a_word():
+    """Every span of a short text, word boundaries or not, against the definition: the words of
+    the article with the span cut out (its text before and after, apart)."""
+    text = "Runrun now. The rerun ran; RUN, they said: run!"
+    words = ArticleWords(text)
+
+    def by_definition(start: int, end: int) -> float:
+        outside = set(re.findall(r"\w+", text.lower()[:start] + " " + text.lower()[end:]))
+        inside = [w.lower() for w in re.findall(r"\w+", text[start:end])]
+        return sum(w in outside for w in inside) / max(1, len(inside))
+
+    for start in range(len(text) + 1):
+        for end in range(start, len(text) + 1):
+            assert words.recurrence(start, end)[1] == by_definition(start, end), text[start:end]
+    assert words.recurrence(3, 6)[1] == 1.0  # "Run|run": the cut-off "run" before it counts
 
 
 def test_deltas_ship_only_what_changed_and_merge_back_within_int8_rounding():
@@ -113,15 +132,24 @@ def test_the_onnx_reader_computes_what_torch_computes_with_the_merged_weights(re
     )
     text = tiny_corpus[1].document.text
     spans = [(s.start, s.end) for s in tiny_corpus[1].spans]
-    inputs = [reader_input(text, a, b) for a, b in spans]
-    batch = {k: torch.from_numpy(v) for k, v in encode_pairs(pair_tokenizer("all-MiniLM-L6-v2"), inputs).items()}
-    with torch.no_grad():
-        expected = torch.softmax(net(batch, torch.tensor([r.cues for r in inputs])), -1).numpy()
-    got = PropagandaModel.load(reader_model_dir, int8=False).reader_.probabilities(text, spans)
-    assert np.abs(got - expected).max() < 1e-4
+    # Gold spans, clauses and word pairs: more spans than a batch, of many lengths, in no order of
+    # length, so the batches must hand each row back to its own span.
+    clauses = [(m.start(), m.end()) for m in re.finditer(r"[^.,;\n]{12,}", text)]
+    pairs = [(m.start(), m.end()) for m in re.finditer(r"\w+ \w+", text)]
+    many = [*spans, *clauses[::-1], *pairs[:12]]
+    assert len(many) > 2 * BATCH
+
+    def by_torch(spans: list[tuple[int, int]]) -> np.ndarray:
+        inputs = reader_inputs(text, spans)
+        batch = {k: torch.from_numpy(v) for k, v in encode_pairs(pair_tokenizer("all-MiniLM-L6-v2"), inputs).items()}
+        with torch.no_grad():
+            return torch.softmax(net(batch, torch.tensor([r.cues for r in inputs])), -1).numpy()
+
+    got = PropagandaModel.load(reader_model_dir, int8=False).reader_.probabilities(text, many)
+    assert np.abs(got - by_torch(many)).max() < 1e-4
     # fast runs its encoders in int8, the reader's too: close to float32, not the same.
     quantized = PropagandaModel.load(reader_model_dir).reader_.probabilities(text, spans)
-    assert 1e-6 < np.abs(quantized - expected).max() < 0.05
+    assert 1e-6 < np.abs(quantized - by_torch(spans)).max() < 0.05
 
 
 @pytest.mark.slow  # fine-tunes MiniLM

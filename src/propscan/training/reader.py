@@ -12,7 +12,7 @@ from safetensors.numpy import save
 
 from propscan.document import AnnotatedDocument
 from propscan.model.config import ModelConfig
-from propscan.model.span_reader import ReaderInput, encode_pairs, pair_tokenizer, reader_input
+from propscan.model.span_reader import ReaderInput, encode_pairs, pair_tokenizer, reader_inputs
 from propscan.training.finetuning import encoder_deltas, fine_tune, pretrained_encoder
 
 BATCH = 16
@@ -52,9 +52,9 @@ def fit_reader(
     random.seed(seed)
     torch.manual_seed(seed)
     examples = [
-        (reader_input(d.document.text, s.start, s.end), config.labels.index(s.technique))
+        (seen, config.labels.index(s.technique))
         for d in documents
-        for s in d.spans
+        for s, seen in zip(d.spans, reader_inputs(d.document.text, [(s.start, s.end) for s in d.spans]), strict=True)
     ]
     net = ReaderNet(config.reader_encoder, len(config.labels)).to(device)
     _fine_tune(net, examples, config, device, log)
