@@ -107,7 +107,7 @@ class ModelConfig(ConfigFile):
     inside_bias: float = 0.0
     # A shipped preset whose tagger reads the text too: its emissions, moved onto this model's
     # tokens, are added to this tagger's with ``partner_weight`` before decoding (two encoders'
-    # taggers vote on the spans; README, Training). The weight is chosen on validation articles.
+    # taggers vote on the spans; docs/training.md). The weight is chosen on validation articles.
     partner: str = ""
     partner_weight: float = 0.0
     # The partner's classifier votes on techniques too, from the states its tagger already computed:
@@ -181,8 +181,8 @@ class TriageConfig(ConfigFile):
 PRESETS: dict[str, ModelConfig | TriageConfig] = {
     # A smaller tagger for fast: at 256 -> 192 its LSTM cost a quarter of the int8 encoder's time
     # (README, Benchmarks). Its encoder is fine-tuned as a span tagger first: shorter spans at a
-    # better SI F1 and a slightly lower TC, for the same inference cost (README, Training). The span
-    # reader (in int8, as the encoder) then adds TC, at about half the speed (README, Training).
+    # better SI F1 and a slightly lower TC, for the same inference cost (docs/training.md). The span
+    # reader (in int8, as the encoder) then adds TC, at about half the speed (docs/training.md).
     # Two tagger seeds vote on the spans: validation SI 0.450 -> 0.456, test 0.404 -> 0.418 (README).
     "fast": ModelConfig(
         encoder="all-MiniLM-L6-v2",
@@ -194,12 +194,12 @@ PRESETS: dict[str, ModelConfig | TriageConfig] = {
         encoder_epochs=3,
         reader_epochs=3,
     ),
-    # The span reader adds TC (README, Training) at a cost accurate's speed target allows. MPNet's
+    # The span reader adds TC (docs/training.md) at a cost accurate's speed target allows. MPNet's
     # top two layers are fine-tuned as a span tagger, with the per-span technique loss: SI F1
-    # 0.393 -> 0.442 on the test articles, TC 0.668 -> 0.652 (README, Training). fast's tagger, a
+    # 0.393 -> 0.442 on the test articles, TC 0.668 -> 0.652 (docs/training.md). fast's tagger, a
     # different encoder trained on the same articles, votes on the spans: SI 0.458 -> 0.467 there;
     # its classifier votes on the techniques, a third beside accurate's classifier and span reader:
-    # validation TC 0.654 -> 0.667, test 0.653 -> 0.670 (README, Training). Two tagger seeds vote on
+    # validation TC 0.654 -> 0.667, test 0.653 -> 0.670 (docs/training.md). Two tagger seeds vote on
     # the spans: validation SI 0.492 -> 0.506, test 0.467 -> 0.469; a third would pass 60 MB.
     "accurate": ModelConfig(
         encoder="all-mpnet-base-v2",

