@@ -82,12 +82,11 @@ class ArticleWords:
     ``fast``'s time)."""
 
     def __init__(self, text: str) -> None:
-        self.lower = text.lower()
+        self.text, self.lower = text, text.lower()
         found = list(_WORD.finditer(self.lower))
         self.starts = [m.start() for m in found]
         self.ends = [m.end() for m in found]
         self.counts = Counter(m.group() for m in found)
-        self.text = text
 
     def recurrence(self, start: int, end: int) -> tuple[float, float, float]:
         """How often the span recurs in its article, the share of its words found elsewhere in it, and
