@@ -277,6 +277,7 @@ def _fit_tagger(
 ) -> TaggerSnapshots:
     """Train ``config.tagger_seeds`` taggers, seeded ``seed``, ``seed + 1``, ..., as one averaged
     tagger whose states are the first one's; its decoding is chosen after export (``recipe.fit_decoding``)."""
+    tags = [token_tags(d, e.offsets, config.tag_scheme) for d, e in zip(train, train_enc, strict=True)]
     members: list[SpanTagger] = []
     metrics["tagger_epochs_kept"] = []
     for k in range(config.tagger_seeds):
@@ -284,15 +285,18 @@ def _fit_tagger(
         random.seed(seed + k)
         if config.tagger_seeds > 1:
             log(f"tagger seed {seed + k}")
-        members += _fit_one_tagger(config, dim, train, train_enc, validation, validation_enc, metrics, log, device)
+        best, epochs = _fit_one_tagger(config, dim, tags, train_enc, validation, validation_enc, log, device)
+        members += best
+        metrics["tagger_epochs_kept"] += epochs
     return TaggerSnapshots(members).eval()
 
 
 def _fit_one_tagger(
-    config, dim, train, train_enc, validation, validation_enc, metrics, log, device
-) -> list[SpanTagger]:
-    """Train the BiLSTM-CRF on random 256-token chunks, stopping when validation SI stalls; its
-    best ``config.tagger_snapshots`` epochs, best first."""
+    config, dim, tags, train_enc, validation, validation_enc, log, device
+) -> tuple[list[SpanTagger], list[int]]:
+    """Train the BiLSTM-CRF on random 256-token chunks of the training texts (``tags``: their gold
+    tags), stopping when validation SI stalls; its best ``config.tagger_snapshots`` epochs, best
+    first, and their numbers."""
     tagger = SpanTagger(
         n_layers=config.top_layers,
         dim=dim,
@@ -301,7 +305,6 @@ def _fit_one_tagger(
         hidden=config.lstm_hidden,
         dropout=config.dropout,
     ).to(device)
-    tags = [token_tags(d, e.offsets, config.tag_scheme) for d, e in zip(train, train_enc, strict=True)]
     optimizer = torch.optim.AdamW(tagger.parameters(), lr=2e-3, weight_decay=1e-4)
     # Validation SI F1 swings by a point or two between epochs, so stopping waits three epochs.
     chunk, batch_size, patience = 256, 16, 3
@@ -347,9 +350,8 @@ def _fit_one_tagger(
         member.load_state_dict(weights)
         members.append(member.eval())
     kept = [epoch for _, epoch, _ in best]
-    metrics["tagger_epochs_kept"] += kept
     log(f"tagger epochs kept: {kept}")
-    return members
+    return members, kept
 
 
 def _validation_decoding(tagger, validation, validation_enc) -> Decoding:
