@@ -6,11 +6,14 @@ import pytest
 from propscan.model.decoding import (
     BEGIN,
     INSIDE,
+    NESTED_MIN_TOKENS,
     OUTSIDE,
+    FoundSpan,
     Transitions,
     decode_spans,
     emissions_on_tokens,
     inside_probability,
+    nested_candidates,
     split_at_blank_lines,
     tags_to_token_spans,
     trim,
@@ -120,3 +123,48 @@ def test_another_tokenizations_emissions_move_onto_these_tokens_by_character_ove
     assert np.allclose(moved, [[0.5, 0.5, 0], [0, 0, 0], [1.5, 1.5, 2], [1, 0, 0]])
     assert np.allclose(emissions_on_tokens(emissions, source, source), emissions)
     assert emissions_on_tokens(emissions[:0], source[:0], target).shape == (4, 3)
+
+
+def _words(text):
+    """Token offsets of ``text``, one token per space-separated word."""
+    offsets, position = [], 0
+    for word in text.split(" "):
+        offsets.append([position, position + len(word)])
+        position += len(word) + 1
+    return np.array(offsets)
+
+
+FLAT = Transitions(np.zeros(3, np.float32), np.zeros((3, 3), np.float32), np.zeros(3, np.float32))
+
+
+def test_a_phrase_nested_in_a_long_span_is_found_by_a_stronger_length_prior():
+    text = "And the world fears this mad sectarian state and a war"
+    offsets = _words(text)
+    # The tagger is sure of "mad sectarian state" (and of "a"), unsure of the rest of the run.
+    emissions = np.zeros((len(offsets), 3), dtype=np.float32)
+    emissions[:, BEGIN] = -1.0
+    emissions[:, INSIDE] = 0.8
+    emissions[0] = [0, 1, 0]
+    emissions[[5, 6, 7, 9], INSIDE] = 3.0
+    [[parent]] = decode_spans([text], [offsets], [emissions], FLAT, outside_bias=0.0)
+    assert (parent.first_token, parent.last_token) == (0, len(offsets))
+    found = nested_candidates(text, offsets, emissions, FLAT, parent, outside_bias=0.0, inside_bias=0.0)
+    # "And" and the lone "a" are runs too, but hold no word of four letters: nothing a reader can act on.
+    assert [(text[f.start : f.end], f.first_token, f.last_token) for f in found] == [("mad sectarian state", 5, 8)]
+    assert found[0].score > 0.9
+
+
+def test_short_spans_and_runs_over_the_whole_parent_give_no_nested_candidates():
+    text = "They are traitors and cowards and liars and thieves"
+    offsets = _words(text)
+    sure = np.tile(np.array([0, -1, 5], dtype=np.float32), (len(offsets), 1))
+    sure[0] = [0, 5, -1]
+    whole = FoundSpan(0, len(text), 0, len(offsets), 0.99)
+    assert len(offsets) >= NESTED_MIN_TOKENS
+    assert nested_candidates(text, offsets, sure, FLAT, whole, outside_bias=0.0, inside_bias=0.0) == []
+    unsure = sure.copy()
+    unsure[1:4, INSIDE] = 0.5  # "are traitors and" drop out under the stronger prior
+    found = nested_candidates(text, offsets, unsure, FLAT, whole, outside_bias=0.0, inside_bias=0.0)
+    assert [text[f.start : f.end] for f in found] == ["They", "cowards and liars and thieves"]
+    short = FoundSpan(0, 12, 0, NESTED_MIN_TOKENS - 1, 0.99)
+    assert nested_candidates(text, offsets, unsure, FLAT, short, outside_bias=0.0, inside_bias=0.0) == []

@@ -5,15 +5,16 @@ import json
 import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from propscan import Analyzer, Document, InputError, ModelError, NotFittedError, Span
 from propscan.document import Analysis
-from propscan.model import PropagandaModel
+from propscan.model import PropagandaModel, propaganda
 from propscan.model.config import ModelConfig, preset_folder
-from propscan.model.decoding import Transitions
+from propscan.model.decoding import FoundSpan, Transitions
 from propscan.model.features import SURFACE_FEATURES
 from propscan.model.span_reader import READER_FILE
 from propscan.pipeline import predict_each, segments
@@ -389,3 +390,26 @@ def test_a_borrowed_span_reader_is_named_not_copied_and_checked_where_it_lives(
     monkeypatch.setattr("propscan.model.propaganda.preset_folder", lambda name: altered)
     with pytest.raises(ModelError, match=READER_FILE):
         PropagandaModel.load(saved)
+
+
+def test_a_nested_span_is_shown_when_its_technique_is_listed_and_not_its_parents(monkeypatch):
+    """Of the candidates inside each span (``decoding.nested_candidates``), a model keeps those whose
+    technique is in ``nested_techniques`` and differs from the parent's; each follows its parent."""
+    model = PropagandaModel(
+        ModelConfig(labels=["Doubt", "Loaded_Language", "Slogans"], nested_techniques=["Loaded_Language"])
+    )
+    model.transitions_ = Transitions(np.zeros(3, np.float32), np.zeros((3, 3), np.float32), np.zeros(3, np.float32))
+    doubt, loaded, slogan = np.eye(3, dtype=np.float32) * 0.6 + 0.1
+    parents = [(FoundSpan(0, 40, 0, 10, 0.9), doubt), (FoundSpan(50, 90, 12, 22, 0.9), loaded)]
+    inside = {0: [FoundSpan(5, 10, 1, 2, 0.8), FoundSpan(20, 30, 4, 6, 0.8)], 50: [FoundSpan(60, 70, 14, 16, 0.8)]}
+    monkeypatch.setattr(
+        propaganda, "nested_candidates", lambda text, offsets, emissions, transitions, parent, **_: inside[parent.start]
+    )
+    rows = {5: loaded, 20: slogan, 60: loaded}
+    monkeypatch.setattr(
+        model, "_classify_found", lambda text, enc, states, found, reading: np.array([rows[f.start] for f in found])
+    )
+    shown = model._with_nested("", SimpleNamespace(offsets=None), None, None, None, parents)
+    # Loaded language inside doubt is shown; a slogan is not a nested technique; loaded language
+    # inside loaded language says nothing new.
+    assert [(found.start, found.end) for found, _ in shown] == [(0, 40), (5, 10), (50, 90)]

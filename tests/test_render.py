@@ -7,6 +7,7 @@ import pytest
 from rich.console import Console
 
 from propscan.document import Analysis, Document, Span
+from propscan.pipeline import build_analysis
 from propscan.render import print_analysis
 from propscan.techniques import PTC18, SEMEVAL2020
 
@@ -40,6 +41,13 @@ def test_uncoloured_output_marks_where_each_span_starts_and_ends():
     output = printed(Analysis(document, spans, (), 0.3, "test@0"))  # a StringIO is not a terminal: no colour
     assert "[1>If the turbines go up, [2>the bills go up<2]<1]. The vote was on Tuesday." in output
     assert "\x1b[" not in output
+
+
+def test_a_span_nested_at_the_start_of_another_opens_inside_it():
+    document = Document("Real patriots do not sell their town.")
+    spans = [Span(0, 13, "Name_Calling,Labeling", 0.4), Span(0, 36, "Flag-Waving", 0.2)]
+    output = printed(build_analysis(document, spans, 0.0, None, "test@0"))
+    assert "[1>[2>Real patriots<2] do not sell their town<1]." in output
 
 
 def test_no_color_is_honoured_in_a_terminal(monkeypatch):

@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from propscan import Analyzer
-from propscan.model import PRESETS
+from propscan.document import Document, merge_intervals
+from propscan.errors import ModelError
+from propscan.model import PRESETS, PropagandaModel
 from propscan.model.propaganda import ENCODER_FILE
 from propscan.model.span_reader import READER_FILE
 from propscan.pipeline import model_path
@@ -82,3 +84,29 @@ def test_accurate_model_on_the_seed_article():
     loaded = text.index("mad sectarian state")
     assert any(s.start <= loaded < s.end for s in analysis.spans)
     assert 0.0 < analysis.score < 1.0
+
+
+def test_accurate_shows_loaded_phrases_nested_in_its_longer_spans():
+    """Each nested span lies inside an earlier span of another technique, shows one of the nested
+    techniques, and adds nothing to SI: the spans without them are the same spans."""
+    document = Document(EXAMPLE.read_text())
+    folder = model_path("accurate")
+    with_nested = PropagandaModel.load(folder).predict([document])[0]
+    without = PropagandaModel.load(folder, nested_techniques=[]).predict([document])[0]
+    nested = [s for s in with_nested if s not in without]
+    assert nested and len(with_nested) == len(without) + len(nested)
+    shown = set(PRESETS["accurate"].nested_techniques)
+    for span in nested:
+        parent = next(s for s in reversed(with_nested[: with_nested.index(span)]) if s not in nested)
+        assert span.technique in shown and span.technique != parent.technique
+        assert (
+            parent.start <= span.start
+            and span.end <= parent.end
+            and (span.start, span.end) != (parent.start, parent.end)
+        )
+    assert merge_intervals((s.start, s.end) for s in with_nested) == merge_intervals((s.start, s.end) for s in without)
+
+
+def test_a_nested_technique_the_model_cannot_name_is_refused_at_load():
+    with pytest.raises(ModelError, match="nested techniques it has no label for: Nope"):
+        PropagandaModel.load(model_path("accurate"), nested_techniques=["Nope"])

@@ -21,6 +21,11 @@ N_TAGS = 3
 _TRIM = " \n\r\t.,:;"
 # Every PTC article has blank lines (after the title, between paragraphs) and no gold span crosses one.
 _BLANK_LINE = re.compile(r"\n\s*\n")
+# Nested spans (``nested_candidates``): parents of this many tokens or more are decoded again with
+# the inside bias lowered by this much; a candidate must hold a word of four letters or more.
+NESTED_MIN_TOKENS = 8
+NESTED_LENGTH_PRIOR = 1.0
+_CONTENT_WORD = re.compile(r"[^\W\d_]{4}")
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,41 @@ def decode_spans(
                     spans.append(FoundSpan(start, end, first, last, float(inside[first:last].mean())))
         found.append(spans)
     return found
+
+
+def nested_candidates(
+    text: str,
+    token_offsets: np.ndarray,
+    emissions: np.ndarray,
+    transitions: Transitions,
+    parent: FoundSpan,
+    *,
+    outside_bias: float,
+    inside_bias: float,
+) -> list[FoundSpan]:
+    """Shorter spans inside a long found span, where a phrase of its own may be nested (annotators
+    mark "mad sectarian state" as loaded language inside a sentence of doubt; the tagger's one run
+    of inside tags covers both).
+
+    The parent's tokens are decoded again with a stronger length prior (``NESTED_LENGTH_PRIOR``);
+    each run short of the whole parent, holding a word of four letters or more (never a lone "a"),
+    is a candidate, scored as ``decode_spans`` scores spans. Parents shorter than
+    ``NESTED_MIN_TOKENS`` have none.
+    """
+    first, last = parent.first_token, parent.last_token
+    if last - first < NESTED_MIN_TOKENS:
+        return []
+    piece = emissions[first:last]
+    [path] = viterbi([piece], transitions, outside_bias=outside_bias, inside_bias=inside_bias - NESTED_LENGTH_PRIOR)
+    inside = inside_probability(piece, outside_bias=outside_bias, inside_bias=inside_bias)
+    candidates = []
+    for a, b in tags_to_token_spans(path):
+        if b - a == last - first:
+            continue
+        start, end = trim(text, int(token_offsets[first + a][0]), int(token_offsets[first + b - 1][1]))
+        if start < end and _CONTENT_WORD.search(text, start, end):
+            candidates.append(FoundSpan(start, end, first + a, first + b, float(inside[a:b].mean())))
+    return candidates
 
 
 def split_at_blank_lines(text: str, token_offsets: np.ndarray, first: int, last: int) -> list[tuple[int, int]]:

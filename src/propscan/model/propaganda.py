@@ -25,7 +25,14 @@ from safetensors.numpy import load, load_file, save_file
 from propscan.document import Alternative, Document, Span
 from propscan.errors import ModelError, NotFittedError
 from propscan.model.config import ModelConfig, TriageConfig, preset_folder
-from propscan.model.decoding import N_TAGS, FoundSpan, Transitions, decode_spans, emissions_on_tokens
+from propscan.model.decoding import (
+    N_TAGS,
+    FoundSpan,
+    Transitions,
+    decode_spans,
+    emissions_on_tokens,
+    nested_candidates,
+)
 from propscan.model.encoders.deltas import DELTA, SCALE
 from propscan.model.features import EncodedText, TokenEncoder
 from propscan.model.integrity import MANIFEST, check_manifest, self_contained_onnx, write_manifest
@@ -124,29 +131,74 @@ class PropagandaModel:
         texts = [d.text for d in documents]
         outputs = [self.tagger_outputs(enc) for enc in encoded]
         readings = [self._partner_reading_if_used(text) for text in texts]
+        emissions = [
+            self.voted_emissions(text, enc, e, reading)
+            for text, enc, (e, _), reading in zip(texts, encoded, outputs, readings, strict=True)
+        ]
         found = decode_spans(
             texts,
             [e.offsets for e in encoded],
-            [
-                self.voted_emissions(text, enc, e, reading)
-                for text, enc, (e, _), reading in zip(texts, encoded, outputs, readings, strict=True)
-            ],
+            emissions,
             self.transitions_,
             outside_bias=self.config.outside_bias,
             inside_bias=self.config.inside_bias,
         )
         scored = []
-        for text, enc, spans_found, (_, states), reading in zip(texts, encoded, found, outputs, readings, strict=True):
-            probabilities = self._classify(
-                text,
-                enc,
-                states,
-                [(f.start, f.end) for f in spans_found],
-                [(f.first_token, f.last_token) for f in spans_found],
-                reading,
-            )
-            scored.append(list(zip(spans_found, probabilities, strict=True)))
+        for text, enc, spans_found, (_, states), votes, reading in zip(
+            texts, encoded, found, outputs, emissions, readings, strict=True
+        ):
+            spans = list(zip(spans_found, self._classify_found(text, enc, states, spans_found, reading), strict=True))
+            if self.config.nested_techniques:
+                spans = self._with_nested(text, enc, states, votes, reading, spans)
+            scored.append(spans)
         return scored
+
+    def _classify_found(
+        self, text: str, enc: EncodedText, states: np.ndarray, found: list[FoundSpan], reading: PartnerReading | None
+    ) -> np.ndarray:
+        return self._classify(
+            text,
+            enc,
+            states,
+            [(f.start, f.end) for f in found],
+            [(f.first_token, f.last_token) for f in found],
+            reading,
+        )
+
+    def _with_nested(
+        self,
+        text: str,
+        enc: EncodedText,
+        states: np.ndarray,
+        emissions: np.ndarray,
+        reading: PartnerReading | None,
+        spans: list[tuple[FoundSpan, np.ndarray]],
+    ) -> list[tuple[FoundSpan, np.ndarray]]:
+        """The spans, each followed by the spans nested in it that ``config.nested_techniques`` shows:
+        a candidate (``decoding.nested_candidates``) labelled with one of them, not its parent's."""
+        candidates = [
+            (k, candidate)
+            for k, (parent, _) in enumerate(spans)
+            for candidate in nested_candidates(
+                text,
+                enc.offsets,
+                emissions,
+                self.transitions_,
+                parent,
+                outside_bias=self.config.outside_bias,
+                inside_bias=self.config.inside_bias,
+            )
+        ]
+        if not candidates:
+            return spans
+        shown = {self.config.labels.index(label) for label in self.config.nested_techniques}
+        nested: dict[int, list[tuple[FoundSpan, np.ndarray]]] = {}
+        probabilities = self._classify_found(text, enc, states, [c for _, c in candidates], reading)
+        for (k, candidate), row in zip(candidates, probabilities, strict=True):
+            label = int(np.argmax(row))
+            if label in shown and label != int(np.argmax(spans[k][1])):
+                nested.setdefault(k, []).append((candidate, row))
+        return [pair for k, parent in enumerate(spans) for pair in (parent, *nested.get(k, []))]
 
     def _span(self, found: FoundSpan, probabilities: np.ndarray) -> Span:
         return labelled_span(found, probabilities, self.config)
@@ -355,6 +407,11 @@ class PropagandaModel:
             raise ModelError(f"{folder} is not a propscan model: it lacks {', '.join(missing)}{hint}")
         optional = [name for name in (ENCODER_FILE, READER_FILE) if (folder / name).exists()]
         config = checked_config(folder, ModelConfig, [*MODEL_FILES, *optional], overrides)
+        unknown = sorted(set(config.nested_techniques) - set(config.labels))
+        if unknown:
+            raise ModelError(
+                f"{folder / 'config.json'} names nested techniques it has no label for: {', '.join(unknown)}"
+            )
         for name, needed, what in (
             (ENCODER_FILE, config.encoder_epochs, "fine-tuned encoder"),
             (READER_FILE, config.reader_epochs and not config.reader_from, "span reader"),

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from propscan.document import AnnotatedDocument, Span
+from propscan.document import AnnotatedDocument, Span, merge_intervals
 from propscan.errors import ModelError
 from propscan.model import PRESETS, ModelConfig, PropagandaModel, TriageConfig, TriageModel
 from propscan.model.decoding import Transitions
@@ -372,7 +372,10 @@ def evaluate(model: Model, documents: list[AnnotatedDocument]) -> dict:
             scores.append(span.score or 0.0)
             right.append(is_right(span, document.spans))
     calibration = reliability(scores, right)
-    lengths = sorted(s.end - s.start for spans in predicted for s in spans)
+    # As SI sees them: a span nested in another (``ModelConfig.nested_techniques``) adds no length of its own.
+    lengths = sorted(
+        end - start for spans in predicted for start, end in merge_intervals((s.start, s.end) for s in spans)
+    )
     return {
         "si": sum(si.values(), SICounts()).prf(),
         "tc": sum(tc.values(), TCCounts()).report(),
