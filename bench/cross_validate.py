@@ -139,7 +139,6 @@ def _run_fold(job) -> dict:
         for document, spans in zip(eval_docs, report["predicted"], strict=True)
         for span in spans
     ]
-    lengths = [s.end - s.start for spans in report["predicted"] for s in spans]
     # The same spans labelled without the technique-prior correction the fold chose: what it adds.
     strength, model.config.prior_correction = model.config.prior_correction, 0.0
     uncorrected = tc_on_gold_spans(model, eval_docs) if strength else tc
@@ -158,7 +157,7 @@ def _run_fold(job) -> dict:
         "ece": report["ece"],
         "si_counts": report["si_counts"],
         "tc_counts": report["tc_counts"],
-        "lengths": lengths,
+        "lengths": report["span_lengths"],
         "pairs": pairs,
         "chosen": _choices(model.config),
     }

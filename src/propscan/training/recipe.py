@@ -383,6 +383,7 @@ def evaluate(model: Model, documents: list[AnnotatedDocument]) -> dict:
         "tc_counts": tc,
         "ece": calibration.ece,
         "reliability": calibration,
+        "span_lengths": lengths,
         "median_span_chars": lengths[len(lengths) // 2] if lengths else 0,
         "predicted": predicted,
     }
