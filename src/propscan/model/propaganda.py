@@ -144,18 +144,19 @@ class PropagandaModel:
             inside_bias=self.config.inside_bias,
         )
         scored = []
-        for text, enc, spans_found, (_, states), votes, reading in zip(
+        for text, enc, spans_found, (_, states), voted, reading in zip(
             texts, encoded, found, outputs, emissions, readings, strict=True
         ):
             spans = list(zip(spans_found, self._classify_found(text, enc, states, spans_found, reading), strict=True))
             if self.config.nested_techniques:
-                spans = self._with_nested(text, enc, states, votes, reading, spans)
+                spans = self._with_nested(text, enc, states, voted, reading, spans)
             scored.append(spans)
         return scored
 
     def _classify_found(
         self, text: str, enc: EncodedText, states: np.ndarray, found: list[FoundSpan], reading: PartnerReading | None
     ) -> np.ndarray:
+        """``_classify`` of spans the tagger found: their character ranges and their token ranges."""
         return self._classify(
             text,
             enc,
