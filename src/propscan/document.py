@@ -84,6 +84,11 @@ class Span:
             raise ValueError(f"span {self.start}-{self.end} lies beyond the text ({len(document.text)} chars)")
         return document.text[self.start : self.end]
 
+    def reading_order(self) -> tuple[int, int, float]:
+        """The sort key of an analysis's spans: by start, the longer first where two start together
+        (a nested span opens inside its parent), then the surer."""
+        return self.start, -self.end, -(self.score or 0.0)
+
 
 @dataclass(frozen=True)
 class Sentence:

@@ -161,12 +161,11 @@ def build_analysis(
     document: Document, spans: Sequence[Span], cutoff: float, wanted: set[str] | None, model: str
 ) -> Analysis:
     """The ``Analysis`` of ``document`` from the spans a model found: those scoring at least ``cutoff``
-    (of the ``wanted`` techniques, None for all) sorted by offset, with sentence and article scores.
-
-    Of spans that start together the longer comes first, so that a nested span opens inside its parent."""
+    (of the ``wanted`` techniques, None for all) in reading order (``Span.reading_order``), with
+    sentence and article scores."""
     kept = sorted(
         (s for s in spans if (s.score or 0.0) >= cutoff and (wanted is None or s.technique in wanted)),
-        key=lambda s: (s.start, -s.end, -(s.score or 0.0)),
+        key=Span.reading_order,
     )
     sentences = score_sentences(document, kept)
     warning = language_warning(document.text)

@@ -406,8 +406,8 @@ class PropagandaModel:
                 else ""
             )
             raise ModelError(f"{folder} is not a propscan model: it lacks {', '.join(missing)}{hint}")
-        optional = [name for name in (ENCODER_FILE, READER_FILE) if (folder / name).exists()]
-        config = checked_config(folder, ModelConfig, [*MODEL_FILES, *optional], overrides)
+        files = shipped_files(folder)
+        config = checked_config(folder, ModelConfig, files, overrides)
         unknown = sorted(set(config.nested_techniques) - set(config.labels))
         if unknown:
             raise ModelError(
@@ -417,7 +417,7 @@ class PropagandaModel:
             (ENCODER_FILE, config.encoder_epochs, "fine-tuned encoder"),
             (READER_FILE, config.reader_epochs and not config.reader_from, "span reader"),
         ):
-            if needed and name not in optional:
+            if needed and name not in files:
                 raise ModelError(f"{folder} lacks {name}, the {what} its config.json names; retrain the model")
         model = cls(config, threads=threads)
         if config.encoder_epochs:
@@ -498,6 +498,12 @@ def calibrated_scores(table: dict[str, float], tagger_score: float, probabilitie
 
 
 Config = TypeVar("Config", ModelConfig, TriageConfig)
+
+
+def shipped_files(folder: Path) -> list[str]:
+    """The files a saved model folder is made of: the required ones and the deltas it ships (a
+    fine-tuned encoder's, a span reader's); its manifest holds their hashes."""
+    return [*MODEL_FILES, *(name for name in (ENCODER_FILE, READER_FILE) if (folder / name).exists())]
 
 
 def checked_config(folder: Path, kind: type[Config], files: Sequence[str], overrides: dict) -> Config:

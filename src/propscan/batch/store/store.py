@@ -372,23 +372,17 @@ def _analyses_of(run_id: int):
 
 
 def _spans_of(session: Session, run_id: int, document_ids: list[str]) -> dict[str, list[Span]]:
-    """The spans of these documents under the run, per document in the analysis's order (by start,
-    the longer first where two start together, then the surer: ``pipeline.build_analysis``)."""
+    """The spans of these documents under the run, per document in the analysis's order
+    (``Span.reading_order``; ties by technique)."""
     spans: dict[str, list[Span]] = {i: [] for i in document_ids}
     rows = session.scalars(
         select(SpanRow)
         .where(SpanRow.run_id == run_id, SpanRow.document_id.in_(document_ids))
-        .order_by(
-            SpanRow.document_id,
-            SpanRow.start,
-            SpanRow.end.desc(),
-            SpanRow.score.desc().nulls_last(),
-            SpanRow.technique,
-        )
+        .order_by(SpanRow.technique)
     )
     for row in rows:
         spans[row.document_id].append(Span(row.start, row.end, row.technique, row.score, model=row.model))
-    return spans
+    return {ident: sorted(found, key=Span.reading_order) for ident, found in spans.items()}
 
 
 def _analysis(analysis: AnalysisRow, document: DocumentRow, model: str, spans: list[Span]) -> Analysis:
