@@ -52,6 +52,11 @@ def test_shipped_model_is_measured(preset):
     tuned = bool(getattr(PRESETS[preset], "encoder_epochs", 0))
     assert (folder / ENCODER_FILE).exists() == tuned
     assert (getattr(analyzer.model, "encoder_deltas_", None) is not None) == tuned
+    # A preset whose recipe names a partner runs its tagger, at a weight its validation articles chose.
+    partner = getattr(PRESETS[preset], "partner", "")
+    assert getattr(analyzer.model.config, "partner", "") == partner
+    assert (getattr(analyzer.model, "partner_", None) is not None) == bool(partner)
+    assert bool(getattr(analyzer.model.config, "partner_weight", 0.0)) == bool(partner)
     # As many tagger seeds vote on the spans as the recipe trains.
     assert getattr(analyzer.model.config, "tagger_seeds", 1) == getattr(PRESETS[preset], "tagger_seeds", 1)
     # Every preset made the recipe's technique-prior choice on its validation articles.
