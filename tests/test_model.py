@@ -356,8 +356,33 @@ def test_a_partner_classifier_votes_on_the_techniques_from_the_pass_its_tagger_m
     assert passes == [1]
     fewer = PropagandaModel.load(tiny_model_dir)
     fewer.config.labels = fewer.config.labels[:-1]
-    with pytest.raises(ModelError, match="must have this model's techniques"):
+    with pytest.raises(ModelError, match="must name 'Whataboutism"):
         model.set_partner(fewer)
+
+
+def test_a_partner_naming_merged_classes_votes_through_them():
+    """fast (SemEval's 14 classes) votes on fast-ptc18's 18 techniques: a merged class's probability
+    is shared among its techniques as the model's own probabilities share theirs; obfuscation, which
+    SemEval dropped, keeps the model's own probability as the vote."""
+    from propscan.techniques import PTC18, SEMEVAL2020
+
+    partner = ModelConfig(labels=list(SEMEVAL2020.labels), inventory="semeval2020")
+    classes = propaganda.partner_classes(list(PTC18.labels), partner)
+    named = dict(zip(PTC18.labels, classes, strict=True))
+    assert named["Obfuscation,Intentional_Vagueness,Confusion"] == -1
+    whataboutism = SEMEVAL2020.labels.index("Whataboutism,Straw_Men,Red_Herring")
+    assert named["Straw_Men"] == named["Red_Herring"] == named["Whataboutism"] == whataboutism
+    assert named["Doubt"] == SEMEVAL2020.labels.index("Doubt")
+    # Two techniques merged into class 0, one alone in class 1, one the partner cannot name.
+    theirs = np.asarray([[0.6, 0.4]], dtype=np.float32)
+    own = np.asarray([[0.1, 0.3, 0.5, 0.1]], dtype=np.float32)
+    votes = propaganda.spread_votes(theirs, own, np.asarray([0, 0, 1, -1]))
+    assert np.allclose(votes, np.asarray([[0.15, 0.45, 0.4, 0.1]]) / 1.1)
+    # A partner that lacks a class, or names one the model has no technique for, is refused.
+    with pytest.raises(ModelError, match="must name 'Doubt'"):
+        propaganda.partner_classes(list(PTC18.labels), ModelConfig(labels=[*partner.labels[:5], *partner.labels[6:]]))
+    with pytest.raises(ModelError, match="must name only this model's techniques"):
+        propaganda.partner_classes([label for label in PTC18.labels if label != "Slogans"], partner)
 
 
 def test_a_borrowed_span_reader_is_named_not_copied_and_checked_where_it_lives(

@@ -57,6 +57,9 @@ def test_shipped_model_is_measured(preset):
     assert getattr(analyzer.model.config, "partner", "") == partner
     assert (getattr(analyzer.model, "partner_", None) is not None) == bool(partner)
     assert bool(getattr(analyzer.model.config, "partner_weight", 0.0)) == bool(partner)
+    assert getattr(analyzer.model.config, "partner_technique_weight", 0.0) == getattr(
+        PRESETS[preset], "partner_technique_weight", 0.0
+    )
     # As many tagger seeds vote on the spans as the recipe trains.
     assert getattr(analyzer.model.config, "tagger_seeds", 1) == getattr(PRESETS[preset], "tagger_seeds", 1)
     # Every preset made the recipe's technique-prior choice on its validation articles.

@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load, load_file, save_file
 
 from propscan.document import Alternative, Document, Span
-from propscan.errors import ModelError, NotFittedError
+from propscan.errors import ModelError, NotFittedError, UnknownTechniqueError
 from propscan.model.config import ModelConfig, TriageConfig, preset_folder
 from propscan.model.decoding import (
     N_TAGS,
@@ -40,6 +40,7 @@ from propscan.model.runtime import inference_session
 from propscan.model.span_features import span_representations, token_range
 from propscan.model.span_reader import READER_FILE, SpanReader
 from propscan.settings import get_settings
+from propscan.techniques import get_inventory
 from propscan.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -289,6 +290,8 @@ class PropagandaModel:
             theirs = self.partner_._classifier_probabilities(
                 text, reading.encoded, reading.states, [token_range(reading.encoded.offsets, a, b) for a, b in spans]
             )
+            if self.partner_.config.labels != self.config.labels:
+                theirs = spread_votes(theirs, probabilities, partner_classes(self.config.labels, self.partner_.config))
             weight = self.config.partner_technique_weight
             probabilities = (1 - weight) * probabilities + weight * theirs
         return prior_corrected(probabilities, self.config)
@@ -338,7 +341,7 @@ class PropagandaModel:
         if partner.config.partner:
             raise ModelError(f"a partner tagger cannot have a partner of its own ({partner.config.partner!r})")
         if self.config.partner_technique_weight and partner.config.labels != self.config.labels:
-            raise ModelError("a partner whose classifier votes on techniques must have this model's techniques")
+            partner_classes(self.config.labels, partner.config)  # refuses a partner that cannot name them
         self.partner_ = partner
 
     def votes_like(self, other: object) -> bool:
@@ -467,6 +470,49 @@ def label_listed_spans(
         label_id = int(np.argsort(-probabilities[span], kind="stable")[rank])
         labelled.append(Span(span[0], span[1], labels[label_id], float(probabilities[span][label_id])))
     return labelled
+
+
+def partner_classes(labels: Sequence[str], partner: ModelConfig) -> np.ndarray:
+    """For each of this model's techniques, the index of the partner's class that names it (the
+    class SemEval-2020 merged it into counts), or -1 where the partner's inventory has none
+    (obfuscation, which SemEval dropped).
+
+    Raises:
+        ModelError: if the partner lacks a class its inventory has for one of these techniques, or
+            names a class none of them falls in: its votes would be lost or misplaced.
+    """
+    inventory = get_inventory(partner.inventory)
+    classes = []
+    for label in labels:
+        try:
+            named = inventory.normalize(label)
+        except UnknownTechniqueError:
+            classes.append(-1)
+            continue
+        if named not in partner.labels:
+            raise ModelError(f"a partner whose classifier votes on techniques must name {named!r}")
+        classes.append(partner.labels.index(named))
+    if len(set(classes) - {-1}) < len(partner.labels):
+        raise ModelError("a partner whose classifier votes on techniques must name only this model's techniques")
+    return np.asarray(classes)
+
+
+def spread_votes(theirs: np.ndarray, own: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """A partner's technique probabilities (rows, one per span) moved onto this model's techniques.
+
+    Technique i takes the probability of the partner's class ``classes[i]``, shared among the
+    techniques that class merges in the proportion of this model's own probabilities (``own``): the
+    partner says how likely whataboutism, straw men or red herring is, the model which of them. A
+    technique the partner cannot name (``classes[i] < 0``) keeps the model's own probability as the
+    vote. Rows sum to one.
+    """
+    named = classes >= 0
+    index = np.where(named, classes, 0)
+    members = np.zeros((len(classes), theirs.shape[1]), dtype=own.dtype)
+    members[np.flatnonzero(named), classes[named]] = 1
+    class_totals = own @ members
+    votes = np.where(named, theirs[:, index] * own / class_totals[:, index], own)
+    return votes / votes.sum(axis=1, keepdims=True)
 
 
 def prior_corrected(probabilities: np.ndarray, config: ModelConfig | TriageConfig) -> np.ndarray:
