@@ -333,10 +333,12 @@ class PropagandaModel:
 
     def set_partner(self, partner: PropagandaModel) -> None:
         """Let ``partner``'s tagger vote on the spans (``voted_emissions``), weighted by ``config.partner_weight``,
-        and its classifier on the techniques, weighted by ``config.partner_technique_weight``.
+        and its classifier on the techniques, weighted by ``config.partner_technique_weight``; a partner
+        that names other techniques votes through ``spread_votes``.
 
         Raises:
-            ModelError: if the partner has a partner of its own: one vote each, no chains.
+            ModelError: if the partner has a partner of its own (one vote each, no chains), or its
+                classifier votes but cannot name this model's techniques (``partner_classes``).
         """
         if partner.config.partner:
             raise ModelError(f"a partner tagger cannot have a partner of its own ({partner.config.partner!r})")
@@ -473,9 +475,9 @@ def label_listed_spans(
 
 
 def partner_classes(labels: Sequence[str], partner: ModelConfig) -> np.ndarray:
-    """For each of this model's techniques, the index of the partner's class that names it (the
-    class SemEval-2020 merged it into counts), or -1 where the partner's inventory has none
-    (obfuscation, which SemEval dropped).
+    """For each of this model's techniques, the index of the partner's class for it (itself, or the
+    class SemEval-2020 merged it into), or -1 where the partner's inventory has none (obfuscation,
+    which SemEval dropped).
 
     Raises:
         ModelError: if the partner lacks a class its inventory has for one of these techniques, or
