@@ -2,12 +2,13 @@
 
 Training chooses, on the recipe's validation articles, the decoding biases (outside, and inside: a
 length prior; ``training.selection``) and how much of the training prior over techniques the
-technique probabilities give back; then it fits the score calibration, which depends on both.
-Models trained before a choice existed did not make it. This makes the choices named by
-``--choose`` on the same validation articles (the training articles give the technique shares),
-refits the calibration there, and scores the test articles (which choose nothing) before and
-after. ``--write`` stores the choices, the calibration and the new test figures in the model's
-``config.json``. ``--reader`` first attaches a span reader trained apart (``training.reader.fit_reader``
+technique probabilities give back; then it fits the score calibration, which depends on both,
+and the sentence map, which reads the calibrated scores (``sentences``). Models trained before a
+choice existed did not make it. This makes the choices named by ``--choose`` on the same
+validation articles (the training articles give the technique shares), refits the calibration
+there (after ``decoding`` or ``prior``) and the sentence map (always; ``--choose sentences`` fits
+only it), and scores the test articles (which choose nothing) before and after. ``--write``
+stores the choices, the maps and the new test figures in the model's ``config.json``. ``--reader`` first attaches a span reader trained apart (``training.reader.fit_reader``
 on the same recipe's training articles), so that the choices and calibration are made for the
 classifier averaged with it, as training makes them. ``--add-taggers N`` first trains N more taggers
 on the model's encoder states (seeds after its own) and averages their emissions with its tagger's
@@ -18,6 +19,7 @@ The shipped ``fast`` and ``accurate`` got their second seed this way; on them it
     python bench/choose_again.py --model fast --data ../shared/data/ptc --add-taggers 1 --write
     python bench/choose_again.py --model fast-ptc18 --data ../shared/data/nlp4if2019 --choose prior \
         --reader reader.safetensors --write
+    python bench/choose_again.py --model triage --data ../shared/data/ptc --choose sentences --write
 """
 
 from __future__ import annotations
@@ -37,12 +39,13 @@ from propscan.training.recipe import (
     fit_calibration,
     fit_decoding,
     fit_prior_correction,
+    fit_sentence_calibration,
     report_metrics,
     split_corpus,
 )
 from propscan.training.selection import technique_shares
 
-CHOICES = ("decoding", "prior")
+CHOICES = ("decoding", "prior", "sentences")
 
 
 def main() -> int:
@@ -70,7 +73,7 @@ def main() -> int:
     folder = model_path(args.model)
     model = load_model(folder)
     if isinstance(model, TriageModel) and "decoding" in chosen:
-        parser.error("triage chooses its decoding with its weights, in training; give --choose prior")
+        parser.error("triage chooses its decoding with its weights, in training; give --choose prior or sentences")
     config = model.config
     split = split_corpus(load_corpus(args.data, get_inventory(config.inventory)))
     print(
@@ -106,7 +109,10 @@ def main() -> int:
             f"technique prior correction: {before_strength:.2f} -> {correction.strength:.2f}; validation TC "
             f"micro-F1 {correction.tc_micro_f1:.4f}, macro-F1 {correction.tc_macro_f1:.4f}"
         )
-    config.calibration = fit_calibration(model, split.validation, encoded)
+    if chosen & {"decoding", "prior"}:
+        config.calibration = fit_calibration(model, split.validation, encoded)
+    config.sentence_calibration = fit_sentence_calibration(model, split.validation, encoded)
+    print(f"sentence map: {config.sentence_calibration}")
     after = report_metrics(evaluate(model, split.test), "test")
     print(f"{'test':24} {'before':>8} {'after':>8}")
     for key in before:

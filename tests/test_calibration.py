@@ -81,11 +81,19 @@ def test_training_calibrates_on_validation_and_reports_the_test_split(tiny_corpu
     model = train(tiny_corpus, config, tmp_path / "m", validation_fraction=0.4, test_fraction=0.2)
     held_out = test_ids([d.document.id for d in tiny_corpus], 0.2)
     assert model.config.metrics["test_documents"] == len(held_out) > 0
-    assert {"test_si_f1", "test_tc_micro_f1", "test_tc_macro_f1", "test_ece", "test_median_span_chars"} <= set(
-        model.config.metrics
-    )
+    assert {
+        "test_si_f1",
+        "test_tc_micro_f1",
+        "test_tc_macro_f1",
+        "test_ece",
+        "test_median_span_chars",
+        "test_sentence_ece",
+        "test_article_score_mae",
+    } <= set(model.config.metrics)
+    assert set(model.config.sentence_calibration) == {"has_span", "best_logit", "log_spans", "intercept"}
     saved = json.loads((tmp_path / "m" / "config.json").read_text())
     assert saved["calibration"] == model.config.calibration
+    assert saved["sentence_calibration"] == model.config.sentence_calibration
 
 
 def test_training_without_any_span_is_refused_clearly(tiny_corpus):

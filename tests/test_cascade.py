@@ -50,6 +50,7 @@ class Marker:
         self.name = name
         self.words = words
         self.threshold = 0.0
+        self.sentence_map: dict[str, float] = {}  # a sentence scores its best span's score
         self.read: list[str] = []
 
     @property

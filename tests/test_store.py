@@ -14,6 +14,8 @@ from propscan.readers.sources import Failure
 from tests import pg_cluster
 from tests.analyses import analysis_of
 
+SENTENCE_MAP = {"has_span": 0.5, "best_logit": 1.2, "log_spans": 0.3, "intercept": -2.0}
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
@@ -40,7 +42,7 @@ def test_migrations_create_the_schema_the_models_describe(db_url):
     from alembic.runtime.migration import MigrationContext
 
     with Store.open(db_url) as store:
-        assert store.revision() == "0003"
+        assert store.revision() == "0004"
         with store.engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         assert differences == []
@@ -57,7 +59,7 @@ def test_open_upgrades_an_old_database_and_is_idempotent(db_url):
         run = store.get_or_create_run("m@1", {"threshold": 0.0})
         store.save_analysis(run.id, analysis_of(ARTICLE, [Span(0, 8, "Loaded_Language", 0.9)], 0.5))
     with Store.open(db_url) as store:  # a second open migrates nothing and keeps the data
-        assert store.revision() == "0003"
+        assert store.revision() == "0004"
         assert store.count(run.id) == (1, 1, 0)
 
 
@@ -79,7 +81,7 @@ def test_analysis_is_stored_once_with_all_its_spans(db_url):
     ]
     with Store.open(db_url) as store:
         run = store.get_or_create_run("m@1", {"threshold": 0.0})
-        saved = analysis_of(ARTICLE, spans, 0.6, ["a warning"])
+        saved = analysis_of(ARTICLE, spans, 0.6, ["a warning"], SENTENCE_MAP)
         assert store.save_analysis(run.id, saved) is True
         assert (
             store.save_analysis(run.id, analysis_of(ARTICLE, spans[:1], 0.1)) is False
@@ -90,6 +92,7 @@ def test_analysis_is_stored_once_with_all_its_spans(db_url):
         assert stored.spans == tuple(spans)  # read back in the order they were given
         assert stored.score == pytest.approx(0.6) and stored.warnings == ("a warning",)
         assert stored.sentences == saved.sentences and stored.model == "m@1"  # whole, as the analyzer gave it
+        assert stored.sentence_calibration == SENTENCE_MAP  # the page scores filtered sentences with it
         assert store.get_analysis(run.id, "a1") == stored and store.get_analysis(run.id, "a2") is None
         assert store.done_ids(run.id) == {"a1"}
         with store.sessions() as session:
@@ -125,10 +128,11 @@ def test_a_database_made_by_0_2_0_upgrades_and_its_analyses_get_sentence_scores(
                 ],
             )
     with Store.open(db_url) as store:
-        assert store.revision() == "0003"
+        assert store.revision() == "0004"
         stored = store.get_analysis(run.id, "a1")
     assert stored is not None and stored.sentences == analysis_of(Document(ARTICLE.text), spans, 0.5).sentences
     assert [s.score for s in stored.sentences] == [0.9, 0.4]
+    assert stored.sentence_calibration == {}  # scored by their best span, as 0.2.0's analyzer did
 
 
 def test_each_span_keeps_the_model_that_found_it(db_url):
@@ -165,7 +169,7 @@ def test_a_store_at_0002_upgrades_and_its_spans_are_the_runs_own(db_url):
                 {"run": run.id},
             )
     with Store.open(db_url) as store:
-        assert store.revision() == "0003"
+        assert store.revision() == "0004"
         stored = store.get_analysis(run.id, "a1")
         assert stored is not None and stored.spans == (Span(0, 8, "Loaded_Language", 0.9),)
         assert stored.spans[0].model is None and [e.model for e in store.top_spans(run.id)] == [None]
@@ -274,4 +278,4 @@ def test_processes_opening_a_fresh_database_at_once_migrate_one_after_the_other(
         process.join(60)
     assert [results.get(timeout=5) for _ in openers] == ["ok"] * 3
     with Store.open(db_url) as store:
-        assert store.revision() == "0003"
+        assert store.revision() == "0004"

@@ -163,8 +163,8 @@ def paste_and_analyze(page, text: str) -> None:
     sync_api.expect(page.locator("#status")).to_contain_text("Analyzed")
 
 
-def api_analysis(server: str, text: str) -> dict:
-    response = httpx.post(server + "/v1/analyze", json={"text": text}, timeout=60)
+def api_analysis(server: str, text: str, **options) -> dict:
+    response = httpx.post(server + "/v1/analyze", json={"text": text, **options}, timeout=60)
     response.raise_for_status()
     return response.json()
 
@@ -258,6 +258,12 @@ def test_threshold_slider_refilters_without_asking_the_server(web: Watched, serv
     )
     assert legend_total == kept
     assert len(marks(page)) < marks_before
+    # The page scores the sentences again from the spans it shows, by the model's map, as the server does.
+    at_threshold = api_analysis(server, ARTICLE, threshold=threshold)
+    assert float(page.get_attribute("#article-score", "data-score")) == pytest.approx(at_threshold["score"], abs=2e-3)
+    cells = page.locator("#density .cell")
+    shown = [float(cells.nth(i).get_attribute("data-score")) for i in range(cells.count())]
+    assert shown == pytest.approx([s["score"] for s in at_threshold["sentences"]], abs=2e-3)
 
     page.focus("#threshold")  # and the keyboard moves it too
     page.keyboard.press("End")

@@ -240,7 +240,12 @@ class Cascade:
                 for spans, analysis, excerpt in zip(confirmed, screened, excerpts, strict=True)
             ]
         cutoff = self.threshold if threshold is None else threshold
-        return [build_analysis(d, spans, cutoff, wanted, self.name) for d, spans in zip(batch, confirmed, strict=True)]
+        # The confirmer's sentence map, fitted on it reading whole articles: a sentence the screener
+        # passed scores as one where the confirmer found nothing.
+        return [
+            build_analysis(d, spans, cutoff, wanted, self.name, self.confirmer.sentence_map)
+            for d, spans in zip(batch, confirmed, strict=True)
+        ]
 
     def excerpts(
         self,

@@ -106,11 +106,15 @@ class Analysis:
     Attributes:
         document: the analyzed document; all offsets refer to ``document.text``.
         spans: technique spans, sorted by start; spans may overlap.
-        sentences: every sentence with the highest span confidence touching it (0 if none).
-        score: article-level propaganda score in [0, 1].
+        sentences: every sentence with its score: the probability that it holds a technique, from
+            the spans touching it (``sentences.score_sentences``).
+        score: article-level propaganda score in [0, 1]: the mean sentence score.
         model: the name and version of the model that produced the analysis (a cascade's names
             both of its models; its spans each name theirs).
         warnings: things the reader should know (e.g. the text does not look English).
+        sentence_calibration: the model's map from spans to sentence scores, kept so that a reader
+            filtering the spans can score the sentences again the same way; empty: a sentence
+            scores its best span's score.
     """
 
     document: Document
@@ -119,6 +123,7 @@ class Analysis:
     score: float
     model: str = ""
     warnings: tuple[str, ...] = ()
+    sentence_calibration: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view, the one the CLI and the REST API print."""
@@ -143,6 +148,7 @@ class Analysis:
                 for s in self.spans
             ],
             "sentences": [{"start": s.start, "end": s.end, "score": round(s.score, 4)} for s in self.sentences],
+            "sentence_calibration": dict(self.sentence_calibration),
         }
 
     def technique_counts(self) -> dict[str, int]:

@@ -8,26 +8,23 @@ size, and a progress callback sees each segment go by.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
-
-from propscan.document import Analysis, Document, Sentence, Span
+from propscan.document import Analysis, Document, Span
 from propscan.errors import ModelError
 from propscan.model import PRESETS, ModelConfig, PropagandaModel, TriageModel, load_model
 from propscan.model.config import preset_folder
 from propscan.readers.ingest import check_text, from_html, language_warning
+from propscan.sentences import article_score, score_sentences
 from propscan.techniques import Inventory, Technique, get_inventory
 
 logger = logging.getLogger(__name__)
 
 # Segments longer than this are cut at a line break: bounds memory, keeps windows whole.
 SEGMENT_CHARS = 50_000
-# Sentences compared with spans at once in score_sentences: bounds the comparison matrix.
-_SENTENCE_BLOCK = 256
 Progress = Callable[[int, int], None]
 
 
@@ -96,6 +93,11 @@ class Analyzer:
         return get_inventory(self.model.config.inventory)
 
     @property
+    def sentence_map(self) -> dict[str, float]:
+        """The model's map from the spans touching a sentence to its score (``sentences``)."""
+        return self.model.config.sentence_calibration
+
+    @property
     def techniques(self) -> list[Technique]:
         return self.inventory.techniques()
 
@@ -154,20 +156,26 @@ class Analyzer:
                 done += end - start
                 if progress:
                     progress(done, total)
-        return [build_analysis(d, spans[i], cutoff, wanted, self.name) for i, d in enumerate(batch)]
+        return [build_analysis(d, spans[i], cutoff, wanted, self.name, self.sentence_map) for i, d in enumerate(batch)]
 
 
 def build_analysis(
-    document: Document, spans: Sequence[Span], cutoff: float, wanted: set[str] | None, model: str
+    document: Document,
+    spans: Sequence[Span],
+    cutoff: float,
+    wanted: set[str] | None,
+    model: str,
+    sentence_map: Mapping[str, float] | None = None,
 ) -> Analysis:
     """The ``Analysis`` of ``document`` from the spans a model found: those scoring at least ``cutoff``
     (of the ``wanted`` techniques, None for all) in reading order (``Span.reading_order``), with
-    sentence and article scores."""
+    sentence and article scores from the model's ``sentence_map`` (``sentences.score_sentences``; None:
+    each sentence scores its best span's score)."""
     kept = sorted(
         (s for s in spans if (s.score or 0.0) >= cutoff and (wanted is None or s.technique in wanted)),
         key=Span.reading_order,
     )
-    sentences = score_sentences(document, kept)
+    sentences = score_sentences(document, kept, sentence_map)
     warning = language_warning(document.text)
     return Analysis(
         document=document,
@@ -176,6 +184,7 @@ def build_analysis(
         score=article_score(sentences),
         model=model,
         warnings=(warning,) if warning else (),
+        sentence_calibration=dict(sentence_map or {}),
     )
 
 
@@ -209,36 +218,3 @@ def segments(text: str, size: int | None = None) -> list[tuple[int, int]]:
         pieces.append((start, end))
         start = end
     return pieces
-
-
-def score_sentences(document: Document, spans: Sequence[Span]) -> list[Sentence]:
-    """Each sentence scores the highest confidence of the spans that touch it.
-
-    Sentences are compared with spans in numpy, a block of sentences at a time against the
-    spans that reach that block: a Python loop over every pair cost the triage preset a third
-    of its time.
-    """
-    sentences = document.sentences()
-    if not spans:
-        return sentences
-    span_starts = np.asarray([s.start for s in spans])
-    span_ends = np.asarray([s.end for s in spans])
-    span_scores = np.asarray([s.score or 0.0 for s in spans])
-    best: list[float] = []
-    for first in range(0, len(sentences), _SENTENCE_BLOCK):
-        block = sentences[first : first + _SENTENCE_BLOCK]
-        starts = np.asarray([s.start for s in block])
-        ends = np.asarray([s.end for s in block])
-        near = (span_starts < ends[-1]) & (span_ends > starts[0])
-        touching = (span_starts[near][None, :] < ends[:, None]) & (span_ends[near][None, :] > starts[:, None])
-        best.extend(np.where(touching, span_scores[near][None, :], 0.0).max(axis=1, initial=0.0).tolist())
-    return [Sentence(s.start, s.end, score) for s, score in zip(sentences, best, strict=True)]
-
-
-def article_score(sentences: Sequence[Sentence]) -> float:
-    """How much of the article is propaganda: the mean sentence score, in [0, 1].
-
-    A mean (not a max) so that one loaded word in a long report scores low and an article that
-    is propaganda throughout scores high.
-    """
-    return sum(s.score for s in sentences) / len(sentences) if sentences else 0.0

@@ -105,7 +105,7 @@ class SpanPublic(BaseModel):
 
 
 class SentencePublic(BaseModel):
-    """A sentence and its score: the highest confidence of the spans touching it."""
+    """A sentence and its score: the probability that it holds a technique, from the spans touching it."""
 
     start: int
     end: int
@@ -119,10 +119,19 @@ class AnalysisPublic(BaseModel):
     text: str = Field(description="The analyzed text; every offset refers to it.")
     metadata: dict[str, Any]
     model: str
-    score: float = Field(description="Article-level propaganda score in [0, 1]: the mean sentence score.")
+    score: float = Field(
+        description="Article-level propaganda score in [0, 1]: the mean sentence score, the expected share "
+        "of the article's sentences that hold a technique."
+    )
     warnings: list[str]
     spans: list[SpanPublic]
     sentences: list[SentencePublic]
+    sentence_calibration: dict[str, float] = Field(
+        default_factory=dict,
+        description="The model's logistic map from the spans touching a sentence to its score: weights "
+        "'has_span' (1 if a span touches it), 'best_logit' (the logit of the best one's score), 'log_spans' "
+        "(log(1 + spans touching)) and an 'intercept'. Empty: a sentence scores its best span's score.",
+    )
 
 
 class TechniquePublic(BaseModel):

@@ -124,6 +124,10 @@ class ModelConfig(ConfigFile):
     # Logistic map from a span's tagger confidence and technique probability to the probability
     # that it is right, fitted on held-out predictions: {"tagger", "technique", "intercept"}.
     calibration: dict[str, float] = field(default_factory=dict)
+    # Logistic map from the spans touching a sentence to the probability that annotators marked
+    # something in it, fitted on validation articles: {"has_span", "best_logit", "log_spans",
+    # "intercept"} (``sentences.features``). Empty: a sentence scores its best span's score.
+    sentence_calibration: dict[str, float] = field(default_factory=dict)
     encoder_sha256: str = ""
     propscan_version: str = ""
     model_type: str = MODEL_TYPE
@@ -177,6 +181,8 @@ class TriageConfig(ConfigFile):
     # Logistic map from a span's mean word probability and technique probability to the
     # probability that it is right, fitted on validation spans (see ``ModelConfig.calibration``).
     calibration: dict[str, float] = field(default_factory=dict)
+    # See ``ModelConfig.sentence_calibration``.
+    sentence_calibration: dict[str, float] = field(default_factory=dict)
     encoder_sha256: str = ""
     propscan_version: str = ""
     model_type: str = TRIAGE_MODEL_TYPE

@@ -166,20 +166,23 @@ def fit_logistic_calibration(points: Sequence[tuple[float, float]], right: Seque
     Chosen over isotonic regression, which overfits the few hundred spans of a validation split
     (the README's calibration section has the cross-fitted comparison).
     """
-    from sklearn.linear_model import LogisticRegression
-
-    if len(set(right)) < 2:
-        return {}
     confidence = np.clip(np.asarray([c for c, _ in points]), 1e-6, 1 - 1e-6)
     probability = np.clip(np.asarray([p for _, p in points]), 1e-6, 1.0)
     features = np.column_stack([np.log(confidence / (1 - confidence)), np.log(probability)])
-    model = LogisticRegression(C=100.0).fit(features, np.asarray(right, dtype=int))
-    (tagger, technique), intercept = model.coef_[0], model.intercept_[0]
-    return {
-        "tagger": round(float(tagger), 5),
-        "technique": round(float(technique), 5),
-        "intercept": round(float(intercept), 5),
-    }
+    return fit_logistic(features, right, ("tagger", "technique"))
+
+
+def fit_logistic(features: np.ndarray, outcomes: Sequence[bool] | np.ndarray, names: Sequence[str]) -> dict[str, float]:
+    """Logistic regression of ``outcomes`` on the columns of ``features``: their weights under
+    ``names``, and "intercept"; empty when the outcomes are all alike. Barely regularized: a few
+    weights, fitted on thousands of points."""
+    from sklearn.linear_model import LogisticRegression
+
+    if len(set(outcomes)) < 2:
+        return {}
+    model = LogisticRegression(C=100.0).fit(features, np.asarray(outcomes, dtype=int))
+    weights = {name: round(float(weight), 5) for name, weight in zip(names, model.coef_[0], strict=True)}
+    return weights | {"intercept": round(float(model.intercept_[0]), 5)}
 
 
 def encode_cached(config: ModelConfig, encoder: TokenEncoder, texts: list[str]) -> list[EncodedText]:

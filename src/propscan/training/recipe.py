@@ -2,8 +2,7 @@
 
 Articles are split by a hash of their id into a test set that chooses nothing (its figures are
 the ones reported), a validation set that chooses epochs, the decoding biases, the technique-prior
-correction and the calibration,
-and the training set. Hashing keeps every article on the same side however the corpus grows.
+correction, the score calibration and the sentence map, and the training set. Hashing keeps every article on the same side however the corpus grows.
 """
 
 from __future__ import annotations
@@ -37,6 +36,9 @@ from propscan.scoring import (
     tc_counts,
     tc_score,
 )
+from propscan.sentences import FEATURES as SENTENCE_FEATURES
+from propscan.sentences import MONOTONE, evidence, sentence_probabilities
+from propscan.sentences import features as sentence_features
 from propscan.techniques import get_inventory
 from propscan.training.selection import (
     Decoding,
@@ -185,6 +187,9 @@ def fit(
             f"{correction.tc_micro_f1:.4f}, macro-F1 {correction.tc_macro_f1:.4f}"
         )
     model.config.calibration = fit_calibration(model, validation, heads.validation_encoded) if validation else {}
+    model.config.sentence_calibration = (
+        fit_sentence_calibration(model, validation, heads.validation_encoded) if validation else {}
+    )
     model.config.encoder_sha256 = ENCODERS[model.config.encoder].weights_sha256
     model.config.metrics.update(
         heads.metrics,
@@ -218,6 +223,7 @@ def fit_triage_model(
         correction = fit_prior_correction(model, validation)
         log(f"technique prior correction {correction.strength:.2f}")
     model.config.calibration = fit_calibration(model, validation) if validation else {}
+    model.config.sentence_calibration = fit_sentence_calibration(model, validation) if validation else {}
     if validation:
         report = evaluate(model, list(validation))
         model.config.metrics.update(
@@ -342,6 +348,51 @@ def fit_calibration(
     return fit_logistic_calibration(points, right)
 
 
+def fit_sentence_calibration(
+    model: Model, documents: Sequence[AnnotatedDocument], encoded: Sequence[Any] | None = None
+) -> dict[str, float]:
+    """Fit the map from the spans touching a sentence (``sentences.features``) to whether annotators
+    marked something in it, on annotated documents the model did not train on. It reads the spans'
+    calibrated scores: fit it after ``fit_calibration``.
+
+    A weight of ``sentences.MONOTONE`` fitted below 0 (``triage``'s best score, with its span count
+    beside it) is held at 0 and the rest refitted: a reader's surer span never lowers its sentence.
+    """
+    from propscan.training.fitting import fit_logistic
+
+    units: list[Any] = (
+        list(encoded) if encoded is not None else list(model.encode([d.document.text for d in documents]))
+    )
+    predicted = model.predict([d.document for d in documents], units)
+    best, count, marked = sentence_outcomes(documents, predicted)
+    columns = dict(zip(SENTENCE_FEATURES, sentence_features(best, count).T, strict=True))
+    kept = list(SENTENCE_FEATURES)
+    while True:
+        table = fit_logistic(np.column_stack([columns[name] for name in kept]), marked, kept)
+        negative = [name for name in MONOTONE if table.get(name, 0.0) < 0]
+        if not negative:
+            break
+        kept.remove(min(negative, key=table.__getitem__))
+    return (
+        {name: table.get(name, 0.0) for name in SENTENCE_FEATURES} | {"intercept": table["intercept"]} if table else {}
+    )
+
+
+def sentence_outcomes(
+    documents: Sequence[AnnotatedDocument], predicted: Sequence[Sequence[Span]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Over every sentence of ``documents``: the best score and the number of the ``predicted``
+    spans touching it (``sentences.evidence``), and whether a gold span touches it."""
+    best, count, marked = [], [], []
+    for document, spans in zip(documents, predicted, strict=True):
+        sentences = document.document.sentences()
+        found = evidence(sentences, spans)
+        best.append(found[0])
+        count.append(found[1])
+        marked.append(evidence(sentences, document.spans)[1] > 0)
+    return np.concatenate(best), np.concatenate(count), np.concatenate(marked)
+
+
 def report_metrics(report: dict, prefix: str) -> dict[str, float]:
     """The headline figures of an ``evaluate`` report, rounded, under ``prefix``."""
     tc = report["tc"]
@@ -353,6 +404,8 @@ def report_metrics(report: dict, prefix: str) -> dict[str, float]:
         f"{prefix}_tc_micro_f1": round(tc.micro.f1, 4),
         f"{prefix}_tc_macro_f1": round(tc.macro_f1, 4),
         f"{prefix}_ece": round(report["ece"], 4),
+        f"{prefix}_sentence_ece": round(report["sentence_ece"], 4),
+        f"{prefix}_article_score_mae": round(report["article_score_mae"], 4),
     }
 
 
@@ -372,6 +425,12 @@ def evaluate(model: Model, documents: list[AnnotatedDocument]) -> dict:
             scores.append(span.score or 0.0)
             right.append(is_right(span, document.spans))
     calibration = reliability(scores, right)
+    sentence_scores, article_errors = [], []
+    for document, spans in zip(documents, predicted, strict=True):
+        best, count, marked = sentence_outcomes([document], [spans])
+        scored = sentence_probabilities(model.config.sentence_calibration, best, count)
+        sentence_scores.append((scored, marked))
+        article_errors.append(abs(scored.mean() - marked.mean()) if len(marked) else 0.0)
     # As SI sees them: a span nested in another (``ModelConfig.nested_techniques``) adds no length of its own.
     lengths = sorted(
         end - start for spans in predicted for start, end in merge_intervals((s.start, s.end) for s in spans)
@@ -383,6 +442,12 @@ def evaluate(model: Model, documents: list[AnnotatedDocument]) -> dict:
         "tc_counts": tc,
         "ece": calibration.ece,
         "reliability": calibration,
+        # Each sentence's score against whether a gold span touches it; each article's mean score
+        # against its share of such sentences.
+        "sentence_ece": reliability(
+            np.concatenate([p for p, _ in sentence_scores]), np.concatenate([m for _, m in sentence_scores])
+        ).ece,
+        "article_score_mae": float(np.mean(article_errors)) if article_errors else 0.0,
         "span_lengths": lengths,
         "median_span_chars": lengths[len(lengths) // 2] if lengths else 0,
         "predicted": predicted,

@@ -39,14 +39,34 @@
     );
   }
 
-  // The same rules as the analyzer: a sentence scores the best span touching it, the article the mean.
+  // The same rules as the analyzer (propscan.sentences): a sentence's evidence is the spans touching
+  // it, which the model's sentence map turns into the probability that it holds a technique (with
+  // no map, analyses of older models: its best span's score); the article scores the mean.
+  const EPSILON = 1e-3;
+  function sentenceProbability(best, count) {
+    const map = state.analysis.sentence_calibration || {};
+    if (!("intercept" in map)) return best;
+    const has = count > 0 ? 1 : 0;
+    const clipped = Math.min(Math.max(best, EPSILON), 1 - EPSILON);
+    // A span never lowers its sentence below one with none: the evidence adds 0 or more.
+    const added = Math.max(
+      map.has_span * has + map.best_logit * has * Math.log(clipped / (1 - clipped)) + map.log_spans * Math.log1p(count),
+      0,
+    );
+    return 1 / (1 + Math.exp(-(added + map.intercept)));
+  }
+
   function sentenceScores(spans) {
     return state.analysis.sentences.map((sentence) => {
       let best = 0;
+      let count = 0;
       for (const s of spans) {
-        if (s.start < sentence.end && s.end > sentence.start) best = Math.max(best, scoreOf(s));
+        if (s.start < sentence.end && s.end > sentence.start) {
+          best = Math.max(best, scoreOf(s));
+          count += 1;
+        }
       }
-      return { start: sentence.start, end: sentence.end, score: best };
+      return { start: sentence.start, end: sentence.end, score: sentenceProbability(best, count), spans: count };
     });
   }
 
@@ -200,8 +220,9 @@
   }
 
   // ------------------------------------------------------------------ sentence density bar
-  function heat(score) {
-    return score > 0 ? `rgba(190, 20, 20, ${(0.15 + 0.85 * score).toFixed(3)})` : "#ececec";
+  // Grey where no span is shown: such a sentence still scores the share of them that hold a technique.
+  function heat(sentence) {
+    return sentence.spans > 0 ? `rgba(190, 20, 20, ${(0.15 + 0.85 * sentence.score).toFixed(3)})` : "#ececec";
   }
 
   function renderDensity(sentences) {
@@ -214,12 +235,12 @@
       cell.tabIndex = -1; // the highlights are the keyboard path; the bar is an overview
       cell.className = "cell";
       cell.style.flexGrow = String(Math.max(1, s.end - s.start));
-      cell.style.background = heat(s.score);
-      cell.title = `Sentence ${i + 1}: score ${s.score.toFixed(2)}`;
+      cell.style.background = heat(s);
+      cell.title = `Sentence ${i + 1}: score ${s.score.toFixed(2)}` + (s.spans > 0 ? "" : " (no span shown)");
       cell.dataset.score = String(s.score);
       cell.addEventListener("click", () => scrollToOffset(s.start, s.end));
       bar.append(cell);
-      if (s.score > 0 && (densest < 0 || s.score > sentences[densest].score)) densest = i;
+      if (s.spans > 0 && (densest < 0 || s.score > sentences[densest].score)) densest = i;
     });
     $("density-summary").textContent =
       densest < 0
@@ -440,7 +461,7 @@
 
   function viewAnalysis() {
     const spans = visibleSpans();
-    const sentences = sentenceScores(spans).map((s) => ({ ...s, score: round4(s.score) }));
+    const sentences = sentenceScores(spans).map((s) => ({ start: s.start, end: s.end, score: round4(s.score) }));
     return {
       ...state.analysis,
       score: round4(mean(sentences.map((s) => s.score))),

@@ -238,6 +238,7 @@ class Store:
                             score=float(analysis.score),
                             warnings=list(analysis.warnings),
                             sentences=[[s.start, s.end, s.score] for s in analysis.sentences],
+                            sentence_calibration=dict(analysis.sentence_calibration),
                             analyzed_at=now,
                         )
                     )
@@ -393,6 +394,7 @@ def _analysis(analysis: AnalysisRow, document: DocumentRow, model: str, spans: l
         score=analysis.score,
         model=model,
         warnings=tuple(analysis.warnings),
+        sentence_calibration=dict(analysis.sentence_calibration or {}),
     )
 
 

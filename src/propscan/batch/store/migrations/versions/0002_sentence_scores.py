@@ -49,7 +49,7 @@ def downgrade() -> None:
 
 def _fill_sentences(connection: sa.Connection) -> None:
     from propscan.document import Document, Span
-    from propscan.pipeline import score_sentences
+    from propscan.sentences import score_sentences
 
     stored = connection.execute(sa.select(analyses.c.run_id, analyses.c.document_id)).all()  # ids only: small
     for run_id, document_id in stored:
