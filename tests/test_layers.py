@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "propscan"
 # pipeline wraps the model, training and batch build on the pipeline, the interfaces on everything.
 LAYERS = [
     ("propscan.version", "propscan.errors", "propscan.settings", "propscan.techniques"),
-    ("propscan.document", "propscan.scoring"),
+    ("propscan.document", "propscan.scoring", "propscan.sentences"),
     ("propscan.readers",),
     ("propscan.model",),
     ("propscan.pipeline", "propscan.cascade"),
