@@ -50,6 +50,21 @@ def test_a_span_nested_at_the_start_of_another_opens_inside_it():
     assert "[1>[2>Real patriots<2] do not sell their town<1]." in output
 
 
+def test_the_header_says_the_article_score_in_sentences_when_they_are_probabilities():
+    document = Document("Traitors sold the harbour. The board met on Friday. Shameful greed!")
+    spans = [Span(0, 8, "Name_Calling,Labeling", 0.8), Span(52, 66, "Loaded_Language", 0.6)]
+    sentence_map = {
+        "has_span": 3.0,
+        "best_logit": 0.0,
+        "log_spans": 0.0,
+        "intercept": -1.0,
+    }  # 0.88 with a span, 0.27 without
+    header = printed(build_analysis(document, spans, 0.0, None, "test@0", sentence_map)).splitlines()[0]
+    assert "article score 0.68 (about 2 of 3 sentences hold a technique)  2 spans in 3 sentences" in header
+    ranking = printed(build_analysis(document, spans, 0.0, None, "test@0")).splitlines()[0]
+    assert "article score 0.47  2 spans" in ranking  # no map: the best spans' mean, a ranking, said as no share
+
+
 def test_no_color_is_honoured_in_a_terminal(monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     analysis, words = analysis_of(["Loaded_Language", "Doubt"])

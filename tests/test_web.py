@@ -264,6 +264,10 @@ def test_threshold_slider_refilters_without_asking_the_server(web: Watched, serv
     cells = page.locator("#density .cell")
     shown = [float(cells.nth(i).get_attribute("data-score")) for i in range(cells.count())]
     assert shown == pytest.approx([s["score"] for s in at_threshold["sentences"]], abs=2e-3)
+    expected_sentences = round(sum(s["score"] for s in at_threshold["sentences"]))
+    sync_api.expect(page.locator("#article-score-meaning")).to_have_text(
+        f"about {expected_sentences} of {len(shown)} sentences hold a technique"
+    )
 
     page.focus("#threshold")  # and the keyboard moves it too
     page.keyboard.press("End")

@@ -55,6 +55,7 @@ class AnalysisView:
             (f"{visible(analysis.model)}  ", "dim"),
             ("article score ", ""),
             (f"{analysis.score:.2f}", "bold"),
+            (_score_meaning(analysis), ""),
             (f"  {len(analysis.spans)} spans in {len(analysis.sentences)} sentences", ""),
         )
         yield from (Text(f"warning: {visible(w)}", style="yellow") for w in analysis.warnings)
@@ -64,6 +65,14 @@ class AnalysisView:
         if analysis.spans:
             yield _span_table(analysis, color_system)
             yield _legend(analysis, color_system)
+
+
+def _score_meaning(analysis: Analysis) -> str:
+    """With a sentence map the sentence scores are probabilities: their sum, in words."""
+    if not analysis.sentence_calibration:
+        return ""
+    expected = round(sum(s.score for s in analysis.sentences))
+    return f" (about {expected} of {len(analysis.sentences)} sentences hold a technique)"
 
 
 def render(analysis: Analysis) -> AnalysisView:

@@ -70,6 +70,14 @@
     });
   }
 
+  // With a sentence map the scores are probabilities, so their sum is the expected number of
+  // sentences that hold a technique: said in words beside the article score.
+  function scoreMeaning(sentences) {
+    if (!("intercept" in (state.analysis.sentence_calibration || {}))) return "";
+    const expected = Math.round(sentences.reduce((total, s) => total + s.score, 0));
+    return `about ${expected} of ${sentences.length} sentences hold a technique`;
+  }
+
   const mean = (values) => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0);
   const round4 = (x) => Math.round(x * 10000) / 10000;
 
@@ -149,6 +157,7 @@
     const score = mean(sentences.map((s) => s.score));
     $("article-score").textContent = score.toFixed(2);
     $("article-score").dataset.score = String(score);
+    $("article-score-meaning").textContent = scoreMeaning(sentences);
     const count = $("span-count");
     count.textContent = `${spans.length} of ${analysis.spans.length} spans shown`;
     count.dataset.visible = String(spans.length);
@@ -535,7 +544,9 @@
       el(
         doc,
         "p",
-        `Article score ${view.score.toFixed(2)} · ${spans.length} spans at confidence ≥ ${state.threshold.toFixed(2)}` +
+        `Article score ${view.score.toFixed(2)}` +
+          (scoreMeaning(view.sentences) ? ` (${scoreMeaning(view.sentences)})` : "") +
+          ` · ${spans.length} spans at confidence ≥ ${state.threshold.toFixed(2)}` +
           (state.hidden.size ? ` (hidden: ${[...state.hidden].map((l) => technique(l).name).join(", ")})` : "") +
           ` · model ${analysis.model} · ${new Date().toISOString().slice(0, 10)}`,
         "meta",
