@@ -106,6 +106,11 @@ def test_evaluate_prints_si_tc_and_per_technique(capsys, tiny_model_dir):
     assert low <= report["tc"]["macro_f1"] <= high
     for row in report["tc"]["per_technique"].values():
         assert (row["f1_interval"] is None) == (row["support"] == 0)
+    assert set(report["calibration"]) == {"ece", "sentence_ece", "article_score_mae"}
+    assert all(0.0 <= value <= 1.0 for value in report["calibration"].values())
+    code, out, _ = run(capsys, "evaluate", "--data", TINY, "--split", "all", "--model", tiny_model_dir)
+    ece = report["calibration"]["sentence_ece"]
+    assert code == 0 and f"sentence ECE {ece:.4f}" in out
 
 
 def test_evaluate_names_the_malformed_label_file_and_line(tmp_path, capsys, tiny_model_dir):

@@ -284,6 +284,10 @@ def _progress_printer(label: str) -> Callable[[int, int], None]:
 
 
 # ----------------------------------------------------------------------------------- evaluate
+# How far the scores are probabilities, from ``training.evaluate``'s report: spans, sentences, articles.
+CALIBRATION_FIGURES = ("ece", "sentence_ece", "article_score_mae")
+
+
 def _register_evaluate(commands) -> None:
     parser = commands.add_parser("evaluate", help="score a model on a labelled PTC-format folder")
     _data_option(parser)
@@ -334,6 +338,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                     },
                 },
                 "interval_level": intervals.level,
+                "calibration": {key: report[key] for key in CALIBRATION_FIGURES},
             },
             sys.stdout,
             indent=2,
@@ -367,6 +372,10 @@ def _evaluate(args: argparse.Namespace) -> int:
             str(prf.support),
         )
     console.print(table)
+    console.print(
+        f"Scores  span ECE {report['ece']:.4f}  sentence ECE {report['sentence_ece']:.4f}  article score "
+        f"error {report['article_score_mae']:.4f} (mean absolute, against each article's share of marked sentences)"
+    )
     return 0
 
 
