@@ -8,8 +8,9 @@ choice existed did not make it. This makes the choices named by ``--choose`` on 
 validation articles (the training articles give the technique shares), refits the calibration
 there (after ``decoding`` or ``prior``) and the sentence map (always; ``--choose sentences`` fits
 only it), and scores the test articles (which choose nothing) before and after. ``--write``
-stores the choices, the maps and the new test figures in the model's ``config.json``. ``--reader`` first attaches a span reader trained apart (``training.reader.fit_reader``
-on the same recipe's training articles), so that the choices and calibration are made for the
+stores the choices, the maps and the new test figures in the model's ``config.json``.
+``--reader`` first attaches a span reader trained apart (``training.reader.fit_reader`` on the
+same recipe's training articles), so that the choices and calibration are made for the
 classifier averaged with it, as training makes them. ``--add-taggers N`` first trains N more taggers
 on the model's encoder states (seeds after its own) and averages their emissions with its tagger's
 (``ModelConfig.tagger_seeds``; the classifier keeps its states), so the decoding is chosen for them.

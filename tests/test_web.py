@@ -414,6 +414,7 @@ def test_exports_follow_what_the_page_shows(web: Watched, server: str, tmp_path:
         view.on("request", lambda r: requests.append(r.url))
         view.goto(report.as_uri())
         assert view.text_content(".article") == ARTICLE
+        assert re.search(r"\(about \d+ of \d+ sentences hold a technique\)", view.text_content("p.meta"))
         assert view.locator(".article mark").count() > 0
         assert view.locator("table tr").count() == len(shown) + 1
         assert [u for u in requests if not u.startswith("file:")] == []

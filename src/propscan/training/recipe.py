@@ -2,7 +2,8 @@
 
 Articles are split by a hash of their id into a test set that chooses nothing (its figures are
 the ones reported), a validation set that chooses epochs, the decoding biases, the technique-prior
-correction, the score calibration and the sentence map, and the training set. Hashing keeps every article on the same side however the corpus grows.
+correction, the score calibration and the sentence map, and the training set. Hashing keeps
+every article on the same side however the corpus grows.
 """
 
 from __future__ import annotations
@@ -373,9 +374,9 @@ def fit_sentence_calibration(
         if not negative:
             break
         kept.remove(min(negative, key=table.__getitem__))
-    return (
-        {name: table.get(name, 0.0) for name in SENTENCE_FEATURES} | {"intercept": table["intercept"]} if table else {}
-    )
+    if not table:
+        return {}
+    return {name: table.get(name, 0.0) for name in SENTENCE_FEATURES} | {"intercept": table["intercept"]}
 
 
 def sentence_outcomes(

@@ -43,9 +43,11 @@
   // it, which the model's sentence map turns into the probability that it holds a technique (with
   // no map, analyses of older models: its best span's score); the article scores the mean.
   const EPSILON = 1e-3;
+  const sentenceMap = () => state.analysis.sentence_calibration || {};
+  const calibrated = () => "intercept" in sentenceMap();
   function sentenceProbability(best, count) {
-    const map = state.analysis.sentence_calibration || {};
-    if (!("intercept" in map)) return best;
+    if (!calibrated()) return best;
+    const map = sentenceMap();
     const has = count > 0 ? 1 : 0;
     const clipped = Math.min(Math.max(best, EPSILON), 1 - EPSILON);
     // A span never lowers its sentence below one with none: the evidence adds 0 or more.
@@ -73,7 +75,7 @@
   // With a sentence map the scores are probabilities, so their sum is the expected number of
   // sentences that hold a technique: said in words beside the article score.
   function scoreMeaning(sentences) {
-    if (!("intercept" in (state.analysis.sentence_calibration || {}))) return "";
+    if (!calibrated()) return "";
     const expected = Math.round(sentences.reduce((total, s) => total + s.score, 0));
     return `about ${expected} of ${sentences.length} sentences hold a technique`;
   }
@@ -524,6 +526,7 @@
     const analysis = state.analysis;
     const spans = visibleSpans();
     const view = viewAnalysis();
+    const meaning = scoreMeaning(view.sentences);
     const doc = document.implementation.createHTMLDocument("propscan report");
     const charset = doc.createElement("meta");
     charset.setAttribute("charset", "utf-8");
@@ -545,7 +548,7 @@
         doc,
         "p",
         `Article score ${view.score.toFixed(2)}` +
-          (scoreMeaning(view.sentences) ? ` (${scoreMeaning(view.sentences)})` : "") +
+          (meaning ? ` (${meaning})` : "") +
           ` · ${spans.length} spans at confidence ≥ ${state.threshold.toFixed(2)}` +
           (state.hidden.size ? ` (hidden: ${[...state.hidden].map((l) => technique(l).name).join(", ")})` : "") +
           ` · model ${analysis.model} · ${new Date().toISOString().slice(0, 10)}`,
