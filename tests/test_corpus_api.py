@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from propscan.batch.store import Store
 from tests.analyses import analysis_of
 from tests.shipped import MODEL, needs_model
-from tests.test_report import DOCS
+from tests.test_report import DOCS, save_calibrated_run
 
 pytestmark = needs_model
 
@@ -65,6 +65,22 @@ def test_report_views_and_filters(client):
     assert [e["document_id"] for e in filtered["examples"]] == ["c2"]
     by_technique = client.get("/v1/corpus/report", params={"by": "technique", "min_score": 0.75}).json()
     assert {r["technique"] for r in by_technique["data"]} == {"Name_Calling,Labeling", "Loaded_Language", "Flag-Waving"}
+
+
+def test_report_gives_each_group_its_expected_share_of_sentences_holding_a_technique(tmp_path, monkeypatch, analyzer):
+    from propscan.api import ServerSettings, create_app
+
+    url = f"sqlite:///{tmp_path / 'calibrated.db'}"
+    with Store.open(url) as store:
+        run_id, expected = save_calibrated_run(store)
+    monkeypatch.setenv("PROPSCAN_DB", url)
+    with TestClient(create_app(ServerSettings(model=MODEL), analyzer=analyzer)) as client:
+        rows = client.get("/v1/corpus/report", params={"by": "source", "run": run_id}).json()["data"]
+        filtered = client.get("/v1/corpus/report", params={"run": run_id, "technique": "Doubt"}).json()["data"]
+    shares = {r["group"]: r["sentence_share"] for r in rows if r["technique"] == "(all techniques)"}
+    assert shares == pytest.approx(expected, abs=1e-4)
+    assert all(r["sentence_share"] is None for r in rows if r["technique"] != "(all techniques)")
+    assert all(r["sentence_share"] is None for r in filtered)
 
 
 def test_document_for_the_reading_view(client):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 
 import pytest
+from rich.console import Console
 
 from propscan import Document, Span
 from propscan.batch.report import ALL, build_report, density_figure, plot, print_report, write_csv
 from propscan.batch.store import UNDATED, UNKNOWN_SOURCE, Filters, Store, StoreError, count_words
 from propscan.cli import main
+from propscan.sentences import article_score, score_sentences
 from tests import pg_cluster
 from tests.analyses import analysis_of
 
@@ -40,6 +43,23 @@ DOCS = [
     ),
     (Document("Rain is expected on Sunday across the valley.", "u1", {}), []),
 ]
+
+
+# A sentence map as a model carries one: its analyses' sentence scores are probabilities.
+SENTENCE_MAP = {"has_span": 1.0, "best_logit": 0.5, "log_spans": 0.8, "intercept": -2.0}
+
+
+def save_calibrated_run(store: Store, model: str = "accurate@test") -> tuple[int, dict[str, float]]:
+    """Store ``DOCS`` as a model with a sentence map analyzes them; return the run's id and each
+    source's expected share of sentences holding a technique, summed here in Python."""
+    run = store.get_or_create_run(model, {"threshold": 0.0})
+    scores: dict[str, list[float]] = {}
+    for document, spans in DOCS:
+        sentences = score_sentences(document, spans, SENTENCE_MAP)
+        analysis = analysis_of(document, spans, article_score(sentences), sentence_map=SENTENCE_MAP)
+        store.save_analysis(run.id, analysis)
+        scores.setdefault(document.metadata.get("source", UNKNOWN_SOURCE), []).extend(s.score for s in sentences)
+    return run.id, {source: sum(found) / len(found) for source, found in scores.items()}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -87,6 +107,32 @@ def test_rates_by_technique(store):
     assert rows["Loaded_Language"].spans == 2 and rows["Loaded_Language"].documents_with == 2
     assert rows["Loaded_Language"].rate == pytest.approx(2000 / total)
     assert report.rows[0].technique in ("Name_Calling,Labeling", "Loaded_Language")  # most frequent first
+
+
+def test_each_group_gets_the_expected_share_of_its_sentences_that_hold_a_technique(store, tmp_path):
+    uncalibrated = store.get_run().id
+    run_id, expected = save_calibrated_run(store)
+    report = build_report(store, by="source", run_id=run_id)
+    rows = rows_of(report)
+    for source, share in expected.items():
+        assert rows[(source, ALL)].sentence_share == pytest.approx(share)
+    assert 0 < min(expected.values()) < max(expected.values()) < 1
+    assert all(r.sentence_share is None for r in report.rows if r.technique != ALL)
+    # Spans filtered by technique or score: the stored sentence scores know nothing of it.
+    for filters in (Filters(techniques=("Doubt",)), Filters(min_score=0.5)):
+        assert all(r.sentence_share is None for r in build_report(store, run_id=run_id, filters=filters).rows)
+    # A model without a sentence map: its scores are rankings, no share.
+    assert all(r.sentence_share is None for r in build_report(store, run_id=uncalibrated).rows)
+
+    out = io.StringIO()
+    print_report(report, Console(file=out, width=250))
+    assert "sentences with a technique" in out.getvalue() and f"{expected['Courier']:.0%}" in out.getvalue()
+    print_report(build_report(store, run_id=uncalibrated), Console(file=(plain := io.StringIO()), width=250))
+    assert "sentences with a technique" not in plain.getvalue()
+    rates, _ = write_csv(report, tmp_path / "csv")
+    with rates.open(encoding="utf-8") as handle:
+        shares = {(r["source"], r["technique"]): r["sentence_share"] for r in csv.DictReader(handle)}
+    assert shares[("Courier", ALL)] == f"{expected['Courier']:.4f}" and shares[("Courier", "Doubt")] == ""
 
 
 def test_filters(store):

@@ -458,20 +458,20 @@ def test_corpus_example_opens_the_stored_document_in_the_reading_view(
     browser, analyzer: Analyzer, tmp_path: Path, monkeypatch
 ) -> None:
     from propscan.batch.store import Store
-    from tests.analyses import analysis_of
-    from tests.test_report import DOCS  # the hand-placed spans the corpus tests use
+    from tests.test_report import save_calibrated_run  # the hand-placed spans the corpus tests use
 
     url = f"sqlite:///{tmp_path / 'corpus.db'}"
     with Store.open(url) as store:
-        run = store.get_or_create_run("accurate@test", {"threshold": 0.0})
-        for document, spans in DOCS:
-            store.save_analysis(run.id, analysis_of(document, spans, 0.5))
+        _, shares = save_calibrated_run(store)
     monkeypatch.setenv("PROPSCAN_DB", url)  # read when the app first opens its store
     with serving(create_app(ServerSettings(model="accurate"), analyzer=analyzer)) as base:
         context = browser.new_context(viewport={"width": 1100, "height": 900})
         web = Watched(context.new_page(), base)
         page = web.page
         page.goto(base + "/corpus")
+        sync_api.expect(page.locator("#rates-head")).to_contain_text("sentences with a technique")
+        shown = page.locator("#rates-body td.share").all_text_contents()
+        assert shown == [f"{round(100 * shares[source])}%" for source in sorted(shares)]
         link = page.locator("#examples a").first
         sync_api.expect(link).to_have_attribute("href", re.compile(r"^/\?document=[^&]+&run=\d+$"))
         params = dict(p.split("=") for p in link.get_attribute("href")[2:].split("&"))
@@ -484,6 +484,8 @@ def test_corpus_example_opens_the_stored_document_in_the_reading_view(
         page.wait_for_selector("#result:not([hidden])")
         text = expected["text"]
         assert page.text_content("#article") == text
+        # Scored in the page by the map stored with the analysis, as the analyzer scored it.
+        assert float(page.get_attribute("#article-score", "data-score")) == pytest.approx(expected["score"], abs=2e-3)
         spans = [(utf16(text, s["start"]), utf16(text, s["end"])) for s in expected["spans"]]
         assert merged([(m["start"], m["end"]) for m in marks(page)]) == merged(spans)
         assert web.external_requests() == [] and web.errors == []

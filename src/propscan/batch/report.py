@@ -1,7 +1,8 @@
 """Corpus reports: technique rates per 1,000 words by outlet, month or technique, with top examples.
 
 A rate is spans found divided by words analyzed, times 1,000: unlike counts per article it does
-not reward outlets that publish long pieces. The store aggregates in SQL and hands back totals; this
+not reward outlets that publish long pieces. Beside it, where the model's sentence scores are
+probabilities, each group's expected share of sentences that hold a technique. The store aggregates in SQL and hands back totals; this
 module turns them into rates. Tables print with rich,
 CSV goes to files, and ``plot`` draws PNG charts with matplotlib (no display needed).
 """
@@ -15,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from propscan.batch.store import EVERYTHING, UNDATED, Example, Filters, Run, Store, StoreError
+from propscan.batch.store import EVERYTHING, UNDATED, Example, Filters, GroupTotals, Run, Store, StoreError
 from propscan.document import visible
 from propscan.techniques import TECHNIQUES
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 GROUPINGS = ("source", "month", "technique")
 ALL = "(all techniques)"
+SHARE_COLUMN = "sentences with a technique"
 
 
 def rate_per_1000(spans: int, words: int) -> float:
@@ -41,10 +43,22 @@ class RateRow:
     words: int
     spans: int
     documents_with: int
+    # On an all-techniques row: the expected share of the group's sentences that hold a technique,
+    # from calibrated sentence scores (``sentence_share``); None where there are none to go by.
+    sentence_share: float | None = None
 
     @property
     def rate(self) -> float:
         return rate_per_1000(self.spans, self.words)
+
+
+def sentence_share(totals: GroupTotals, filters: Filters) -> float | None:
+    """The expected share of a group's sentences that hold a technique: the sum of their calibrated
+    scores over their number. None when no document of the group has such scores (a model without a
+    sentence map), or when spans are filtered by technique or score, which the scores do not know of."""
+    if not totals.sentences or filters.techniques or filters.min_score:
+        return None
+    return totals.marked_sentences / totals.sentences
 
 
 @dataclass(frozen=True)
@@ -79,7 +93,15 @@ def build_report(
         group = key[0] if key else ALL
         if by != "technique":
             rows.append(
-                RateRow(group, ALL, totals.documents, totals.words, sum(totals.spans.values()), totals.with_any)
+                RateRow(
+                    group,
+                    ALL,
+                    totals.documents,
+                    totals.words,
+                    sum(totals.spans.values()),
+                    totals.with_any,
+                    sentence_share(totals, filters),
+                )
             )
         for technique, spans in sorted(totals.spans.items(), key=lambda item: (-item[1], item[0])):
             rows.append(
@@ -112,11 +134,30 @@ def write_csv(report: Report, folder: str | Path) -> list[Path]:
     with rates.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(
-            [report.by, "technique", "documents", "words", "spans", "documents_with", "rate_per_1000_words"]
+            [
+                report.by,
+                "technique",
+                "documents",
+                "words",
+                "spans",
+                "documents_with",
+                "rate_per_1000_words",
+                "sentence_share",
+            ]
         )
         for row in report.rows:
+            share = "" if row.sentence_share is None else f"{row.sentence_share:.4f}"
             writer.writerow(
-                [row.group, row.technique, row.documents, row.words, row.spans, row.documents_with, f"{row.rate:.4f}"]
+                [
+                    row.group,
+                    row.technique,
+                    row.documents,
+                    row.words,
+                    row.spans,
+                    row.documents_with,
+                    f"{row.rate:.4f}",
+                    share,
+                ]
             )
     examples = folder / "examples.csv"
     with examples.open("w", newline="", encoding="utf-8") as out:
@@ -145,7 +186,10 @@ def print_report(report: Report, console: Any = None, *, top: int = 3) -> None:
                 _shown(_name(row.technique)), str(row.spans), f"{row.documents_with}/{row.documents}", f"{row.rate:.2f}"
             )
     else:
-        for column in (report.by, "documents", "words", "spans", "per 1,000 words", "top techniques (per 1,000 words)"):
+        shares = any(row.sentence_share is not None for row in report.rows)
+        columns = [report.by, "documents", "words", "spans", "per 1,000 words"]
+        columns += [SHARE_COLUMN] * shares + ["top techniques (per 1,000 words)"]
+        for column in columns:
             table.add_column(
                 column, justify="left" if column in (report.by, "top techniques (per 1,000 words)") else "right"
             )
@@ -155,12 +199,14 @@ def print_report(report: Report, console: Any = None, *, top: int = 3) -> None:
         for group, rows in by_group.items():
             total = next(r for r in rows if r.technique == ALL)
             leaders = ", ".join([f"{_name(r.technique)} {r.rate:.2f}" for r in rows if r.technique != ALL][:top])
+            share = "" if total.sentence_share is None else f"{total.sentence_share:.0%}"
             table.add_row(
                 _shown(group),
                 str(total.documents),
                 f"{total.words:,}",
                 str(total.spans),
                 f"{total.rate:.2f}",
+                *(share,) * shares,
                 _shown(leaders),
             )
     console.print(table)

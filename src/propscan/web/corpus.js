@@ -150,9 +150,19 @@
     head.replaceChildren();
     body.replaceChildren();
     const byTechnique = report.by === "technique";
+    // Runs of a model with a sentence map: the expected share of sentences holding a technique.
+    const shares = report.data.some((r) => r.sentence_share !== null && r.sentence_share !== undefined);
     const columns = byTechnique
       ? ["technique", "spans", "documents with it", "per 1,000 words"]
-      : [report.by === "source" ? "outlet" : "month", "documents", "words", "spans", "per 1,000 words", "top techniques"];
+      : [
+          report.by === "source" ? "outlet" : "month",
+          "documents",
+          "words",
+          "spans",
+          "per 1,000 words",
+          ...(shares ? ["sentences with a technique"] : []),
+          "top techniques",
+        ];
     for (const name of columns) {
       const th = document.createElement("th");
       th.scope = "col";
@@ -174,6 +184,7 @@
         cell(tr, row.words.toLocaleString("en"));
         cell(tr, String(row.spans));
         cell(tr, rateBar(row.rate, max));
+        if (shares) cell(tr, row.sentence_share === null ? "" : `${Math.round(100 * row.sentence_share)}%`, "share");
         const leaders = report.data.filter((r) => r.group === row.group && r.technique !== ALL).slice(0, 3);
         const list = document.createElement("span");
         leaders.forEach((r, i) => {

@@ -113,6 +113,12 @@ class RatePublic(BaseModel):
     spans: int
     documents_with: int = Field(description="Documents of the group with at least one such span.")
     rate: float = Field(description="Spans per 1,000 words.")
+    sentence_share: float | None = Field(
+        None,
+        description="On an all-techniques row: the expected share of the group's sentences that hold a technique, "
+        "from the analyzer's calibrated sentence scores; null for other rows, for runs of a model without "
+        "a sentence map, and when spans are filtered by technique or score.",
+    )
 
 
 class ExamplePublic(BaseModel):
@@ -194,7 +200,16 @@ def report(
     return CorpusReportPublic(
         run=found,
         by=by,
-        data=[RatePublic(**{**vars(row), "rate": round(row.rate, 4)}) for row in built.rows],
+        data=[
+            RatePublic(
+                **vars(row)
+                | {
+                    "rate": round(row.rate, 4),
+                    "sentence_share": None if row.sentence_share is None else round(row.sentence_share, 4),
+                }
+            )
+            for row in built.rows
+        ],
         examples=[ExamplePublic(**vars(example)) for example in built.examples],
     )
 

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, distinct, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
 from propscan.batch.store.errors import StoreError
@@ -50,6 +50,10 @@ class GroupTotals:
     with_any: int = 0
     spans: dict[str, int] = field(default_factory=dict)
     with_technique: dict[str, int] = field(default_factory=dict)
+    # Over the documents whose sentence scores are probabilities (a model with a sentence map):
+    # their sentences, and the sum of their scores, the expected number that hold a technique.
+    sentences: int = 0
+    marked_sentences: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -78,14 +82,26 @@ def group_totals(
     documents_where = _document_filter(filters)
     spans_where = and_(SpanRow.run_id == run_id, documents_where, _span_filter(filters))
     out: dict[tuple[str, ...], GroupTotals] = {}
+    # An article score is its sentences' mean: times their number, their sum (SQLite and PostgreSQL
+    # both count a JSON array's items with json_array_length).
+    sentences = case((AnalysisRow.sentence_calibration.is_not(None), func.json_array_length(AnalysisRow.sentences)))
     for row in session.execute(
-        select(*groups, func.count(), func.coalesce(func.sum(DocumentRow.words), 0))
+        select(
+            *groups,
+            func.count(),
+            func.coalesce(func.sum(DocumentRow.words), 0),
+            func.coalesce(func.sum(sentences), 0),
+            func.coalesce(func.sum(AnalysisRow.score * sentences), 0.0),
+        )
         .select_from(AnalysisRow)
         .join(DocumentRow, DocumentRow.id == AnalysisRow.document_id)
         .where(AnalysisRow.run_id == run_id, documents_where)
         .group_by(*groups)
     ):
-        out[tuple(row[: len(keys)])] = GroupTotals(int(row[-2]), int(row[-1]))
+        documents, words, scored, expected = row[len(keys) :]
+        out[tuple(row[: len(keys)])] = GroupTotals(
+            int(documents), int(words), sentences=int(scored), marked_sentences=float(expected)
+        )
     spans_from = (
         select(*groups).select_from(SpanRow).join(DocumentRow, DocumentRow.id == SpanRow.document_id).where(spans_where)
     )

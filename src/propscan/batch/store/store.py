@@ -238,7 +238,7 @@ class Store:
                             score=float(analysis.score),
                             warnings=list(analysis.warnings),
                             sentences=[[s.start, s.end, s.score] for s in analysis.sentences],
-                            sentence_calibration=dict(analysis.sentence_calibration),
+                            sentence_calibration=dict(analysis.sentence_calibration) or None,
                             analyzed_at=now,
                         )
                     )

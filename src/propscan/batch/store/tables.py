@@ -73,8 +73,9 @@ class AnalysisRow(Base):
     warnings: Mapped[list[str]] = mapped_column(JSON)
     # Each sentence as [start, end, score]: the scores the reading view colours, kept as the analyzer gave them.
     sentences: Mapped[list[Any]] = mapped_column(JSON)
-    # The model's map from spans to sentence scores (``Analysis.sentence_calibration``); null before 0004.
-    sentence_calibration: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
+    # The model's map from spans to sentence scores (``Analysis.sentence_calibration``); SQL null
+    # for a model without one, and before 0004: its sentence scores are then no probabilities.
+    sentence_calibration: Mapped[dict[str, float] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     analyzed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_analyses_document_id", "document_id"),)
