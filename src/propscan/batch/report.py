@@ -188,7 +188,7 @@ def print_report(report: Report, console: Any = None, *, top: int = 3) -> None:
     else:
         shares = any(row.sentence_share is not None for row in report.rows)
         columns = [report.by, "documents", "words", "spans", "per 1,000 words"]
-        columns += [SHARE_COLUMN] * shares + ["top techniques (per 1,000 words)"]
+        columns += ([SHARE_COLUMN] if shares else []) + ["top techniques (per 1,000 words)"]
         for column in columns:
             table.add_column(
                 column, justify="left" if column in (report.by, "top techniques (per 1,000 words)") else "right"
@@ -206,7 +206,7 @@ def print_report(report: Report, console: Any = None, *, top: int = 3) -> None:
                 f"{total.words:,}",
                 str(total.spans),
                 f"{total.rate:.2f}",
-                *(share,) * shares,
+                *([share] if shares else []),
                 _shown(leaders),
             )
     console.print(table)
