@@ -49,16 +49,19 @@ DOCS = [
 SENTENCE_MAP = {"has_span": 1.0, "best_logit": 0.5, "log_spans": 0.8, "intercept": -2.0}
 
 
-def save_calibrated_run(store: Store, model: str = "accurate@test") -> tuple[int, dict[str, float]]:
+def save_calibrated_run(store: Store, model: str = "accurate@test", by: str = "source") -> tuple[int, dict[str, float]]:
     """Store ``DOCS`` as a model with a sentence map analyzes them; return the run's id and each
-    source's expected share of sentences holding a technique, summed here in Python."""
+    source's (or, ``by="month"``, each dated month's) expected share of sentences holding a technique,
+    summed here in Python."""
     run = store.get_or_create_run(model, {"threshold": 0.0})
     scores: dict[str, list[float]] = {}
     for document, spans in DOCS:
         sentences = score_sentences(document, spans, SENTENCE_MAP)
         analysis = analysis_of(document, spans, article_score(sentences), sentence_map=SENTENCE_MAP)
         store.save_analysis(run.id, analysis)
-        scores.setdefault(document.metadata.get("source", UNKNOWN_SOURCE), []).extend(s.score for s in sentences)
+        date, source = document.metadata.get("date"), document.metadata.get("source", UNKNOWN_SOURCE)
+        group = (date[:7] if date else UNDATED) if by == "month" else source
+        scores.setdefault(group, []).extend(s.score for s in sentences)
     return run.id, {source: sum(found) / len(found) for source, found in scores.items()}
 
 
@@ -217,6 +220,20 @@ def test_undated_documents_are_counted_not_dropped_silently(store):
     assert build_report(store, by="source", filters=Filters(sources=("Courier",))).undated == 0
     chart = density_figure(store, store.get_run().id, Filters(), ["Courier"])
     assert "1 document without a publication date left out" in chart.axes[0].get_title()
+
+
+def test_the_chart_over_time_draws_each_months_share_of_sentences_below_its_rate(store):
+    run_id, expected = save_calibrated_run(store, by="month")
+    rates, shares = density_figure(store, run_id, Filters(), ["Courier"]).axes
+    overall = {line.get_label(): line for line in shares.get_lines()}["all outlets"]
+    months = {month: share for month, share in expected.items() if month != UNDATED}
+    assert list(overall.get_xdata()) == sorted(months)
+    assert list(overall.get_ydata()) == pytest.approx([months[m] for m in sorted(months)])
+    assert 0 < min(months.values()) < max(months.values()) < 1
+    assert [line.get_label() for line in rates.get_lines()] == ["all outlets", "Courier"]
+    # Rankings, not probabilities (a model without a sentence map), or spans filtered: no share to draw.
+    assert len(density_figure(store, store.get_run(1).id, Filters(), ["Courier"]).axes) == 1
+    assert len(density_figure(store, run_id, Filters(min_score=0.5), ["Courier"]).axes) == 1
 
 
 def test_report_technique_filter_takes_names_and_refuses_unknown_ones(tmp_path, capsys):

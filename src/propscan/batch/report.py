@@ -263,7 +263,8 @@ def plot(
 
     The mix chart stacks each outlet's rate per technique (the ``outlets`` largest by words);
     the density chart draws the rate of all techniques per month, overall and for the five
-    largest outlets, and says in its title how many undated documents it leaves out.
+    largest outlets (with, below it, their expected share of sentences holding a technique where the
+    run has one), and says in its title how many undated documents it leaves out.
 
     Raises:
         StoreError: if matplotlib is missing or the run does not exist.
@@ -304,32 +305,48 @@ def plot(
 
 
 def density_figure(store: Store, run_id: int, filters: Filters, outlets: Sequence[str]) -> Figure:
-    """The rate of all techniques per month, overall and for ``outlets``; its title counts the undated
-    documents left out."""
+    """The rate of all techniques per month, overall and for ``outlets``; below it, where the run's
+    sentence scores are probabilities, the expected share of sentences holding a technique per month
+    (``sentence_share``). Its title counts the undated documents left out."""
     from matplotlib.figure import Figure
 
     by_month = store.group_totals(run_id, ("month",), filters)
     by_month_source = store.group_totals(run_id, ("month", "source"), filters)
     months = sorted(key[0] for key in by_month if key[0] != UNDATED)
-    figure = Figure(figsize=(10, 5), layout="constrained")
-    axes = figure.add_subplot()
-    overall = [rate_per_1000(sum(by_month[(m,)].spans.values()), by_month[(m,)].words) for m in months]
-    axes.plot(months, overall, marker="o", linewidth=2.5, color="black", label="all outlets")
-    for name in outlets:
-        points = [(m, by_month_source.get((m, name))) for m in months]
-        xs = [m for m, totals in points if totals]
-        ys = [rate_per_1000(sum(totals.spans.values()), totals.words) for _, totals in points if totals]
-        if xs:
-            axes.plot(xs, ys, marker=".", linewidth=1, label=name)
-    axes.set_ylabel("spans per 1,000 words")
-    axes.set_ylim(bottom=0)
-    axes.set_xlabel("month of publication")
+    shares = any(sentence_share(by_month[(m,)], filters) is not None for m in months)
+    figure = Figure(figsize=(10, 8 if shares else 5), layout="constrained")
+    rates = figure.add_subplot(2 if shares else 1, 1, 1)
+
+    def lines(axes, value) -> None:
+        """One line per month series: all outlets in bold, then each outlet where it has a value."""
+        for name in (None, *outlets):
+            points = [(m, by_month[(m,)] if name is None else by_month_source.get((m, name))) for m in months]
+            found = [(m, y) for m, totals in points if totals and (y := value(totals)) is not None]
+            if found:
+                style = (
+                    {"marker": "o", "linewidth": 2.5, "color": "black"}
+                    if name is None
+                    else {"marker": ".", "linewidth": 1}
+                )
+                axes.plot(*zip(*found, strict=True), label=name or "all outlets", **style)
+
+    lines(rates, lambda totals: rate_per_1000(sum(totals.spans.values()), totals.words))
+    rates.set_ylabel("spans per 1,000 words")
+    rates.set_ylim(bottom=0)
     undated = undated_documents(store, run_id, filters)
     note = f"\n{_documents(undated)} without a publication date left out" if undated else ""
-    axes.set_title(f"Propaganda density over time{note}")
+    rates.set_title(f"Propaganda density over time{note}")
+    if shares:
+        share = figure.add_subplot(2, 1, 2, sharex=rates)
+        lines(share, lambda totals: sentence_share(totals, filters))
+        share.set_ylabel("sentences with a technique (expected share)")
+        share.set_ylim(0, 1)
+        share.yaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
+        rates.tick_params(axis="x", labelbottom=False)
+    (axes := figure.axes[-1]).set_xlabel("month of publication")
     axes.tick_params(axis="x", labelrotation=45)
     if months:
-        axes.legend(fontsize="small")
+        rates.legend(fontsize="small")
     else:
-        axes.text(0.5, 0.5, "no dated documents", ha="center", va="center", transform=axes.transAxes)
+        rates.text(0.5, 0.5, "no dated documents", ha="center", va="center", transform=rates.transAxes)
     return figure
