@@ -11,7 +11,8 @@ def inference_session(model: str | Path | bytes, *, threads: int) -> onnxruntime
     """A CPU session that uses ``threads`` cores for one call at a time.
 
     Idle worker threads do not spin: between model calls the Python side (tokenizing, span
-    features, decoding) needs the cores, and batch jobs run several analyzers side by side.
+    features, decoding) and the encoder working ahead need the cores, and batch jobs run several
+    analyzers side by side (spinning made ``fast`` 20% slower; README, Benchmarks).
     """
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
