@@ -5,9 +5,16 @@ Run on purpose, on a quiet machine (never in CI):
     python bench/bench_analyzer.py                      # all presets, 30 held-out PTC articles
     python bench/bench_analyzer.py --presets fast --articles 50 --accuracy
     python bench/bench_analyzer.py --presets triage --articles 200 --threads 2
+    python bench/bench_analyzer.py --presets fast --breakdown   # where an article's time goes
 
 ``triage`` runs no encoder, so it has no encoder ceiling; its line reports articles/s end to end
 (text in, spans out, ``Analyzer.predict`` in batches of 8) and its load time.
+
+``--breakdown`` adds one more pass with every onnxruntime call of the model (and of the partner
+that votes in it) timed by the part it belongs to: seconds per article in the encoder, the tagger
+and classifier heads, the span reader, the partner's encoder and heads, and the rest (tokenizing,
+span features, decoding, sentences). The encoder works ahead on the next article in a thread, so
+the parts can add up to more than the wall time; the rest is then negative.
 
 Each preset is measured in its own process so that peak memory is its own. Articles come from
 the held-out validation split of the PTC corpus (``--data``, default ../shared/data/ptc).
@@ -38,7 +45,9 @@ def timed(work: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
-def measure(preset: str, data: Path, n_articles: int, accuracy: bool, rounds: int, threads: int | None) -> dict:
+def measure(
+    preset: str, data: Path, n_articles: int, accuracy: bool, rounds: int, threads: int | None, breakdown: bool = False
+) -> dict:
     from propscan import Analyzer
     from propscan.readers.ptc import load_corpus, split_ids
 
@@ -84,6 +93,8 @@ def measure(preset: str, data: Path, n_articles: int, accuracy: bool, rounds: in
         "ratio_to_encoder": round(analyzer_seconds / encoder_seconds, 3),
         "ratios_by_round": [round(a / e, 3) for a, e in zip(analyzer_times, encoder_times, strict=True)],
     }
+    if breakdown:
+        result["seconds_per_article_by_part"] = time_by_part(analyzer.model, analyzer_pass, len(documents))
     if accuracy:
         from propscan.training import evaluate
 
@@ -92,6 +103,44 @@ def measure(preset: str, data: Path, n_articles: int, accuracy: bool, rounds: in
         result["validation_tc_micro_f1"] = round(report["tc"].micro.f1, 4)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return result
+
+
+def time_by_part(model, analyzer_pass: Callable[[], None], n_articles: int) -> dict[str, float]:
+    """Seconds per article inside each part's onnxruntime calls during one ``analyzer_pass``, the
+    pass's wall time, and what is left of it (negative where the encoder's work ahead overlapped)."""
+    parts: dict[str, list] = {
+        "encoder": [model.encoder.session],
+        "tagger and classifier heads": [model.tagger_, model.classifier_],
+        "span reader": [model.reader_.session] if model.reader_ is not None else [],
+    }
+    if model.partner_ is not None:
+        parts["partner encoder"] = [model.partner_.encoder.session]
+        parts["partner heads"] = [model.partner_.tagger_, model.partner_.classifier_]
+    spent = dict.fromkeys(parts, 0.0)
+
+    def timing(part: str, run: Callable) -> Callable:
+        def timed_run(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return run(*args, **kwargs)
+            finally:
+                spent[part] += time.perf_counter() - started
+
+        return timed_run
+
+    originals = [(session, session.run) for sessions in parts.values() for session in sessions]
+    for part, sessions in parts.items():
+        for session in sessions:
+            session.run = timing(part, session.run)
+    try:
+        wall = timed(analyzer_pass)
+    finally:
+        for session, run in originals:
+            session.run = run
+    out = {part: round(seconds / n_articles, 3) for part, seconds in spent.items() if seconds}
+    out["rest"] = round((wall - sum(spent.values())) / n_articles, 3)
+    out["wall"] = round(wall / n_articles, 3)
+    return out
 
 
 def _without_encoder(preset, analyzer, documents, load_seconds, rounds, accuracy, corpus, validation) -> dict:
@@ -158,10 +207,17 @@ def main() -> None:
     parser.add_argument("--accuracy", action="store_true", help="also score SI/TC on the validation split")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per model call (default: all cores)")
     parser.add_argument("--skip-first-use", action="store_true", help="skip timing the encoders' one-off builds")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time each part of the model (encoder, heads, span reader, ...)"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.data, args.articles, args.accuracy, args.rounds, args.threads)))
+        print(
+            json.dumps(
+                measure(args.one, args.data, args.articles, args.accuracy, args.rounds, args.threads, args.breakdown)
+            )
+        )
         return
     article = ROOT / "examples" / "harbour-bridge.txt"
     print(f"machine: {os.cpu_count()} cores; corpus {args.data}; {args.articles} held-out articles")
@@ -189,6 +245,8 @@ def main() -> None:
         ]
         if args.accuracy:
             command.append("--accuracy")
+        if args.breakdown:
+            command.append("--breakdown")
         if args.threads:
             command.extend(["--threads", str(args.threads)])
         result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
