@@ -495,6 +495,50 @@ def test_corpus_example_opens_the_stored_document_in_the_reading_view(
         context.close()
 
 
+def test_corpus_page_draws_each_months_rate_and_sentence_share_over_time(
+    browser, analyzer: Analyzer, tmp_path: Path, monkeypatch
+) -> None:
+    """Grouped by month, the page draws the all-techniques rate and the expected sentence share of
+    each dated month as the API reports them; grouped by outlet, no chart."""
+    from propscan.batch.store import Store
+    from tests.test_report import save_calibrated_run
+
+    url = f"sqlite:///{tmp_path / 'corpus.db'}"
+    with Store.open(url) as store:
+        _, shares = save_calibrated_run(store, by="month")
+    monkeypatch.setenv("PROPSCAN_DB", url)
+    with serving(create_app(ServerSettings(model="accurate"), analyzer=analyzer)) as base:
+        report = httpx.get(f"{base}/v1/corpus/report", params={"by": "month"}).json()
+        rates = {r["group"]: r["rate"] for r in report["data"] if r["technique"] == "(all techniques)"}
+        context = browser.new_context(viewport={"width": 1100, "height": 900})
+        web = Watched(context.new_page(), base)
+        page = web.page
+        page.goto(base + "/corpus?by=month")
+        sync_api.expect(page.locator("#trend")).to_be_visible()
+        charts = page.locator("#trend-charts svg")
+        sync_api.expect(charts).to_have_count(2)
+
+        def points(chart: int) -> dict[str, float]:
+            dots = charts.nth(chart).locator("circle")
+            return {d.get_attribute("data-month"): float(d.get_attribute("data-value")) for d in dots.all()}
+
+        dated = sorted(month for month in rates if month != "(undated)")
+        assert len(dated) == 2 and points(0) == pytest.approx({m: rates[m] for m in dated})
+        assert points(1) == pytest.approx({m: shares[m] for m in dated}, abs=1e-4)
+        # Higher on the page is more: the month with the higher rate has the smaller y.
+        ys = {
+            d.get_attribute("data-month"): float(d.get_attribute("cy")) for d in charts.nth(0).locator("circle").all()
+        }
+        assert (ys[dated[0]] < ys[dated[1]]) == (rates[dated[0]] > rates[dated[1]])
+        assert "per 1,000 words" in charts.nth(0).locator("circle").first.text_content()
+
+        page.select_option("#by", "source")
+        page.click("#filters button[type=submit]")
+        sync_api.expect(page.locator("#trend")).to_be_hidden()
+        assert web.external_requests() == [] and web.errors == []
+        context.close()
+
+
 def test_corpus_page_works_once_the_api_key_is_entered(
     browser, analyzer: Analyzer, tmp_path: Path, monkeypatch
 ) -> None:

@@ -7,6 +7,8 @@
   const $ = (id) => document.getElementById(id);
   const techniques = new Map(); // label -> {label, name, color}
   const ALL = "(all techniques)";
+  const UNDATED = "(undated)";
+  const SVG = "http://www.w3.org/2000/svg";
 
   const technique = (label) => techniques.get(label) || { label, name: label, color: "#dddddd" };
   const fmt = (x, digits = 2) => Number(x).toFixed(digits);
@@ -136,6 +138,7 @@
     say("Loading…");
     const report = await call(`/v1/corpus/report?${params}&examples=3`);
     renderRates(report);
+    renderTrend(report);
     renderExamples(report);
     const run = report.run;
     $("run-summary").textContent =
@@ -195,6 +198,54 @@
       }
       body.append(tr);
     }
+  }
+
+  // ------------------------------------------------------------------ over time
+  // Grouped by month: the all-techniques rate, and the sentence share where there is one, as lines.
+  function renderTrend(report) {
+    const months = report.by === "month" ? report.data.filter((r) => r.technique === ALL && r.group !== UNDATED) : [];
+    const charts = $("trend-charts");
+    charts.replaceChildren();
+    $("trend").hidden = !months.length;
+    if (!months.length) return;
+    months.sort((a, b) => (a.group < b.group ? -1 : 1));
+    const rates = months.map((r) => [r.group, r.rate]);
+    charts.append(lineChart("spans per 1,000 words", rates, Math.max(...rates.map(([, v]) => v)), (v) => fmt(v)));
+    const shares = months.filter((r) => r.sentence_share !== null).map((r) => [r.group, r.sentence_share]);
+    if (shares.length) {
+      charts.append(lineChart("sentences with a technique", shares, 1, (v) => `${Math.round(100 * v)}%`));
+    }
+  }
+
+  function svg(name, attributes, text) {
+    const node = document.createElementNS(SVG, name);
+    for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  // One series of [month, value] points on a 0..top scale; each point says its month and value on hover.
+  function lineChart(title, points, top, format) {
+    const [width, height, left, right, above, below] = [600, 140, 48, 10, 22, 22];
+    const x = (i) => left + (points.length > 1 ? (i * (width - left - right)) / (points.length - 1) : (width - left) / 2);
+    const y = (v) => above + (height - above - below) * (1 - (top > 0 ? v / top : 0));
+    const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `${title} by month` });
+    chart.append(
+      svg("title", {}, `${title} by month`),
+      svg("text", { x: left, y: 10, class: "chart-title" }, title),
+      svg("line", { class: "axis", x1: left, x2: width - right, y1: y(0), y2: y(0) }),
+      svg("text", { x: 0, y: y(top) + 4 }, format(top)),
+      svg("text", { x: 0, y: y(0) + 4 }, format(0)),
+      svg("text", { x: left, y: height - 4, "text-anchor": "start" }, points[0][0]),
+      svg("text", { x: width - right, y: height - 4, "text-anchor": "end" }, points[points.length - 1][0]),
+      svg("polyline", { points: points.map(([, v], i) => `${x(i)},${y(v)}`).join(" ") }),
+    );
+    points.forEach(([month, value], i) => {
+      const dot = svg("circle", { cx: x(i), cy: y(value), r: 3.5, "data-month": month, "data-value": value });
+      dot.append(svg("title", {}, `${month}: ${format(value)} ${title}`));
+      chart.append(dot);
+    });
+    return chart;
   }
 
   // ------------------------------------------------------------------ examples
