@@ -2,9 +2,9 @@
 
 A rate is spans found divided by words analyzed, times 1,000: unlike counts per article it does
 not reward outlets that publish long pieces. Beside it, where the model's sentence scores are
-probabilities, each group's expected share of sentences that hold a technique. The store aggregates in SQL and hands back totals; this
-module turns them into rates. Tables print with rich,
-CSV goes to files, and ``plot`` draws PNG charts with matplotlib (no display needed).
+probabilities, each group's expected share of sentences that hold a technique. The store
+aggregates in SQL and hands back totals; this module turns them into rates and shares. Tables
+print with rich, CSV goes to files, and ``plot`` draws PNG charts with matplotlib (no display needed).
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@
 
   const technique = (label) => techniques.get(label) || { label, name: label, color: "#dddddd" };
   const fmt = (x, digits = 2) => Number(x).toFixed(digits);
+  // Rows of runs whose model has a sentence map carry the expected share of sentences holding a technique.
+  const hasShare = (row) => row.sentence_share !== null && row.sentence_share !== undefined;
 
   function headers() {
     const h = new Headers({ Accept: "application/json" });
@@ -153,8 +155,7 @@
     head.replaceChildren();
     body.replaceChildren();
     const byTechnique = report.by === "technique";
-    // Runs of a model with a sentence map: the expected share of sentences holding a technique.
-    const shares = report.data.some((r) => r.sentence_share !== null && r.sentence_share !== undefined);
+    const shares = report.data.some(hasShare);
     const columns = byTechnique
       ? ["technique", "spans", "documents with it", "per 1,000 words"]
       : [
@@ -187,7 +188,7 @@
         cell(tr, row.words.toLocaleString("en"));
         cell(tr, String(row.spans));
         cell(tr, rateBar(row.rate, max));
-        if (shares) cell(tr, row.sentence_share === null ? "" : `${Math.round(100 * row.sentence_share)}%`, "share");
+        if (shares) cell(tr, hasShare(row) ? `${Math.round(100 * row.sentence_share)}%` : "", "share");
         const leaders = report.data.filter((r) => r.group === row.group && r.technique !== ALL).slice(0, 3);
         const list = document.createElement("span");
         leaders.forEach((r, i) => {
@@ -211,7 +212,7 @@
     months.sort((a, b) => (a.group < b.group ? -1 : 1));
     const rates = months.map((r) => [r.group, r.rate]);
     charts.append(lineChart("spans per 1,000 words", rates, Math.max(...rates.map(([, v]) => v)), (v) => fmt(v)));
-    const shares = months.filter((r) => r.sentence_share !== null).map((r) => [r.group, r.sentence_share]);
+    const shares = months.filter(hasShare).map((r) => [r.group, r.sentence_share]);
     if (shares.length) {
       charts.append(lineChart("sentences with a technique", shares, 1, (v) => `${Math.round(100 * v)}%`));
     }
