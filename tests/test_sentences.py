@@ -116,3 +116,15 @@ def test_a_surer_span_never_lowers_its_sentence_in_a_fitted_map():
     table = fit_sentence_calibration(Found(found), documents, encoded=[None] * len(documents))
     assert set(table) == {*scoring.FEATURES, "intercept"}
     assert table["best_logit"] == 0.0 and table["log_spans"] > 0
+
+
+def test_sentence_outcomes_line_up_with_the_evidence_and_no_documents_give_none():
+    pytest.importorskip("torch")
+    from propscan.document import AnnotatedDocument
+    from propscan.training.recipe import sentence_outcomes
+
+    gold = AnnotatedDocument(Document(TEXT, "t"), (Span(30, 40, "Doubt"),))
+    best, count, marked = sentence_outcomes([gold], [SPANS])
+    assert best.tolist() == [0.8, 0.0, 0.6] and count.tolist() == [1, 0, 2] and marked.tolist() == [False, True, False]
+    # evaluate() over no articles (an empty split) scores nothing rather than failing to join arrays.
+    assert [a.shape for a in sentence_outcomes([], [])] == [(0,), (0,), (0,)]

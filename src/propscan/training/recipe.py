@@ -383,8 +383,9 @@ def sentence_outcomes(
     documents: Sequence[AnnotatedDocument], predicted: Sequence[Sequence[Span]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Over every sentence of ``documents``: the best score and the number of the ``predicted``
-    spans touching it (``sentences.evidence``), and whether a gold span touches it."""
-    best, count, marked = [], [], []
+    spans touching it (``sentences.evidence``), and whether a gold span touches it (empty arrays
+    for no documents)."""
+    best, count, marked = [np.zeros(0)], [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=bool)]
     for document, spans in zip(documents, predicted, strict=True):
         sentences = document.document.sentences()
         found = evidence(sentences, spans)
@@ -426,11 +427,12 @@ def evaluate(model: Model, documents: list[AnnotatedDocument]) -> dict:
             scores.append(span.score or 0.0)
             right.append(is_right(span, document.spans))
     calibration = reliability(scores, right)
-    sentence_scores, article_errors = [], []
+    sentence_scores, sentence_marked, article_errors = [np.zeros(0)], [np.zeros(0, dtype=bool)], []
     for document, spans in zip(documents, predicted, strict=True):
         best, count, marked = sentence_outcomes([document], [spans])
         scored = sentence_probabilities(model.config.sentence_calibration, best, count)
-        sentence_scores.append((scored, marked))
+        sentence_scores.append(scored)
+        sentence_marked.append(marked)
         article_errors.append(abs(scored.mean() - marked.mean()) if len(marked) else 0.0)
     # As SI sees them: a span nested in another (``ModelConfig.nested_techniques``) adds no length of its own.
     lengths = sorted(
@@ -445,9 +447,7 @@ def evaluate(model: Model, documents: list[AnnotatedDocument]) -> dict:
         "reliability": calibration,
         # Each sentence's score against whether a gold span touches it; each article's mean score
         # against its share of such sentences.
-        "sentence_ece": reliability(
-            np.concatenate([p for p, _ in sentence_scores]), np.concatenate([m for _, m in sentence_scores])
-        ).ece,
+        "sentence_ece": reliability(np.concatenate(sentence_scores), np.concatenate(sentence_marked)).ece,
         "article_score_mae": float(np.mean(article_errors)) if article_errors else 0.0,
         "span_lengths": lengths,
         "median_span_chars": lengths[len(lengths) // 2] if lengths else 0,
